@@ -1,0 +1,22 @@
+"""vae-zoo: variational autoencoders for Keras 3, built on TensorFlow Probability.
+
+Public API:
+
+* `vae_zoo.models`: `VAE`, `DenseVAE`, `ConvVAE`, `BetaVAE` (keras.Model subclasses);
+* `vae_zoo.distributions`: the distribution layers the models are built from;
+* `vae_zoo.export_saved_model`: a TF Serving SavedModel with encode/decode/sample signatures;
+* the `vae-zoo` command line.
+"""
+
+from vae_zoo import distributions, models
+from vae_zoo.version import __version__
+
+
+def export_saved_model(model, base_dir, version=None, warmup=True):
+    """Exports `model` as a TF Serving SavedModel; see `vae_zoo.export.export_saved_model`."""
+    from vae_zoo.export import export_saved_model as _export
+
+    return _export(model, base_dir, version=version, warmup=warmup)
+
+
+__all__ = ["__version__", "distributions", "export_saved_model", "models"]
