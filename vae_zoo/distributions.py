@@ -342,6 +342,17 @@ class GaussianLikelihood(LikelihoodHead):
         return config
 
 
+class QuantizedLogistic(tfd.QuantizedDistribution):
+    """`QuantizedDistribution` of a `Logistic` with a `mean()`: the location, clipped to [low, high].
+
+    TFP's `QuantizedDistribution` has no mean; for a logistic whose mass lies
+    inside [low, high] the clipped location is the mean up to the edge bins.
+    """
+
+    def _mean(self):
+        return tf.clip_by_value(self.distribution.loc + 0.5, self.low, self.high)
+
+
 @_register
 class DiscretizedLogisticLikelihood(LikelihoodHead):
     """Discretized logistic over 8-bit pixel values (PixelCNN++ style, one component).
@@ -350,7 +361,8 @@ class DiscretizedLogisticLikelihood(LikelihoodHead):
     x in [0, 1] to `round(255 x)`): bin `k` gets the logistic mass of
     `(k - 0.5, k + 0.5]`, the edge bins take the tails. `log_prob` is therefore a
     log-probability mass, directly comparable with bits/dim figures.
-    `mean(params)` returns the logistic location clipped to [0, 1].
+    `mean(params)` returns the logistic location clipped to [0, 1] (data space);
+    `distribution(params).mean()` the same in pixel levels 0..255.
 
     Example:
 
@@ -376,7 +388,7 @@ class DiscretizedLogisticLikelihood(LikelihoodHead):
         top = self.levels - 1.0
         # Quantized(X) puts P[k-1 < X <= k] on k; X = L - 0.5 centres bin k on k.
         logistic = tfd.Logistic(loc=params["loc"] * top - 0.5, scale=params["scale"] * top)
-        quantized = tfd.QuantizedDistribution(logistic, low=0.0, high=top)
+        quantized = QuantizedLogistic(logistic, low=0.0, high=top)
         return tfd.Independent(quantized, reinterpreted_batch_ndims=self.event_rank)
 
     def to_event(self, x):

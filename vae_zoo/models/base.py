@@ -149,7 +149,8 @@ class VAE(keras.Model):
         self._likelihood_params(params["loc"])
         if not self.prior.built:
             self.prior.build(None)
-        self._prior_distribution()
+        # Fails now, not in the first training step, when kl="analytic" has no closed form.
+        self._kl_available(self.posterior.distribution(params), self._prior_distribution())
         self.built = True
 
     def _finish_init(self):

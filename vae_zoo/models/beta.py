@@ -56,7 +56,8 @@ class BetaVAE(ConvVAE):
 
     def current_capacity(self):
         """C at the optimizer's current step (0 before `compile`)."""
-        step = self.optimizer.iterations if self.optimizer is not None else 0
+        optimizer = getattr(self, "optimizer", None)
+        step = optimizer.iterations if optimizer is not None else 0
         return self.capacity_at(step)
 
     def kl_penalty(self, kl, kl_per_dim):

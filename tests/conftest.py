@@ -1,0 +1,35 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fashion_train():
+    """The first 2,000 real Fashion-MNIST training images, uint8 (N, 28, 28, 1)."""
+    from vae_zoo import datasets
+
+    x, _ = datasets.load_arrays("fashion_mnist", split="train")
+    return x[:2000].reshape(-1, 28, 28, 1)
+
+
+@pytest.fixture(scope="session")
+def fashion_test():
+    """The first 1,000 real Fashion-MNIST test images and labels."""
+    from vae_zoo import datasets
+
+    x, y = datasets.load_arrays("fashion_mnist", split="test")
+    return x[:1000].reshape(-1, 28, 28, 1), y[:1000]
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(1234)
+    yield
+
+
+def unit_images(n=16, shape=(28, 28, 1), seed=0):
+    return np.random.default_rng(seed).random((n, *shape), dtype="float32")
