@@ -1,0 +1,41 @@
+"""The `vae-zoo` command: parses arguments and dispatches. Nothing else lives here.
+
+Each subcommand's arguments and work live in the module named in `COMMANDS`
+(training, export, evaluation); this module only wires them together.
+"""
+
+import argparse
+import importlib
+import sys
+
+from vae_zoo.version import __version__
+
+# subcommand -> (module, function, one-line help); each module defines add_arguments(parser).
+COMMANDS = {}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vae-zoo",
+        description="Variational autoencoders for Keras 3: train, evaluate, export for TF Serving.",
+    )
+    parser.add_argument("--version", action="version", version=f"vae-zoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, _, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(command)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module, function, _ = COMMANDS[args.command]
+    return getattr(importlib.import_module(module), function)(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
