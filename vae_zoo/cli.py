@@ -11,7 +11,9 @@ import sys
 from vae_zoo.version import __version__
 
 # subcommand -> (module, function, one-line help); each module defines add_arguments(parser).
-COMMANDS = {}
+COMMANDS = {
+    "train": ("vae_zoo.training.run", "main", "Train a VAE into a run directory (flags or --config)."),
+}
 
 
 def build_parser():

@@ -5,4 +5,7 @@ from vae_zoo.models.beta import BetaVAE
 from vae_zoo.models.conv import ConvVAE
 from vae_zoo.models.dense import DenseVAE
 
-__all__ = ["VAE", "DenseVAE", "ConvVAE", "BetaVAE"]
+#: Short names used by configs and the command line.
+MODELS = {"dense": DenseVAE, "conv": ConvVAE, "beta": BetaVAE}
+
+__all__ = ["VAE", "DenseVAE", "ConvVAE", "BetaVAE", "MODELS"]

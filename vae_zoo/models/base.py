@@ -443,7 +443,24 @@ class VAE(keras.Model):
     def _record(self, values):
         for tracker in self._trackers:
             tracker.update_state(values[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self._trackers}
+        logs = {tracker.name: tracker.result() for tracker in self._trackers}
+        if _multi_worker():
+            # keras-team/keras#20585: under MultiWorkerMirroredStrategy Keras reduces each
+            # log over axis 0 across workers, which fails for scalars; rank-1 logs reduce.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # vae-zoo models are built at construction and train without compiled losses or
+        # metrics, so the optimizer is the only state left to create. Keras's version
+        # reduces the first distributed batch across workers, which fails under
+        # MultiWorkerMirroredStrategy for (x, y) data (keras-team/keras#20585).
+        if getattr(self, "_compile_loss", None) is not None or getattr(self, "_compile_metrics", None) is not None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
 
     def train_step(self, data):
         x = self.prepare_inputs(data)
@@ -488,6 +505,11 @@ class VAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _multi_worker():
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
 def check_array(array, low_high, nan_msg, range_msg):

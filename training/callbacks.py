@@ -1,0 +1,122 @@
+"""Keras callbacks for VAE training: KL annealing, image summaries, NaN guard.
+
+All schedules read the optimizer's step count, so a resumed run (restored
+weights and optimizer state) continues the schedule where it stopped.
+
+Example:
+
+>>> import keras, numpy as np
+>>> import vae_zoo
+>>> from vae_zoo.training.callbacks import KLAnnealing
+>>> model = vae_zoo.models.DenseVAE((8,), latent_dim=2, hidden_units=(8,), seed=0)
+>>> model.compile(optimizer="adam")
+>>> x = np.random.default_rng(0).random((64, 8), dtype="float32")
+>>> _ = model.fit(x, batch_size=16, epochs=1, verbose=0, callbacks=[KLAnnealing("linear", steps=8)])
+>>> float(model.beta.numpy())  # 4 steps done, 4 more until beta reaches 1
+0.375
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SCHEDULES = ("linear", "sigmoid", "cyclical")
+
+
+def kl_weight(step, schedule, steps, max_beta=1.0, cycles=4, ratio=0.5, sharpness=10.0):
+    """The KL weight beta at optimizer step `step`.
+
+    * "linear": `max_beta * min(1, step / steps)`.
+    * "sigmoid": `max_beta / (1 + exp(-sharpness * (step / steps - 0.5)))` (Bowman et al. 2016).
+    * "cyclical": Fu et al. 2019: `steps` split into `cycles` cycles; in each,
+      beta rises linearly from 0 to `max_beta` over the first `ratio` of the
+      cycle and stays at `max_beta` for the rest. After `steps`, `max_beta`.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown KL annealing schedule {schedule!r}. Valid schedules: {', '.join(SCHEDULES)}.")
+    if steps < 1:
+        raise ValueError(f"annealing steps must be >= 1, got {steps}")
+    progress = step / steps
+    if schedule == "linear":
+        return max_beta * min(1.0, progress)
+    if schedule == "sigmoid":
+        return max_beta / (1.0 + math.exp(-sharpness * (progress - 0.5)))
+    if progress >= 1.0:
+        return max_beta
+    position = (progress * cycles) % 1.0
+    return max_beta * min(1.0, position / ratio)
+
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Sets `model.beta` before every training batch from a schedule of the optimizer step.
+
+    Args:
+        schedule: "linear", "sigmoid" or "cyclical" (see `kl_weight`).
+        steps: length of the schedule in optimizer steps.
+        max_beta: the final KL weight.
+        cycles, ratio: for "cyclical".
+    """
+
+    def __init__(self, schedule="linear", steps=10_000, max_beta=1.0, cycles=4, ratio=0.5):
+        super().__init__()
+        kl_weight(0, schedule, steps)  # validates
+        self.schedule, self.steps, self.max_beta = schedule, int(steps), float(max_beta)
+        self.cycles, self.ratio = int(cycles), float(ratio)
+
+    def _update(self):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.model.beta.assign(kl_weight(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = float(self.model.beta.numpy())
+
+
+class ImageSummaries(keras.callbacks.Callback):
+    """Writes TensorBoard image summaries of samples and reconstructions after each epoch.
+
+    Samples use a fixed seed, reconstructions a fixed batch of `images`, so
+    pictures from successive epochs are comparable.
+    """
+
+    def __init__(self, log_dir, images, num_samples=16, seed=0):
+        super().__init__()
+        self.log_dir = log_dir
+        self.images = np.asarray(images[:num_samples])
+        self.num_samples, self.seed = num_samples, seed
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        x = self.model.prepare_inputs(self.images)
+        with self._writer.as_default(step=epoch):
+            tf.summary.image("samples", self.model.sample(self.num_samples, seed=self.seed), max_outputs=self.num_samples)
+            pairs = tf.concat([x, self.model.reconstruct(x)], axis=2)  # input | reconstruction side by side
+            tf.summary.image("reconstructions", pairs, max_outputs=self.num_samples)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+class NaNGuard(keras.callbacks.TerminateOnNaN):
+    """`TerminateOnNaN` that says what to try when the loss becomes NaN or infinite."""
+
+    ADVICE = (
+        "try a lower --learning-rate, gradient clipping (--clipnorm 1.0), float32 instead of "
+        "--mixed-precision, a larger min_scale on Gaussian likelihoods, or check the data for NaN/Inf"
+    )
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.all(np.isfinite(loss)):
+            print(f"\nBatch {batch}: the loss is {np.asarray(loss).ravel()[0]}; training stopped. {self.ADVICE}.")
+            self.model.stop_training = True
+            self.model.nan_stopped = True

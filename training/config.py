@@ -1,0 +1,112 @@
+"""Training configuration: defaults, config files (YAML or JSON), validation.
+
+A run is described by one flat dict. Values come from `DEFAULTS`, then from a
+config file (`--config recipe.yaml`), then from command-line flags; the
+resolved dict is written to the run directory as `config.yaml`.
+
+Example:
+
+>>> from vae_zoo.training.config import resolve
+>>> config = resolve(overrides={"model": "conv", "epochs": 2})
+>>> config["model"], config["epochs"], config["batch_size"]
+('conv', 2, 128)
+"""
+
+import json
+import os
+
+import yaml
+
+DEFAULTS = {
+    # model
+    "model": "dense",
+    "latent_dim": 32,
+    "likelihood": "bernoulli",
+    "posterior": "diagonal",
+    "prior": "normal",
+    "beta": 1.0,
+    "kl": "auto",
+    "free_bits": 0.0,
+    "objective": "elbo",
+    "num_samples": 1,
+    "model_kwargs": {},  # family arguments: hidden_units, filters, capacity, ...
+    # data
+    "dataset": "fashion_mnist",
+    "data_dir": None,
+    "binarize": "dynamic",
+    "validation_size": 5000,
+    # optimization
+    "epochs": 10,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "clipnorm": None,
+    "steps_per_epoch": None,
+    "kl_annealing": None,
+    "anneal_steps": 10_000,
+    "early_stopping": 0,
+    # execution
+    "strategy": "auto",
+    "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
+    "mixed_precision": False,
+    "jit_compile": False,
+    "steps_per_execution": 1,
+    "seed": 0,
+    "out": None,
+    "tensorboard": True,
+    "verbose": "auto",
+}
+
+CHOICES = {
+    "model": ("dense", "conv", "beta"),
+    "binarize": (None, "static", "dynamic"),
+    "kl_annealing": (None, "linear", "sigmoid", "cyclical"),
+    "strategy": ("auto", "default", "mirrored", "multiworker"),
+}
+
+
+def load_file(path):
+    """Reads a YAML or JSON config file into a dict."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    with open(path) as f:
+        text = f.read()
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"config file {path!r} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path!r} must hold a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def resolve(path=None, overrides=None):
+    """DEFAULTS, updated by the file at `path`, updated by `overrides`; validated."""
+    config = dict(DEFAULTS)
+    for source, values in (("config file", load_file(path) if path else {}), ("flags", overrides or {})):
+        unknown = sorted(set(values) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"Unknown setting(s) in {source}: {', '.join(unknown)}. Known: {', '.join(sorted(DEFAULTS))}.")
+        config.update(values)
+    if config["binarize"] in ("none", "None", False):
+        config["binarize"] = None
+    for key, choices in CHOICES.items():
+        if config[key] not in choices:
+            shown = ", ".join("none" if c is None else c for c in choices)
+            raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
+    for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ValueError(f"{key} must be a positive integer, got {config[key]!r}")
+    if not isinstance(config["model_kwargs"], dict):
+        raise ValueError(f"model_kwargs must be a mapping, got {config['model_kwargs']!r}")
+    if config["out"] is None:
+        config["out"] = os.path.join("runs", f"{config['model']}_{config['dataset']}")
+    return config
+
+
+def write(config, run_dir):
+    """Writes `config.yaml` into `run_dir`."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, "config.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=True)
+    return path

@@ -1,0 +1,235 @@
+"""`vae-zoo train`: one training run from a config, into a run directory.
+
+The run directory holds:
+
+* `config.yaml`: the resolved configuration (defaults < config file < flags);
+* `backup/`: `keras.callbacks.BackupAndRestore` state; a killed run restarted
+  with the same command resumes from the last completed epoch;
+* `checkpoints/last.keras`, `checkpoints/best.keras` (best validation ELBO);
+* `history.csv` (appended across resumes) and `logs/` (TensorBoard scalars,
+  sample and reconstruction images each epoch);
+* `model.keras`: the final model; `metrics.json`: train / validation / test
+  -ELBO, KL and reconstruction in nats per example, and timings;
+* `samples.png` and `reconstructions.png`.
+
+Example (Python; the command line takes the same settings as flags):
+
+>>> from vae_zoo.training.run import train
+>>> metrics = train({"model": "dense", "epochs": 1, "steps_per_epoch": 20,
+...                  "out": "/tmp/vae_zoo_doc_run", "verbose": 0})  # doctest: +SKIP
+>>> sorted(metrics["test"])  # doctest: +SKIP
+['kl', 'loss', 'negative_elbo', 'reconstruction']
+"""
+
+import argparse
+import json
+import logging
+import os
+import time
+
+logger = logging.getLogger("vae_zoo.training")
+
+
+def add_arguments(parser):
+    """The `vae-zoo train` flags. Every flag overrides the config file; unset flags keep it."""
+    s = argparse.SUPPRESS
+    parser.add_argument("--config", default=None, help="YAML or JSON config file (e.g. training/recipes/*.yaml)")
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default=s, help="dense | conv | beta")
+    g.add_argument("--latent-dim", type=int, default=s)
+    g.add_argument("--hidden-units", type=_int_list, default=s, help="comma list, e.g. 512,256 ('' for linear)")
+    g.add_argument("--filters", type=_int_list, default=s, help="conv filters, e.g. 32,64")
+    g.add_argument("--likelihood", default=s, help="bernoulli | gaussian | discretized_logistic | ...")
+    g.add_argument("--posterior", default=s, help="diagonal | full")
+    g.add_argument("--prior", default=s, help="normal | mixture | vamp")
+    g.add_argument("--beta", type=float, default=s)
+    g.add_argument("--capacity", type=float, default=s, help="beta model: C_max in nats (capacity objective)")
+    g.add_argument("--kl", default=s, help="auto | analytic | mc")
+    g.add_argument("--free-bits", type=float, default=s, help="KL floor in nats per latent dimension")
+    g.add_argument("--objective", default=s, help="elbo | iwae")
+    g.add_argument("--num-samples", type=int, default=s, help="z samples per example (IWAE k)")
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset", default=s, help="fashion_mnist | mnist | binarized_mnist | a local path")
+    g.add_argument("--data-dir", default=s, help="directory with TFDS data or raw IDX/.npz files")
+    g.add_argument("--binarize", default=s, help="dynamic | static | none")
+    g = parser.add_argument_group("optimization")
+    g.add_argument("--epochs", type=int, default=s)
+    g.add_argument("--batch-size", type=int, default=s, help="global batch size (all replicas)")
+    g.add_argument("--learning-rate", type=float, default=s)
+    g.add_argument("--clipnorm", type=float, default=s)
+    g.add_argument("--steps-per-epoch", type=int, default=s, help="limit steps per epoch (quick runs)")
+    g.add_argument("--kl-annealing", default=s, help="linear | sigmoid | cyclical")
+    g.add_argument("--anneal-steps", type=int, default=s)
+    g.add_argument("--early-stopping", type=int, default=s, help="patience in epochs on validation ELBO (0: off)")
+    g = parser.add_argument_group("execution")
+    g.add_argument("--strategy", default=s, help="auto | default | mirrored | multiworker")
+    g.add_argument("--logical-cpus", type=int, default=s, help="split the CPU into N devices (mirrored on CPU)")
+    g.add_argument("--mixed-precision", action="store_true", default=s)
+    g.add_argument("--jit-compile", action="store_true", default=s, help="XLA")
+    g.add_argument("--steps-per-execution", type=int, default=s)
+    g.add_argument("--seed", type=int, default=s)
+    g.add_argument("--out", default=s, help="run directory (default runs/<model>_<dataset>)")
+    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=s)
+    g.add_argument("--verbose", type=int, default=s, help="0 silent, 1 progress bar, 2 one line per epoch")
+
+
+def _int_list(text):
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+FAMILY_FLAGS = ("hidden_units", "filters", "capacity")
+
+
+def main(args):
+    """Entry point of `vae-zoo train`."""
+    from vae_zoo.training import config as config_lib
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    model_kwargs = {k: overrides.pop(k) for k in FAMILY_FLAGS if k in overrides}
+    config = config_lib.resolve(args.config, overrides)
+    config["model_kwargs"] = {**config["model_kwargs"], **model_kwargs}
+    metrics = train(config)
+    print(json.dumps({split: metrics[split] for split in ("train", "validation", "test") if split in metrics}, indent=2))
+    return 0 if not metrics.get("stopped_on_nan") else 1
+
+
+def build_model(config, input_shape):
+    """The model a config describes."""
+    from vae_zoo.models import MODELS
+
+    kwargs = {
+        key: config[key]
+        for key in ("likelihood", "posterior", "prior", "beta", "kl", "free_bits", "objective", "num_samples", "seed")
+    }
+    kwargs.update(config["model_kwargs"])
+    return MODELS[config["model"]](input_shape, config["latent_dim"], **kwargs)
+
+
+def _datasets(config, strategy, verbose):
+    from vae_zoo import datasets
+    from vae_zoo.training.strategies import shard_policy
+
+    common = dict(
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        data_dir=config["data_dir"],
+        validation_size=config["validation_size"],
+        verbose=verbose,
+    )
+    # Training draws fresh bits every epoch when dynamic; evaluation splits are binarized once.
+    evaluation_binarize = "static" if config["binarize"] else None
+    train = datasets.load(config["dataset"], split="train", binarize=config["binarize"], drop_remainder=True, **common)
+    if config["steps_per_epoch"]:
+        train = train.take(config["steps_per_epoch"])
+    splits = {"train": shard_policy(train, strategy)}
+    for split in ("validation", "test"):
+        splits[split] = shard_policy(
+            datasets.load(config["dataset"], split=split, binarize=evaluation_binarize, **common), strategy
+        )
+    # Train metrics at the end: the same examples, binarized once, not shuffled.
+    splits["train_eval"] = shard_policy(
+        datasets.load(config["dataset"], split="train", binarize=evaluation_binarize, shuffle=False, **common),
+        strategy,
+    )
+    return splits
+
+
+def train(config):
+    """Runs training for a resolved config (see `vae_zoo.training.config`); returns the metrics dict."""
+    import keras
+
+    from vae_zoo import plots
+    from vae_zoo.training import callbacks as cb
+    from vae_zoo.training import config as config_lib
+    from vae_zoo.training import strategies
+
+    if not isinstance(config, dict) or "out" not in config or config["out"] is None:
+        config = config_lib.resolve(overrides=config)
+    verbose = config["verbose"]
+    if config["logical_cpus"]:
+        strategies.split_cpu(config["logical_cpus"])
+    strategy = strategies.make_strategy(config["strategy"])
+    strategies.check_global_batch_size(config["batch_size"], strategy)
+    policy = strategies.set_precision(config["mixed_precision"])
+    chief = strategies.is_chief(strategy)
+    run_dir = config["out"]
+    work_dir = run_dir if chief else os.path.join(run_dir, f"worker_{strategies.parse_tf_config()['task']['index']}")
+    os.makedirs(work_dir, exist_ok=True)
+    if chief:
+        config_lib.write(config, run_dir)
+    keras.utils.set_random_seed(config["seed"])
+
+    data = _datasets(config, strategy, verbose=bool(verbose))
+    input_shape = tuple(data["validation"].element_spec.shape[1:])
+    with strategy.scope():
+        model = build_model(config, input_shape)
+        optimizer = keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"])
+        model.compile(
+            optimizer=optimizer,
+            jit_compile=config["jit_compile"],
+            steps_per_execution=config["steps_per_execution"],
+        )
+
+    callbacks = [
+        cb.NaNGuard(),
+        keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
+    ]
+    if config["kl_annealing"]:
+        callbacks.append(cb.KLAnnealing(config["kl_annealing"], steps=config["anneal_steps"], max_beta=config["beta"]))
+    if config["early_stopping"]:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_elbo", mode="max", patience=config["early_stopping"], restore_best_weights=True
+            )
+        )
+    if chief:
+        checkpoints = os.path.join(run_dir, "checkpoints")
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "last.keras")),
+            keras.callbacks.ModelCheckpoint(
+                os.path.join(checkpoints, "best.keras"), monitor="val_elbo", mode="max", save_best_only=True
+            ),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+        ]
+        if config["tensorboard"]:
+            logs = os.path.join(run_dir, "logs")
+            callbacks.append(keras.callbacks.TensorBoard(logs))
+            if len(input_shape) == 3:
+                images = next(iter(data["validation"].unbatch().batch(16)))
+                callbacks.append(cb.ImageSummaries(os.path.join(logs, "images"), images.numpy()))
+
+    start = time.time()
+    history = model.fit(
+        data["train"],
+        validation_data=data["validation"],
+        epochs=config["epochs"],
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the dataset shuffles itself
+    )
+    seconds = time.time() - start
+    metrics = {
+        "epochs_completed": len(history.epoch),
+        "train_seconds_this_session": round(seconds, 1),
+        "precision_policy": policy,
+        "replicas": strategy.num_replicas_in_sync,
+        "stopped_on_nan": bool(getattr(model, "nan_stopped", False)),
+    }
+    for split, key in (("train", "train_eval"), ("validation", "validation"), ("test", "test")):
+        values = model.evaluate(data[key], verbose=0, return_dict=True)
+        metrics[split] = {
+            "negative_elbo": -float(values["elbo"]),
+            "kl": float(values["kl"]),
+            "reconstruction": float(values["reconstruction"]),
+            "loss": float(values["loss"]),
+        }
+    if chief:
+        model.save(os.path.join(run_dir, "model.keras"))
+        with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+            json.dump({"config": config, **metrics}, f, indent=2)
+        if len(input_shape) == 3:
+            plots.model_samples(model, os.path.join(run_dir, "samples.png"), num_samples=64, seed=config["seed"])
+            images = next(iter(data["test"].unbatch().batch(20)))
+            plots.model_reconstructions(model, images.numpy(), os.path.join(run_dir, "reconstructions.png"))
+    keras.mixed_precision.set_global_policy("float32")
+    return metrics
