@@ -223,8 +223,9 @@ def train(config):
             "reconstruction": float(values["reconstruction"]),
             "loss": float(values["loss"]),
         }
+    # Every worker saves its replica of the model (non-chief ones into their own work dir).
+    model.save(os.path.join(work_dir, "model.keras"))
     if chief:
-        model.save(os.path.join(run_dir, "model.keras"))
         with open(os.path.join(run_dir, "metrics.json"), "w") as f:
             json.dump({"config": config, **metrics}, f, indent=2)
         if len(input_shape) == 3:

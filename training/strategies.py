@@ -82,6 +82,10 @@ def make_strategy(name="auto"):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}. Valid strategies: {', '.join(STRATEGIES)}.")
+    if name == "multiworker":
+        # Before anything else touches the runtime: collective ops are configured at startup.
+        parse_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -90,8 +94,6 @@ def make_strategy(name="auto"):
     if name == "mirrored":
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
-    parse_tf_config()
-    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def split_cpu(count):

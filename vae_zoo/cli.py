@@ -6,6 +6,7 @@ Each subcommand's arguments and work live in the module named in `COMMANDS`
 
 import argparse
 import importlib
+import os
 import sys
 
 from vae_zoo.version import __version__
@@ -36,7 +37,14 @@ def main(argv=None):
         parser.print_help()
         return 0
     module, function, _ = COMMANDS[args.command]
-    return getattr(importlib.import_module(module), function)(args) or 0
+    try:
+        return getattr(importlib.import_module(module), function)(args) or 0
+    except (ValueError, FileNotFoundError) as error:
+        # Bad input (names, shapes, files, configs): a message, not a traceback. VAE_ZOO_DEBUG=1 re-raises.
+        if os.environ.get("VAE_ZOO_DEBUG"):
+            raise
+        print(f"vae-zoo {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
