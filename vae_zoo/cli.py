@@ -14,6 +14,7 @@ from vae_zoo.version import __version__
 # subcommand -> (module, function, one-line help); each module defines add_arguments(parser).
 COMMANDS = {
     "train": ("vae_zoo.training.run", "main", "Train a VAE into a run directory (flags or --config)."),
+    "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>)."),
 }
 
 
@@ -39,7 +40,7 @@ def main(argv=None):
     module, function, _ = COMMANDS[args.command]
     try:
         return getattr(importlib.import_module(module), function)(args) or 0
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         # Bad input (names, shapes, files, configs): a message, not a traceback. VAE_ZOO_DEBUG=1 re-raises.
         if os.environ.get("VAE_ZOO_DEBUG"):
             raise

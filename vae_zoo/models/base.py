@@ -313,22 +313,43 @@ class VAE(keras.Model):
         if output not in ("mean", "sample"):
             raise ValueError(f"output must be 'mean' or 'sample', got {output!r}")
         seed = as_seed(seed)
+        if output == "mean":
+            return self.sample_outputs(num_samples, seed, temperature)["x"]
         seed_z, seed_x = tfp.random.split_seed(seed, n=2)
         z = self.sample_latents(num_samples, seed_z, temperature)
-        params = self._likelihood_params(z)
-        if output == "mean":
-            return self.likelihood.mean(params)
-        return self.likelihood.distribution(params).sample(seed=seed_x)
+        return self.likelihood.distribution(self._likelihood_params(z)).sample(seed=seed_x)
+
+    def _latent(self, params, seed):
+        """`z` for `encode_outputs`/`reconstruct`: the posterior mean when `seed` is None or
+        `[0, 0]`, otherwise a stateless draw from q(z|x) keyed by `seed`."""
+        if seed is None:
+            return params["loc"]
+        seed = as_seed(seed)
+        eps = tf.random.stateless_normal(tf.shape(params["loc"]), seed)
+        draw = self.posterior.reparameterize(params, eps)
+        return tf.where(tf.reduce_all(tf.equal(seed, 0)), params["loc"], draw)
 
     def reconstruct(self, x, seed=None):
-        """Likelihood mean of p(x|z) at the posterior mean of z (or at a z draw when `seed` is given)."""
+        """Likelihood mean of p(x|z) at the posterior mean of z (`seed` None or `[0, 0]`),
+        or at a stateless draw z ~ q(z|x) keyed by any other `seed`."""
         params = self._posterior_params(self.prepare_inputs(x))
-        if seed is None:
-            z = params["loc"]
-        else:
-            eps = tf.random.stateless_normal(tf.shape(params["loc"]), as_seed(seed))
-            z = self.posterior.reparameterize(params, eps)
-        return self.likelihood.mean(self._likelihood_params(z))
+        return self.likelihood.mean(self._likelihood_params(self._latent(params, seed)))
+
+    def encode_outputs(self, x, seed=None):
+        """q(z|x) as a dict of tensors: `mean`, `stddev` (and `scale_tril` for full
+        covariance) and `z` (the mean for `seed` None or `[0, 0]`, else a draw)."""
+        params = self._posterior_params(self.prepare_inputs(x))
+        return {**self.posterior.serving_outputs(params), "z": self._latent(params, seed)}
+
+    def decode_outputs(self, z):
+        """p(x|z) as a dict of tensors: the likelihood's parameters and its `mean`."""
+        return self.likelihood.serving_outputs(self._likelihood_params(tf.convert_to_tensor(z, tf.float32)))
+
+    def sample_outputs(self, num_samples, seed=None, temperature=1.0):
+        """`{"x": likelihood means, "z": latents}` for `num_samples` prior draws (stateless with `seed`)."""
+        seed_z, _ = tfp.random.split_seed(as_seed(seed), n=2)
+        z = self.sample_latents(num_samples, seed_z, temperature)
+        return {"x": self.likelihood.mean(self._likelihood_params(z)), "z": z}
 
     def call(self, x, training=False):
         """`model(x)` and `predict` return `reconstruct(x)`."""
@@ -421,6 +442,42 @@ class VAE(keras.Model):
         else:
             loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"])
         return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
+
+    def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=2**24):
+        """Importance-weighted estimate of log p(x) per example, `[B]`, in nats (Burda et al. 2015).
+
+        log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
+        z_k ~ q(z|x). The K samples are drawn in chunks inside a `tf.while_loop`
+        (at most `max_elements` decoder outputs at a time), so memory stays
+        bounded for any K; chunks are combined with a running log-sum-exp.
+        `num_samples` may be a tensor (as in the exported `log_likelihood` signature).
+        """
+        if isinstance(num_samples, (int, np.integer)) and num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
+        return self._iw_log_likelihood(self.prepare_inputs(x), num_samples, as_seed(seed), max_elements)
+
+    def _iw_log_likelihood(self, x, num_samples, seed, max_elements=2**24):
+        num_samples = tf.cast(num_samples, tf.int32)
+        batch = tf.shape(x)[0]
+        outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
+        chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))
+        chunk = tf.minimum(chunk, num_samples)
+        params = self._posterior_params(x)
+        q = self.posterior.distribution(params)
+        prior = self._prior_distribution()
+
+        def body(i, total):
+            eps = tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
+            z = self.posterior.reparameterize(params, eps)
+            log_w = self.likelihood.log_prob(self._likelihood_params(z), x) + prior.log_prob(z) - q.log_prob(z)
+            valid = (i * chunk + tf.range(chunk)) < num_samples  # the last chunk may overshoot
+            log_w = tf.where(valid[:, None], log_w, -np.inf)
+            return i + 1, tf.reduce_logsumexp(tf.stack([total, tf.reduce_logsumexp(log_w, axis=0)]), axis=0)
+
+        chunks = (num_samples + chunk - 1) // chunk
+        total = tf.fill([batch], tf.constant(-np.inf, tf.float32))
+        _, total = tf.while_loop(lambda i, _: i < chunks, body, (tf.constant(0), total))
+        return total - tf.math.log(tf.cast(num_samples, tf.float32))
 
     def elbo(self, x, num_samples=1, seed=None):
         """Per-example ELBO in nats, `[B]`: E_q[log p(x|z)] - KL(q(z|x) || p(z)), k-sample average."""
