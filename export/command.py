@@ -1,7 +1,5 @@
 """`vae-zoo export MODEL_OR_RUN_DIR BASE_DIR [--version N]`."""
 
-import os
-
 
 def add_arguments(parser):
     parser.add_argument("model", help="a .keras file, or a run directory holding model.keras")
@@ -10,20 +8,9 @@ def add_arguments(parser):
     parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip TF Serving warmup requests")
 
 
-def load_model(path):
-    """A model from a `.keras` file or a run directory."""
-    import keras
-
-    import vae_zoo  # noqa: F401  (registers the model classes)
-
-    candidate = os.path.join(path, "model.keras") if os.path.isdir(path) else path
-    if not os.path.isfile(candidate):
-        raise FileNotFoundError(f"no model at {path!r}: expected a .keras file or a run directory with model.keras")
-    return keras.models.load_model(candidate)
-
-
 def main(args):
     from vae_zoo.export.saved_model import export_saved_model
+    from vae_zoo.loading import load_model
 
     version = None if args.version is None else args.version
     path = export_saved_model(load_model(args.model), args.base_dir, version=version, warmup=args.warmup)

@@ -1,0 +1,125 @@
+"""Training throughput and peak memory: vae-zoo models vs a plain Keras 3 VAE.
+
+Each configuration runs in its own process (so peak RSS is its own): the
+model trains with `fit` on dynamically binarized Fashion-MNIST for `--steps`
+steps after a warm-up `fit` of the same length (tracing excluded), and the
+run reports examples per second and the process's peak resident memory.
+
+Configurations: {vae-zoo DenseVAE, plain Keras VAE} x {dense 784-512-256-32,
+conv} x batch {128, 1024} x XLA {off, on}; plus vae-zoo's tuned settings
+(`steps_per_execution`, bfloat16 mixed precision on CPUs with AMX/AVX512-BF16).
+`--quality` also trains the dense pair for `--epochs` epochs at batch 128
+and reports test -ELBO (nats; the test set binarized once with seed 0).
+
+    python benchmarks/train_throughput.py                # the table
+    python benchmarks/train_throughput.py --quality      # plus the -ELBO comparison
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def one(args):
+    """Measures one configuration (runs in a child process); prints a JSON line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    sys.path.insert(0, HERE)
+    from plain_keras_vae import PlainVAE, conv_networks, dense_networks
+
+    import vae_zoo
+    from vae_zoo import datasets
+
+    keras.utils.set_random_seed(0)
+    if args.bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    train = datasets.load("fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True, verbose=False)
+    if args.impl == "plain":
+        model = PlainVAE(*(dense_networks(32) if args.model == "dense" else conv_networks(32)))
+    elif args.model == "dense":
+        model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+    else:
+        model = vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=32, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=args.xla, steps_per_execution=args.spe)
+    result = {"impl": args.impl, "model": args.model, "batch": args.batch, "xla": args.xla, "spe": args.spe, "bf16": args.bf16}
+    if args.epochs:
+        start = time.perf_counter()
+        model.fit(train, epochs=args.epochs, verbose=0)
+        result["train_seconds"] = time.perf_counter() - start
+        test = datasets.load("fashion_mnist", split="test", binarize="static", batch_size=500, verbose=False)
+        logs = model.evaluate(test, verbose=0, return_dict=True)
+        result["test_negative_elbo"] = -logs["elbo"] if args.impl == "vae_zoo" else logs["total_loss"]
+    else:
+        data = train.repeat()
+        model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)  # warm-up: tracing, caches
+        start = time.perf_counter()
+        model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
+        seconds = time.perf_counter() - start
+        result["examples_per_second"] = args.steps * args.batch / seconds
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result), flush=True)
+
+
+def run(**kwargs):
+    argv = [sys.executable, __file__, "--one"]
+    for key, value in kwargs.items():
+        if value is True:
+            argv.append(f"--{key}")
+        elif value not in (False, None):
+            argv += [f"--{key}", str(value)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", default="vae_zoo")
+    parser.add_argument("--model", default="dense")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--xla", action="store_true")
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--spe", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=150, help="timed steps per configuration")
+    parser.add_argument("--epochs", type=int, default=0, help="(with --one) train epochs and report test -ELBO")
+    parser.add_argument("--quality", action="store_true", help="also compare test -ELBO after --quality-epochs")
+    parser.add_argument("--quality-epochs", type=int, default=5)
+    args = parser.parse_args()
+    if args.one:
+        return one(args)
+    print("| model | implementation | batch | XLA | steps/exec | bf16 | examples/s | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|---|")
+    configs = []
+    for model in ("dense", "conv"):
+        for batch in (128, 1024):
+            steps = max(20, args.steps * 128 // batch)
+            for xla in (False, True):
+                for impl in ("plain", "vae_zoo"):
+                    configs.append(dict(impl=impl, model=model, batch=batch, xla=xla, steps=steps))
+            configs.append(dict(impl="vae_zoo", model=model, batch=batch, xla=True, spe=16, steps=steps))
+            configs.append(dict(impl="vae_zoo", model=model, batch=batch, xla=True, spe=16, bf16=True, steps=steps))
+    for config in configs:
+        r = run(**config)
+        print(
+            f"| {r['model']} | {'vae-zoo' if r['impl'] == 'vae_zoo' else 'plain Keras'} | {r['batch']} | "
+            f"{'on' if r['xla'] else 'off'} | {r['spe']} | {'yes' if r['bf16'] else 'no'} | "
+            f"{r['examples_per_second']:,.0f} | {r['peak_rss_mib']:,.0f} |",
+            flush=True,
+        )
+    if args.quality:
+        print(f"\n| implementation | settings | epochs | train seconds | test -ELBO (nats) |\n|---|---|---|---|---|")
+        for config in (dict(impl="plain"), dict(impl="vae_zoo"), dict(impl="vae_zoo", xla=True, spe=16, bf16=True)):
+            r = run(model="dense", batch=128, epochs=args.quality_epochs, **config)
+            settings = ", ".join(k for k in ("xla", "bf16") if r[k]) + (f", spe={r['spe']}" if r["spe"] > 1 else "")
+            print(f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} | {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
