@@ -65,7 +65,7 @@ class PlainVAE(keras.Model):
     def metrics(self):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
-    def _losses(self, data):
+    def vae_losses(self, data):
         z_mean, z_log_var, z = self.encoder(data)
         reconstruction = self.decoder(z)
         reconstruction_loss = ops.mean(ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
@@ -77,7 +77,7 @@ class PlainVAE(keras.Model):
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            total_loss, reconstruction_loss, kl_loss = self._losses(data)
+            total_loss, reconstruction_loss, kl_loss = self.vae_losses(data)
         grads = tape.gradient(total_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         self.total_loss_tracker.update_state(total_loss)
@@ -86,7 +86,7 @@ class PlainVAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
-        total_loss, reconstruction_loss, kl_loss = self._losses(data)
+        total_loss, reconstruction_loss, kl_loss = self.vae_losses(data)
         self.total_loss_tracker.update_state(total_loss)
         self.reconstruction_loss_tracker.update_state(reconstruction_loss)
         self.kl_loss_tracker.update_state(kl_loss)

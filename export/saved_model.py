@@ -66,30 +66,13 @@ def _check_version(version):
 
 
 def signature_specs(model):
-    """The input `tf.TensorSpec`s of each signature."""
-    x = tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")
-    seed = tf.TensorSpec([2], tf.int32, name="seed")
-    num_samples = tf.TensorSpec([], tf.int32, name="num_samples")
-    return {
-        "encode": [x, seed],
-        "decode": [tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")],
-        "sample": [num_samples, seed, tf.TensorSpec([], tf.float32, name="temperature")],
-        "reconstruct": [x, seed],
-        "log_likelihood": [x, num_samples, seed],
-    }
+    """The input `tf.TensorSpec`s of each signature (from `model.serving_signatures()`)."""
+    return {name: specs for name, (_, specs) in model.serving_signatures().items()}
 
 
 def signature_functions(model):
-    """Python functions of each signature, each built from the `VAE` contract."""
-    return {
-        "encode": lambda x, seed: model.encode_outputs(x, seed),
-        "decode": lambda z: model.decode_outputs(z),
-        "sample": lambda num_samples, seed, temperature: model.sample_outputs(num_samples, seed, temperature),
-        "reconstruct": lambda x, seed: {"reconstruction": model.reconstruct(x, seed)},
-        "log_likelihood": lambda x, num_samples, seed: {
-            "log_likelihood": model.log_likelihood(x, num_samples=num_samples, seed=seed)
-        },
-    }
+    """The Python function of each signature (from `model.serving_signatures()`)."""
+    return {name: fn for name, (fn, _) in model.serving_signatures().items()}
 
 
 def _shape_checked(fn, specs):
@@ -110,11 +93,8 @@ def metadata(model):
         "vae_zoo_version": __version__,
         "model_class": type(model).__name__,
         "config": model.get_config(),
-        "input_shape": list(model.data_shape),
-        "input_dtype": "float32",
-        "likelihood": type(model.likelihood).__name__,
-        "latent_dim": model.latent_dim,
-        "signatures": list(SIGNATURES),
+        **model.serving_metadata(),
+        "signatures": [*model.serving_signatures(), "serving_default"],
         "seed_convention": "seed [0, 0] in encode/reconstruct means z = posterior mean; other seeds draw z ~ q(z|x)",
     }
 
@@ -148,14 +128,11 @@ def export_saved_model(model, base_dir, version=None, warmup=True):
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        specs, functions = signature_specs(model), signature_functions(model)
-        for name in ("reconstruct", "encode", "decode", "sample", "log_likelihood"):
-            archive.add_endpoint(name, _shape_checked(functions[name], specs[name]), input_signature=specs[name])
-        archive.add_endpoint(
-            "serving_default",
-            _shape_checked(functions["reconstruct"], specs["reconstruct"]),
-            input_signature=specs["reconstruct"],
-        )
+        signatures = model.serving_signatures()
+        for name, (function, specs) in signatures.items():
+            archive.add_endpoint(name, _shape_checked(function, specs), input_signature=specs)
+        function, specs = signatures["reconstruct"]
+        archive.add_endpoint("serving_default", _shape_checked(function, specs), input_signature=specs)
         archive.write_out(staging, verbose=False)
         extra = os.path.join(staging, "assets.extra")
         os.makedirs(extra, exist_ok=True)

@@ -9,18 +9,28 @@ import numpy as np
 import tensorflow as tf
 
 
+def _example(spec, batch_size):
+    """A small valid value for one signature input."""
+    if spec.name == "seed":
+        return np.array([1, 2], "int32")
+    if spec.name == "num_samples":
+        return np.int32(2)
+    if spec.name == "temperature":
+        return np.float32(1.0)
+    shape = [batch_size if d is None else d for d in spec.shape]
+    if spec.dtype == tf.string:
+        return np.full(shape, b"a short sentence", dtype=object)
+    return np.full(shape, 0.5 if spec.name == "x" else 0.0, spec.dtype.as_numpy_dtype)
+
+
 def example_inputs(model, batch_size=1):
-    """Small valid inputs for every signature (mid-grey images, zero latents, fixed seeds)."""
-    x = np.full((batch_size, *model.data_shape), 0.5, "float32")
-    seed = np.array([1, 2], "int32")
-    return {
-        "encode": {"x": x, "seed": seed},
-        "decode": {"z": np.zeros((batch_size, model.latent_dim), "float32")},
-        "sample": {"num_samples": np.int32(batch_size), "seed": seed, "temperature": np.float32(1.0)},
-        "reconstruct": {"x": x, "seed": seed},
-        "log_likelihood": {"x": x, "num_samples": np.int32(4), "seed": seed},
-        "serving_default": {"x": x, "seed": seed},
+    """Small valid inputs for every signature of `model.serving_signatures()` (plus `serving_default`)."""
+    inputs = {
+        name: {spec.name: _example(spec, batch_size) for spec in specs}
+        for name, (_, specs) in model.serving_signatures().items()
     }
+    inputs["serving_default"] = inputs["reconstruct"]
+    return inputs
 
 
 def prediction_logs(model, model_name="vae"):

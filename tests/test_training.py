@@ -147,7 +147,7 @@ def test_kl_annealing_drives_model_beta(fashion_train):
     import vae_zoo
 
     model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", steps_per_execution=1)
     history = model.fit(
         fashion_train[:640], batch_size=64, epochs=2, verbose=0, callbacks=[cb.KLAnnealing("linear", steps=40, max_beta=2.0)]
     ).history
@@ -159,7 +159,7 @@ def test_nan_guard_stops_with_advice(capsys, fashion_train):
     import vae_zoo
 
     model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), likelihood="gaussian", seed=0)
-    model.compile(optimizer=keras.optimizers.SGD(1e6))
+    model.compile(optimizer=keras.optimizers.SGD(1e6), steps_per_execution=1)
     model.fit(fashion_train[:640].astype("float32") * 1e3, batch_size=64, epochs=3, verbose=0, callbacks=[cb.NaNGuard()])
     out = capsys.readouterr().out
     assert getattr(model, "nan_stopped", False)

@@ -9,7 +9,7 @@ Example:
 >>> import vae_zoo
 >>> from vae_zoo.training.callbacks import KLAnnealing
 >>> model = vae_zoo.models.DenseVAE((8,), latent_dim=2, hidden_units=(8,), seed=0)
->>> model.compile(optimizer="adam")
+>>> model.compile(optimizer="adam", steps_per_execution=1)  # callbacks every batch
 >>> x = np.random.default_rng(0).random((64, 8), dtype="float32")
 >>> _ = model.fit(x, batch_size=16, epochs=1, verbose=0, callbacks=[KLAnnealing("linear", steps=8)])
 >>> float(model.beta.numpy())  # 4 steps done, 4 more until beta reaches 1
@@ -51,6 +51,9 @@ def kl_weight(step, schedule, steps, max_beta=1.0, cycles=4, ratio=0.5, sharpnes
 
 class KLAnnealing(keras.callbacks.Callback):
     """Sets `model.beta` before every training batch from a schedule of the optimizer step.
+
+    Keras calls batch callbacks once per `steps_per_execution` steps, so beta
+    is updated that often (every 32 steps by default for vae-zoo models).
 
     Args:
         schedule: "linear", "sigmoid" or "cyclical" (see `kl_weight`).

@@ -49,7 +49,7 @@ DEFAULTS = {
     "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
     "mixed_precision": False,
     "jit_compile": False,
-    "steps_per_execution": 1,
+    "steps_per_execution": None,  # None: the model's default (vae_zoo.models.base.DEFAULT_STEPS_PER_EXECUTION)
     "seed": 0,
     "out": None,
     "tensorboard": True,
@@ -94,6 +94,8 @@ def resolve(path=None, overrides=None):
             shown = ", ".join("none" if c is None else c for c in choices)
             raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
     for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
+        if key == "steps_per_execution" and config[key] is None:
+            continue
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"{key} must be a positive integer, got {config[key]!r}")
     if not isinstance(config["model_kwargs"], dict):

@@ -15,6 +15,8 @@ from vae_zoo.version import __version__
 COMMANDS = {
     "train": ("vae_zoo.training.run", "main", "Train a VAE into a run directory (flags or --config)."),
     "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>)."),
+    "evaluate": ("vae_zoo.evaluation", "main", "Importance-weighted log-likelihood and posterior diagnostics."),
+    "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
 }
 
 

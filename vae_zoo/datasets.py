@@ -377,6 +377,10 @@ def load(
         ds = ds.cache()
     if shuffle and len(x):
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    # Batch first, then convert / binarize whole batches: one vectorized op per
+    # batch instead of one per image keeps the pipeline off the model's cores.
+    if batch_size is not None:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if binarize == "dynamic":
         noise_seeds = tf.data.Dataset.random(
             seed=_derived_seed(seed, 1), rerandomize_each_iteration=True
@@ -396,7 +400,7 @@ def load(
         ds = ds.map(lambda x, y: (_to_unit_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return _batch_and_prefetch(ds, batch_size, drop_remainder)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def load_arrays(

@@ -259,11 +259,10 @@ class BernoulliLikelihood(LikelihoodHead):
         )
 
     def log_prob(self, params, x):
-        # -BCE(x, logits) summed over the event; stable for any logits.
+        # -BCE(x, logits) = x * logits - softplus(logits), summed over the event: one
+        # transcendental per element, exact for any x in [0, 1], finite for any logits.
         logits = params["logits"]
-        elementwise = -tf.nn.sigmoid_cross_entropy_with_logits(
-            labels=tf.broadcast_to(x, tf.shape(logits)), logits=logits
-        )
+        elementwise = x * logits - tf.math.softplus(logits)
         return tf.reduce_sum(elementwise, axis=list(range(-self.event_rank, 0)))
 
     def mean(self, params):
@@ -411,7 +410,8 @@ class CategoricalLikelihood(LikelihoodHead):
     """Independent categorical per position (token sequences), parameterized by logits.
 
     The decoder produces `num_classes` logits per position: raw shape `[N, T, num_classes]`.
-    `mean` returns the most likely class per position (the mode).
+    `mean` returns the most likely class per position (the mode). With `pad_id`,
+    positions holding that id are padding: `log_prob` leaves them out.
 
     Example:
 
@@ -424,11 +424,21 @@ class CategoricalLikelihood(LikelihoodHead):
 
     integer_events = True
 
-    def __init__(self, num_classes, **kwargs):
+    def __init__(self, num_classes, pad_id=None, **kwargs):
         super().__init__(**kwargs)
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes!r}")
         self.num_classes = int(num_classes)
+        self.pad_id = None if pad_id is None else int(pad_id)
+
+    def log_prob(self, params, x):
+        """Sum of per-position log-probabilities; positions holding `pad_id` count zero."""
+        logits = params["logits"]
+        labels = tf.broadcast_to(tf.cast(x, tf.int32), tf.shape(logits)[:-1])
+        per_position = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        if self.pad_id is not None:
+            per_position = tf.where(tf.equal(labels, self.pad_id), 0.0, per_position)
+        return tf.reduce_sum(per_position, axis=list(range(-self.event_rank, 0)))
 
     @property
     def num_params(self):
@@ -450,7 +460,7 @@ class CategoricalLikelihood(LikelihoodHead):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_classes=self.num_classes)
+        config.update(num_classes=self.num_classes, pad_id=self.pad_id)
         return config
 
 

@@ -98,3 +98,144 @@ def model_reconstructions(model, images, path):
     """`images` and `model.reconstruct(images)`."""
     x = model.prepare_inputs(images).numpy()
     return reconstruction_pairs(x, model.reconstruct(x).numpy(), path, title=f"{type(model).__name__}: reconstructions")
+
+
+def manifold(model, path, grid=20, low=0.05, high=0.95):
+    """Decoder means over a grid of prior quantiles of a 2-D latent space (Kingma & Welling, Fig. 4).
+
+    The grid runs over the standard normal quantiles in [low, high] on both
+    axes. Raises ValueError for models whose latent size is not 2.
+    """
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    if model.latent_dim != 2:
+        raise ValueError(
+            f"the latent manifold needs a 2-D latent space, this model has latent_dim={model.latent_dim}; "
+            "use kind 'traversal' (one dimension at a time) or 'scatter' (principal axes) instead"
+        )
+    values = tfp.distributions.Normal(0.0, 1.0).quantile(tf.linspace(low, high, grid)).numpy()
+    z = np.array([[zx, zy] for zy in values[::-1] for zx in values], "float32")
+    images = model.likelihood.mean(model._likelihood_params(z)).numpy()
+    return image_grid(images, path, columns=grid, title=f"latent manifold: normal quantiles {low:g}..{high:g}")
+
+
+def latent_scatter(model, images, labels, path, class_names=None):
+    """Posterior means of `images` coloured by `labels`; first two principal axes when latent_dim > 2."""
+    plt = _pyplot()
+    means = model.encode(images).mean().numpy()
+    if means.shape[1] > 2:
+        centred = means - means.mean(axis=0)
+        _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+        points = centred @ axes[:2].T
+        explained = singular[:2] ** 2 / np.sum(singular**2)
+        xlabel, ylabel = (f"principal axis {i + 1} ({e:.0%} of variance)" for i, e in enumerate(explained))
+    else:
+        points = means if means.shape[1] == 2 else np.concatenate([means, np.zeros_like(means)], axis=1)
+        xlabel, ylabel = "z[0]", "z[1]" if means.shape[1] == 2 else ""
+    labels = np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    classes = np.unique(labels)
+    handles = [
+        plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(c)),
+                   label=class_names[int(c)] if class_names else str(c))
+        for c in classes
+    ]  # fmt: skip
+    ax.legend(handles=handles, fontsize=7, loc="best", markerscale=1.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"posterior means of {len(points)} examples")
+    return _save(fig, path)
+
+
+def interpolation(model, image_a, image_b, path, steps=10):
+    """Decoder means along the straight line between the posterior means of two images."""
+    x = model.prepare_inputs(np.stack([image_a, image_b])).numpy()
+    means = model.encode(x).mean().numpy()
+    weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
+    z = (1 - weights) * means[0] + weights * means[1]
+    decoded = model.likelihood.mean(model._likelihood_params(z)).numpy()
+    images = np.concatenate([x[:1], decoded, x[1:]])
+    return image_grid(images, path, columns=len(images), title=f"interpolation in latent space ({steps} steps, inputs at the ends)")
+
+
+def traversals(model, image, path, dims=None, span=3.0, steps=9):
+    """One row per latent dimension: that dimension swept over [-span, span] around the posterior mean of `image`."""
+    x = model.prepare_inputs(np.asarray(image)[None]).numpy()
+    base = model.encode(x).mean().numpy()[0]
+    dims = list(range(min(model.latent_dim, 10))) if dims is None else list(dims)
+    offsets = np.linspace(-span, span, steps, dtype="float32")
+    z = np.repeat(base[None], len(dims) * steps, axis=0)
+    for row, d in enumerate(dims):
+        z[row * steps : (row + 1) * steps, d] = offsets
+    decoded = model.likelihood.mean(model._likelihood_params(z)).numpy()
+    return image_grid(decoded, path, columns=steps, title=f"latent traversals: rows = dims {dims}, z_d in [-{span:g}, {span:g}]")
+
+
+def kl_per_dimension(values, path, threshold=None):
+    """Bar chart of the average KL (nats) of each latent dimension, sorted as given."""
+    plt = _pyplot()
+    values = np.asarray(values, dtype="float64")
+    fig, ax = plt.subplots(figsize=(max(5, 0.25 * len(values) + 2), 4))
+    ax.bar(np.arange(len(values)), values, color="tab:blue")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"{threshold:g} nats")
+        ax.legend()
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("KL(q(z_d|x) || p(z_d)) (nats)")
+    ax.set_title(f"KL per dimension (total {values.sum():.2f} nats)")
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------- command
+
+KINDS = ("samples", "reconstructions", "manifold", "scatter", "interpolation", "traversal", "kl")
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="a .keras file or a run directory holding model.keras")
+    parser.add_argument("--kind", required=True, choices=KINDS)
+    parser.add_argument("--out", required=True, help="PNG path")
+    parser.add_argument("--dataset", default="fashion_mnist", help="images for reconstructions/scatter/interpolation/traversal/kl")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--binarize", default="static", help="static | none")
+    parser.add_argument("--num", type=int, default=2000, help="examples (scatter, kl) or samples (samples)")
+    parser.add_argument("--index", type=int, nargs="*", default=[0, 1], help="example indices (interpolation, traversal)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--data-dir", default=None)
+
+
+def main(args):
+    from vae_zoo import datasets
+    from vae_zoo.loading import load_model
+
+    model = load_model(args.model)
+    if args.kind == "samples":
+        path = model_samples(model, args.out, num_samples=min(args.num, 100), seed=args.seed, temperature=args.temperature)
+    elif args.kind == "manifold":
+        path = manifold(model, args.out)
+    else:
+        binarize = None if args.binarize in ("none", "None", "") else args.binarize
+        x, y = datasets.load_arrays(args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
+        x = model.prepare_inputs(x[: max(args.num, 20)]).numpy()
+        if args.kind == "reconstructions":
+            path = model_reconstructions(model, x[:20], args.out)
+        elif args.kind == "scatter":
+            names = datasets.info(args.dataset).class_names if args.dataset in datasets.KNOWN_DATASETS else None
+            path = latent_scatter(model, x[: args.num], y[: args.num], args.out, class_names=names)
+        elif args.kind == "interpolation":
+            a, b = (args.index + [1])[:2]
+            path = interpolation(model, x[a], x[b], args.out)
+        elif args.kind == "traversal":
+            path = traversals(model, x[args.index[0]], args.out)
+        else:
+            from vae_zoo.evaluation import evaluate_model
+
+            report = evaluate_model(model, x[: args.num], num_samples=1, progress=False)
+            if report["kl_per_dimension"] is None:
+                raise ValueError("KL per dimension needs a diagonal posterior and a factorized (normal) prior")
+            path = kl_per_dimension(report["kl_per_dimension"], args.out)
+    print(path)
+    return 0

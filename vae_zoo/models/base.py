@@ -23,6 +23,8 @@ from vae_zoo import distributions as dists
 tfd = tfp.distributions
 
 KL_MODES = ("auto", "analytic", "mc")
+#: Training steps per call of the compiled train function, unless `compile` is told otherwise.
+DEFAULT_STEPS_PER_EXECUTION = 32
 OBJECTIVES = ("elbo", "iwae")
 _FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 _INT_DTYPES = (tf.int8, tf.int16, tf.int32, tf.int64, tf.uint16, tf.uint32)
@@ -247,6 +249,25 @@ class VAE(keras.Model):
             low_high, nan_msg, range_msg = self._value_errors()
             check_array(x, low_high, nan_msg, range_msg)
 
+    def compile(self, optimizer="adam", steps_per_execution=None, **kwargs):
+        """`keras.Model.compile`, with `steps_per_execution` defaulting to `DEFAULT_STEPS_PER_EXECUTION`.
+
+        A VAE step at batch 128 is a few milliseconds of compute, so Keras's
+        per-step dispatch would otherwise cost about as much as the step itself
+        (measured in benchmarks/README.md). Pass `steps_per_execution=1` for
+        per-batch callbacks. Losses and metrics passed here are not used: the
+        objective is the model's own (`objective`, `beta`, `free_bits`, ...).
+        """
+        if steps_per_execution is None:
+            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models whose compile() is overridden; ours only adds a default.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, *args, **kwargs):
         self._validate_numpy(x)
         return super().fit(x, *args, **kwargs)
@@ -266,15 +287,23 @@ class VAE(keras.Model):
     def _posterior_params(self, x, training=False):
         return self.posterior(self.encoder_network(x, training=training))
 
-    def _likelihood_params(self, z, training=False):
-        """Likelihood parameters for `z` of shape `[..., latent_dim]` (any leading dims)."""
+    def _likelihood_params(self, z, training=False, targets=None):
+        """Likelihood parameters for `z` of shape `[..., latent_dim]` (any leading dims).
+
+        `targets` (the prepared `x`, `[B, ...]`) is given when the likelihood is
+        evaluated at data; autoregressive families use it for teacher forcing.
+        """
         z = tf.convert_to_tensor(z, tf.float32)
         lead = tf.shape(z)[:-1]
-        raw = self.decoder_network(tf.reshape(z, [-1, self.latent_dim]), training=training)
+        raw = self._decode_raw(tf.reshape(z, [-1, self.latent_dim]), training, targets)
         params = self.likelihood(raw)
         return {
             k: tf.reshape(v, tf.concat([lead, tf.shape(v)[1:]], axis=0)) for k, v in params.items()
         }
+
+    def _decode_raw(self, z, training=False, targets=None):
+        """Raw decoder outputs `[N, *event_shape, num_params]` for flat `z` `[N, latent_dim]`."""
+        return self.decoder_network(z, training=training)
 
     def _posterior_fn(self, x):
         return self.posterior.distribution(self._posterior_params(x))
@@ -384,28 +413,33 @@ class VAE(keras.Model):
             return False
         return True
 
-    def compute_terms(self, x, seed, num_samples=1, training=False):
+    def compute_terms(self, x, seed, num_samples=1, training=False, densities=True, per_dimension=True):
         """All terms of the bounds for prepared inputs `x` `[B, ...]`, per example.
 
         Returns a dict with `log_px_z`, `log_pz`, `log_qz` (`[k, B]`), `kl`
         (`[B]`, analytic or Monte Carlo), `kl_per_dim` (`[B, latent]`, or None when
         q or p does not factorize), and `params` (posterior parameters).
+        `densities=False` skips `log_pz`/`log_qz` when the KL is analytic and
+        `per_dimension=False` skips `kl_per_dim` (both None then): the training
+        step asks only for what its objective uses.
         """
         params = self._posterior_params(x, training)
         q = self.posterior.distribution(params)
         eps = self._noise(num_samples, tf.shape(x)[0], seed)
         z = self.posterior.reparameterize(params, eps)
-        log_px_z = self.likelihood.log_prob(self._likelihood_params(z, training), x)
+        log_px_z = self.likelihood.log_prob(self._likelihood_params(z, training, targets=x), x)
         prior = self._prior_distribution()
-        q_for_density = q
-        if self.stl:
-            q_for_density = self.posterior.distribution(tf.nest.map_structure(tf.stop_gradient, params))
-        log_qz = q_for_density.log_prob(z)
-        log_pz = prior.log_prob(z)
         analytic = self._kl_available(q, prior)
+        log_qz = log_pz = None
+        if densities or not analytic:
+            q_for_density = q
+            if self.stl:
+                q_for_density = self.posterior.distribution(tf.nest.map_structure(tf.stop_gradient, params))
+            log_qz = q_for_density.log_prob(z)
+            log_pz = prior.log_prob(z)
         kl = tfd.kl_divergence(q, prior) if analytic else tf.reduce_mean(log_qz - log_pz, axis=0)
         kl_per_dim = None
-        if self.posterior.factorized and self.prior.factorized:
+        if per_dimension and self.posterior.factorized and self.prior.factorized:
             q_marg, p_marg = self.posterior.marginals(params), self.prior.marginals()
             if analytic:
                 kl_per_dim = tfd.kl_divergence(q_marg, p_marg)
@@ -433,10 +467,13 @@ class VAE(keras.Model):
 
     def _objective(self, x, seed, training):
         k = self.num_samples
-        terms = self.compute_terms(x, seed, num_samples=k, training=training)
+        iwae = self.objective == "iwae"
+        terms = self.compute_terms(
+            x, seed, num_samples=k, training=training, densities=iwae, per_dimension=self.free_bits > 0 and not iwae
+        )
         reconstruction = -tf.reduce_mean(terms["log_px_z"], axis=0)
         elbo = -reconstruction - terms["kl"]
-        if self.objective == "iwae":
+        if iwae:
             log_w = terms["log_px_z"] + terms["log_pz"] - terms["log_qz"]
             loss = -(tf.reduce_logsumexp(log_w, axis=0) - math.log(k))
         else:
@@ -469,7 +506,7 @@ class VAE(keras.Model):
         def body(i, total):
             eps = tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
             z = self.posterior.reparameterize(params, eps)
-            log_w = self.likelihood.log_prob(self._likelihood_params(z), x) + prior.log_prob(z) - q.log_prob(z)
+            log_w = self.likelihood.log_prob(self._likelihood_params(z, targets=x), x) + prior.log_prob(z) - q.log_prob(z)
             valid = (i * chunk + tf.range(chunk)) < num_samples  # the last chunk may overshoot
             log_w = tf.where(valid[:, None], log_w, -np.inf)
             return i + 1, tf.reduce_logsumexp(tf.stack([total, tf.reduce_logsumexp(log_w, axis=0)]), axis=0)
@@ -485,6 +522,49 @@ class VAE(keras.Model):
             raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
         terms = self.compute_terms(self.prepare_inputs(x), as_seed(seed), int(num_samples))
         return tf.reduce_mean(terms["log_px_z"], axis=0) - terms["kl"]
+
+    # ------------------------------------------------------------------
+    # Serving
+    # ------------------------------------------------------------------
+
+    def serving_signatures(self):
+        """`{name: (function, [tf.TensorSpec, ...])}` of the exported SavedModel signatures.
+
+        Export (`vae_zoo.export`) writes whatever this returns, so a family with
+        other inputs (e.g. strings) overrides this and exports without new
+        export code. Outputs are dicts of tensors.
+        """
+        x = tf.TensorSpec([None, *self.data_shape], tf.float32, name="x")
+        seed = tf.TensorSpec([2], tf.int32, name="seed")
+        num_samples = tf.TensorSpec([], tf.int32, name="num_samples")
+        return {
+            "encode": (lambda x, seed: self.encode_outputs(x, seed), [x, seed]),
+            "decode": (self.decode_outputs, [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")]),
+            "sample": (
+                self.sample_outputs,
+                [num_samples, seed, tf.TensorSpec([], tf.float32, name="temperature")],
+            ),
+            "reconstruct": (lambda x, seed: {"reconstruction": self.reconstruct(x, seed)}, [x, seed]),
+            "log_likelihood": (
+                lambda x, num_samples, seed: {"log_likelihood": self.log_likelihood(x, num_samples, seed)},
+                [x, num_samples, seed],
+            ),
+        }
+
+    @property
+    def _default_save_signature(self):
+        # Keras would trace `self(inputs)` with a float spec for tf.saved_model.save; the
+        # signatures are `serving_signatures()`, written by vae_zoo.export_saved_model.
+        return None
+
+    def serving_metadata(self):
+        """Facts recorded in the export's `assets.extra/vae_zoo.json`."""
+        return {
+            "input_shape": list(self.data_shape),
+            "input_dtype": "int32" if self.likelihood.integer_events else "float32",
+            "likelihood": type(self.likelihood).__name__,
+            "latent_dim": self.latent_dim,
+        }
 
     # ------------------------------------------------------------------
     # Keras integration

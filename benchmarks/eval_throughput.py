@@ -1,0 +1,76 @@
+"""Speed of the importance-weighted log-likelihood estimate against this machine's matmul rate.
+
+Measures, in one run:
+
+1. the float32 matmul rate of this machine (`tf.matmul`, 2048x2048 and a
+   decoder-shaped [21504, 512] x [512, 784] product, best of several runs);
+2. the time of the 5000-sample importance-weighted estimate of log p(x) over
+   the 10,000 Fashion-MNIST test images for `DenseVAE(latent_dim=32)`
+   (784-512-256-32), through `vae_zoo.evaluation.log_likelihood`;
+3. the FLOP/s that estimate achieves, counting the decoder's matmuls
+   (2 * (32*256 + 256*512 + 512*784) FLOPs per sample per image; the
+   encoder runs once per image and is not counted), as a fraction of (1).
+
+    python benchmarks/eval_throughput.py                       # the full figure (10k x 5000)
+    python benchmarks/eval_throughput.py --examples 500        # a quicker run
+    python benchmarks/eval_throughput.py --model runs/dense_fmnist_10ep --jit-compile
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import vae_zoo  # noqa: E402
+from vae_zoo import datasets, evaluation  # noqa: E402
+from vae_zoo.loading import load_model  # noqa: E402
+
+
+def matmul_rate(m, k, n, repeats=10):
+    a = tf.random.normal([m, k])
+    b = tf.random.normal([k, n])
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product().numpy()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product().numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * m * k * n / best
+
+
+def decoder_flops_per_sample(model):
+    widths = [model.latent_dim, *reversed(model.hidden_units), int(np.prod(model.data_shape)) * model.likelihood.num_params]
+    return 2.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="a trained DenseVAE (.keras or run dir); default: a fresh one")
+    parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--num-samples", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--jit-compile", action="store_true")
+    args = parser.parse_args()
+    model = load_model(args.model) if args.model else vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+    x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=0, verbose=False)
+    x = x[: args.examples].reshape(-1, 28, 28, 1)
+    rates = {"2048^3": matmul_rate(2048, 2048, 2048), "[21504,512]x[512,784]": matmul_rate(21504, 512, 784)}
+    peak = max(rates.values())
+    evaluation.log_likelihood(model, x[: args.batch_size], num_samples=args.num_samples, progress=False, jit_compile=args.jit_compile)
+    start = time.perf_counter()
+    ll = evaluation.log_likelihood(model, x, num_samples=args.num_samples, batch_size=args.batch_size, jit_compile=args.jit_compile)
+    seconds = time.perf_counter() - start
+    flops = decoder_flops_per_sample(model) * args.num_samples * len(x)
+    print(f"\nfloat32 matmul rate: " + ", ".join(f"{k}: {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
+    print(f"{len(x)} images x {args.num_samples} samples (batch {args.batch_size}, XLA {'on' if args.jit_compile else 'off'}): "
+          f"{seconds:.1f} s, mean log p(x) {ll.mean():.2f} nats")
+    print(f"decoder FLOPs {flops / 1e12:.2f} T, achieved {flops / seconds / 1e9:.1f} GFLOP/s = {flops / seconds / peak:.0%} of the matmul rate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Evaluation: importance-weighted log p(x) against a closed form, bound ordering, diagnostics."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vae_zoo import evaluation
+from vae_zoo.models import DenseVAE
+
+tfd = tfp.distributions
+
+
+@pytest.fixture(scope="module")
+def linear_gaussian():
+    """A trained DenseVAE(hidden_units=()) with a Gaussian likelihood: a pPCA generative model,
+    whose marginal p(x) = N(b, W^T W + sigma^2 I) is known exactly."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    true_w = rng.normal(size=(2, 6))
+    data = (rng.normal(size=(3000, 2)) @ true_w + 0.5 * rng.normal(size=(3000, 6)) + 1.0).astype("float32")
+    model = DenseVAE((6,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(data, batch_size=100, epochs=15, verbose=0)
+    dense = model.decoder_network.get_layer("likelihood_params")
+    w, b = dense.kernel.numpy(), dense.bias.numpy()
+    sigma = float(model.likelihood._scale())
+    marginal = tfd.MultivariateNormalFullCovariance(b, w.T @ w + sigma**2 * np.eye(6, dtype="float32"))
+    x = data[:300]
+    return model, x, marginal.log_prob(x).numpy()
+
+
+def test_estimate_converges_to_the_exact_log_likelihood(linear_gaussian):
+    model, x, exact = linear_gaussian
+    estimates = {k: evaluation.log_likelihood(model, x, num_samples=k, seed=1, progress=False) for k in (1, 10, 100, 5000)}
+    elbo = model.elbo(x, num_samples=1000, seed=2).numpy().mean()
+    means = {k: v.mean() for k, v in estimates.items()}
+    # ELBO <= IWAE-k <= log p(x), increasing in k, on average
+    assert elbo <= means[10] <= means[100] <= means[5000] <= exact.mean() + 0.01, (elbo, means, exact.mean())
+    assert abs(means[1] - elbo) < 0.2  # IWAE-1 is an ELBO estimate
+    assert exact.mean() - elbo > 0.05  # the diagonal posterior leaves a real gap ...
+    assert exact.mean() - means[5000] < 0.02  # ... which 5000 importance samples close
+    np.testing.assert_allclose(estimates[5000], exact, atol=0.1)  # per example too
+
+
+def test_memory_is_bounded_by_chunks(linear_gaussian):
+    model, x, exact = linear_gaussian
+    # one sample per chunk: 3000 chunks in the while loop give the same kind of estimate
+    tiny = model.log_likelihood(x[:20], num_samples=3000, seed=5, max_elements=6).numpy()
+    np.testing.assert_allclose(tiny, exact[:20], atol=0.1)
+    # the last chunk overshooting num_samples is masked out: 7 samples in chunks of 3 (3+3+1)
+    a = model.log_likelihood(x[:4], num_samples=7, seed=3, max_elements=3 * 4 * 6).numpy()
+    assert np.isfinite(a).all()
+
+
+def test_bound_ordering_on_a_trained_image_model(fashion_train):
+    model = DenseVAE((28, 28, 1), latent_dim=8, hidden_units=(128,), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    x = (fashion_train > 127).astype("float32")
+    model.fit(x, batch_size=100, epochs=4, verbose=0)
+    test = x[-300:]
+    elbo = model.elbo(test, num_samples=50, seed=1).numpy().mean()
+    iw = [evaluation.log_likelihood(model, test, num_samples=k, seed=1, progress=False).mean() for k in (5, 50, 500)]
+    assert elbo < iw[0] < iw[1] < iw[2]
+    assert iw[2] - elbo > 1.0  # nats: the bound is loose on real images
+
+
+def test_report(fashion_train):
+    model = DenseVAE((28, 28, 1), latent_dim=6, hidden_units=(64,), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    x = (fashion_train > 127).astype("float32")
+    model.fit(x, batch_size=100, epochs=3, verbose=0)
+    report = evaluation.evaluate_model(model, x[:500], num_samples=50, mi_examples=500, progress=False)
+    json.dumps(report)  # JSON-serializable
+    assert report["negative_elbo"] == pytest.approx(report["kl"] + report["reconstruction"], rel=1e-5)
+    assert report["negative_log_likelihood"] < report["negative_elbo"]
+    assert len(report["kl_per_dimension"]) == 6
+    assert sum(report["kl_per_dimension"]) == pytest.approx(report["kl"], rel=1e-4)
+    assert report["active_units"] == sum(v > 0.01 for v in report["posterior_mean_variance"]) and report["active_units"] >= 2
+    # ELBO surgery: average KL = I(x;z) + KL(q(z)||p(z)), with 0 <= I <= log N
+    assert 0 < report["mutual_information"] <= np.log(500) + 1e-6
+    assert report["marginal_kl"] > 0
+    assert report["kl_mi_examples"] == pytest.approx(report["mutual_information"] + report["marginal_kl"])
+
+
+def test_mutual_information_of_a_collapsed_posterior_is_zero():
+    model = DenseVAE((10,), latent_dim=3, hidden_units=(), likelihood="gaussian", seed=0)
+    kernel = model.posterior.projection.kernel
+    kernel.assign(np.zeros(kernel.shape, "float32"))  # q(z|x) no longer depends on x
+    x = np.random.default_rng(0).normal(size=(400, 10)).astype("float32")
+    assert abs(evaluation.mutual_information(model, x)) < 1e-5
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_bad_num_samples(bad):
+    model = DenseVAE((10,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)
+    with pytest.raises(ValueError, match="num_samples must be"):
+        evaluation.log_likelihood(model, np.zeros((2, 10), "float32"), num_samples=bad)
+    with pytest.raises(ValueError, match="num_samples must be"):
+        evaluation.evaluate_model(model, np.zeros((2, 10), "float32"), num_samples=bad)
+
+
+def test_wrong_shape_dataset():
+    model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
+    data = tf.data.Dataset.from_tensor_slices(np.zeros((8, 32, 32, 3), "float32")).batch(4)
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, 28, 28, 1\), got \(8, 32, 32, 3\)"):
+        evaluation.evaluate_model(model, data, num_samples=2)
+
+
+def test_evaluate_command(tmp_path, fashion_train):
+    model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
+    model.save(tmp_path / "model.keras")
+    result = subprocess.run(
+        [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--num-samples", "20", "--max-examples", "200"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert report["num_examples"] == 200 and report["num_samples"] == 20 and report["split"] == "test"
+    assert report["negative_log_likelihood"] <= report["negative_elbo"] + 1.0
+    bad = subprocess.run(
+        [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--num-samples", "0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--num-samples must be >= 1, got 0" in bad.stderr

@@ -1,0 +1,358 @@
+"""`SequenceVAE`: an LSTM sentence VAE (Bowman et al. 2016), and its real-valued variant.
+
+Tokens: an LSTM encoder (optionally bidirectional) maps the token ids of a
+sentence to q(z|x); an LSTM decoder, conditioned on z through its initial
+state and/or z concatenated to every input, models p(x|z) autoregressively
+with a categorical distribution per position (padding left out). Training
+uses teacher forcing with word dropout (decoder inputs replaced by `[UNK]`);
+KL annealing comes from `vae_zoo.training.callbacks.KLAnnealing` and free bits
+from the `free_bits` argument, against posterior collapse.
+
+Real values (`features=F`, a Gaussian likelihood): the same model over
+sequences `[T, F]` (time series); the decoder reads the previous value, and
+"word dropout" zeroes previous values.
+
+Decoding runs inside the graph (`tf.while_loop`, stopping at `[EOS]`):
+greedy when `temperature == 0`, sampling from softmax(logits / temperature)
+otherwise, with stateless seeds.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vae_zoo import text
+from vae_zoo.models.base import VAE, as_seed
+
+CONDITIONING = ("initial_state", "input", "both")
+
+
+@keras.saving.register_keras_serializable(package="vae_zoo")
+class SequenceVAE(VAE):
+    """A sequence VAE with LSTM encoder and decoder.
+
+    Args:
+        vocab_size: number of token ids (special tokens included); inferred
+            from `vocabulary` when that is given.
+        max_length: tokens per sequence, `[EOS]` included (longer sentences are
+            truncated to `max_length - 1` tokens plus `[EOS]`).
+        embedding_dim: token embedding size (encoder and decoder each have one).
+        hidden_units: LSTM units (per direction in the encoder).
+        latent_dim: size of z.
+        bidirectional_encoder: read the sentence in both directions.
+        word_dropout: probability of replacing a decoder input token by `[UNK]`
+            in training (Bowman et al.), or of zeroing a previous value.
+        conditioning: "initial_state", "input" (z concatenated to every decoder
+            input) or "both".
+        vocabulary: the words of a `vae_zoo.text.TextCodec`; with it the model
+            takes and returns strings (`encode(["a sentence"])`, `sample_sentences`).
+        features: for real-valued sequences `[max_length, features]` (time
+            series) instead of tokens; pair with a Gaussian `likelihood`.
+        likelihood: "categorical" for tokens (default), a Gaussian for values.
+        **kwargs: `VAE` arguments (`prior`, `beta`, `free_bits`, `kl`, ...).
+
+    Example:
+
+    >>> import vae_zoo
+    >>> from vae_zoo.text import TextCodec
+    >>> codec = TextCodec.from_corpus(["a cat sat", "a dog ran"], max_length=6)
+    >>> model = vae_zoo.models.SequenceVAE(vocabulary=codec.vocabulary, max_length=6, embedding_dim=8,
+    ...                                    hidden_units=16, latent_dim=4, seed=0)
+    >>> model.encode(["a cat ran"]).event_shape
+    TensorShape([4])
+    >>> len(model.sample_sentences(3, seed=1))
+    3
+    """
+
+    def __init__(
+        self,
+        vocab_size=None,
+        max_length=32,
+        embedding_dim=128,
+        hidden_units=256,
+        latent_dim=32,
+        bidirectional_encoder=True,
+        word_dropout=0.25,
+        conditioning="both",
+        vocabulary=None,
+        features=None,
+        likelihood=None,
+        input_shape=None,
+        **kwargs,
+    ):
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {CONDITIONING}, got {conditioning!r}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout!r}")
+        codec = None
+        if features is None:
+            if vocabulary is not None:
+                codec = text.TextCodec(vocabulary, max_length, name="codec")
+                if vocab_size is not None and int(vocab_size) != codec.vocab_size:
+                    raise ValueError(f"vocab_size={vocab_size} but the vocabulary gives {codec.vocab_size} ids")
+                vocab_size = codec.vocab_size
+            if vocab_size is None:
+                raise ValueError("SequenceVAE needs vocab_size (or vocabulary) for tokens, or features for values")
+            likelihood = likelihood or {"name": "categorical", "num_classes": int(vocab_size), "pad_id": text.PAD}
+            shape = (int(max_length),)
+        else:
+            likelihood = likelihood or "gaussian_per_dimension"
+            shape = (int(max_length), int(features))
+        if input_shape is not None and tuple(input_shape) != shape:
+            raise ValueError(f"input_shape {tuple(input_shape)} does not match max_length/features {shape}")
+        super().__init__(shape, latent_dim, likelihood=likelihood, **kwargs)
+        self.tokens = features is None
+        if self.tokens != self.likelihood.integer_events:
+            raise ValueError("token sequences need a categorical likelihood; real-valued ones a Gaussian")
+        self.codec = codec
+        self.vocab_size = None if vocab_size is None else int(vocab_size)
+        self.max_length, self.features = int(max_length), None if features is None else int(features)
+        self.embedding_dim, self.hidden_units = int(embedding_dim), int(hidden_units)
+        self.bidirectional_encoder, self.word_dropout = bool(bidirectional_encoder), float(word_dropout)
+        self.conditioning = conditioning
+        self.noise = keras.random.SeedGenerator(self.seed)
+
+        encoder_rnn = keras.layers.LSTM(self.hidden_units)
+        if self.bidirectional_encoder:
+            encoder_rnn = keras.layers.Bidirectional(encoder_rnn, merge_mode="concat")
+        front = [keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)] if self.tokens else []
+        self.encoder_network = keras.Sequential(front + [encoder_rnn], name="encoder")
+        if self.tokens:
+            self.decoder_embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, name="decoder_embedding")
+        self.decoder_init = keras.layers.Dense(2 * self.hidden_units, activation="tanh", name="decoder_init")
+        self.decoder_lstm = keras.layers.LSTM(self.hidden_units, return_sequences=True, return_state=True, name="decoder_lstm")
+        outputs = self.vocab_size if self.tokens else self.features * self.likelihood.num_params
+        self.decoder_output = keras.layers.Dense(outputs, dtype="float32", name="decoder_output")
+        step_inputs = (self.embedding_dim if self.tokens else self.features) + (
+            self.latent_dim if conditioning != "initial_state" else 0
+        )
+        if self.tokens:
+            self.decoder_embedding.build((None, self.max_length))
+        self.decoder_init.build((None, self.latent_dim))
+        self.decoder_lstm.build((None, self.max_length, step_inputs))
+        self.decoder_output.build((None, self.max_length, self.hidden_units))
+        self._finish_init()
+
+    # ------------------------------------------------------------ inputs
+
+    def prepare_inputs(self, x):
+        """Strings are tokenized (models with a vocabulary); ids / values go through `VAE.prepare_inputs`."""
+        if isinstance(x, (tuple, list)) and x and isinstance(x[0], (str, bytes)):
+            x = tf.constant(x, tf.string)
+        elif isinstance(x, (tuple, list)):
+            x = x[0]
+        if isinstance(x, np.ndarray) and x.dtype.kind in "OSU":
+            x = tf.constant(x.astype(object) if x.dtype.kind == "U" else x, tf.string)
+        if isinstance(x, tf.Tensor) and x.dtype == tf.string:
+            if self.codec is None:
+                raise ValueError("this SequenceVAE has no vocabulary: pass token ids, or build it with vocabulary=")
+            return self.codec(tf.reshape(x, [-1]))
+        return super().prepare_inputs(x)
+
+    def tokenize(self, sentences):
+        """Sentences -> `[B, max_length]` token ids (see `vae_zoo.text.TextCodec`)."""
+        return self.codec.tokenize(sentences)
+
+    def detokenize(self, ids):
+        """Token ids -> sentences (a `[B]` string tensor)."""
+        return self.codec.detokenize(ids)
+
+    # ------------------------------------------------------------ decoder
+
+    def _initial_state(self, z):
+        if self.conditioning == "input":
+            zeros = tf.zeros([tf.shape(z)[0], self.hidden_units])
+            return [zeros, zeros]
+        return tf.split(self.decoder_init(z), 2, axis=-1)
+
+    def _step_inputs(self, previous, z, training):
+        """Decoder inputs `[N, T, ...]` from previous tokens / values `[N, T(, F)]`."""
+        if training and self.word_dropout > 0:
+            shape = tf.shape(previous)[:2]
+            drop = keras.random.uniform(shape, seed=self.noise) < self.word_dropout
+            if self.tokens:
+                keep = tf.logical_or(tf.equal(previous, text.BOS), tf.equal(previous, text.PAD))
+                previous = tf.where(tf.logical_and(drop, tf.logical_not(keep)), text.UNK, previous)
+            else:
+                previous = tf.where(drop[..., None], 0.0, previous)
+        inputs = self.decoder_embedding(previous) if self.tokens else previous
+        if self.conditioning != "initial_state":
+            steps = tf.shape(inputs)[1]
+            inputs = tf.concat([inputs, tf.tile(z[:, None, :], [1, steps, 1])], axis=-1)
+        return inputs
+
+    def _teacher_forced(self, z, targets, training):
+        if self.tokens:
+            start = tf.fill([tf.shape(targets)[0], 1], text.BOS)
+            previous = tf.concat([start, targets[:, :-1]], axis=1)
+        else:
+            previous = tf.pad(targets[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        hidden, _, _ = self.decoder_lstm(
+            self._step_inputs(previous, z, training), initial_state=self._initial_state(z), training=training
+        )
+        raw = self.decoder_output(hidden)
+        if self.tokens:
+            return raw
+        return tf.reshape(raw, [-1, self.max_length, self.features, self.likelihood.num_params])
+
+    def _decode_raw(self, z, training=False, targets=None):
+        if targets is None:
+            targets = self.generate_ids(z)
+        else:
+            repeats = tf.shape(z)[0] // tf.shape(targets)[0]  # k samples of z per example, k-major
+            targets = tf.tile(targets, tf.concat([[repeats], tf.ones([tf.rank(targets) - 1], tf.int32)], axis=0))
+        return self._teacher_forced(z, targets, training)
+
+    def generate_ids(self, z, temperature=0.0, seed=None):
+        """Decodes `z` `[N, latent]` inside the graph: token ids `[N, max_length]` (values
+        `[N, max_length, features]` for real-valued models).
+
+        A `tf.while_loop` over positions, stopping once every sequence has
+        emitted `[EOS]`; greedy (argmax) when `temperature` is 0, else a
+        stateless draw from softmax(logits / temperature) keyed by `seed`.
+        `[PAD]` and `[BOS]` are never generated; after `[EOS]` come `[PAD]`s.
+        """
+        z = tf.convert_to_tensor(z, tf.float32)
+        n = tf.shape(z)[0]
+        temperature = tf.cast(temperature, tf.float32)
+        seed = tf.constant([0, 0], tf.int32) if seed is None else as_seed(seed)
+        h, c = self._initial_state(z)
+        cell = self.decoder_lstm.cell
+        if self.tokens:
+            first = tf.fill([n], text.BOS)
+            banned = tf.one_hot([text.PAD, text.BOS], self.vocab_size, on_value=-1e9)
+            banned = tf.reduce_sum(banned, axis=0)
+        else:
+            first = tf.zeros([n, self.features])
+        outputs = tf.TensorArray(tf.int32 if self.tokens else tf.float32, size=self.max_length)
+
+        def step(t, previous, h, c, finished, outputs):
+            inputs = self._step_inputs(previous[:, None], z, training=False)[:, 0]
+            hidden, (h, c) = cell(inputs, [h, c])
+            raw = self.decoder_output(hidden)
+            if not self.tokens:
+                value = tf.reshape(raw, [-1, self.features, self.likelihood.num_params])[..., 0]
+                return t + 1, value, h, c, finished, outputs.write(t, value)
+            logits = raw + banned
+            greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
+            scaled = logits / tf.maximum(temperature, 1e-6)
+            sampled = tf.cast(tf.random.stateless_categorical(scaled, 1, step_seed)[:, 0], tf.int32)
+            token = tf.where(temperature > 0, sampled, greedy)
+            token = tf.where(finished, text.PAD, token)
+            finished = tf.logical_or(finished, tf.equal(token, text.EOS))
+            return t + 1, token, h, c, finished, outputs.write(t, token)
+
+        def running(t, previous, h, c, finished, outputs):
+            return tf.logical_and(t < self.max_length, tf.logical_not(tf.reduce_all(finished)))
+
+        _, _, _, _, _, outputs = tf.while_loop(
+            running, step, (tf.constant(0), first, h, c, tf.zeros([n], tf.bool), outputs)
+        )
+        generated = outputs.stack()  # [steps, N(, F)]
+        steps = tf.shape(generated)[0]
+        if self.tokens:
+            generated = tf.transpose(generated)
+            return tf.pad(generated, [[0, 0], [0, self.max_length - steps]], constant_values=text.PAD)
+        generated = tf.transpose(generated, [1, 0, 2])
+        return tf.pad(generated, [[0, 0], [0, self.max_length - steps], [0, 0]])
+
+    # ------------------------------------------------------------ public text API
+
+    def _strings(self, ids):
+        return [s.decode("utf-8") for s in self.detokenize(ids).numpy()]
+
+    def generate(self, z, temperature=0.0, seed=None):
+        """Sentences (a list of str) decoded from `z`; ids for models without a vocabulary."""
+        ids = self.generate_ids(z, temperature, seed)
+        return self._strings(ids) if self.codec is not None and self.tokens else ids
+
+    def sample_sentences(self, num_samples, seed=None, temperature=1.0):
+        """`num_samples` sentences: z from the prior, decoded at `temperature` (0 = greedy)."""
+        seed = as_seed(seed)
+        z = self.sample_latents(num_samples, seed)
+        return self.generate(z, temperature, tf.random.experimental.stateless_fold_in(seed, 1))
+
+    def reconstruct_sentences(self, sentences):
+        """Greedy decoding from the posterior mean of each sentence."""
+        return self.generate(self.encode(sentences).mean())
+
+    def interpolate(self, sentence_a, sentence_b, steps=5):
+        """Greedy decodings along the straight line between two posterior means (Bowman et al.'s homotopy).
+
+        Returns `steps` sentences, from `sentence_a`'s code to `sentence_b`'s.
+        """
+        means = self.encode([sentence_a, sentence_b]).mean()
+        weights = tf.linspace(0.0, 1.0, int(steps))[:, None]
+        return self.generate((1 - weights) * means[0] + weights * means[1])
+
+    # ------------------------------------------------------------ serving
+
+    def serving_signatures(self):
+        """String in, string out for models with a vocabulary (see `vae_zoo.export`).
+
+        `encode`: `sentences` -> `mean`, `stddev`; `decode`: `z`, `seed`,
+        `temperature` -> `sentences`; `sample`: `num_samples`, `seed`,
+        `temperature` -> `sentences`, `z`; `reconstruct`: `sentences` ->
+        `sentences` (greedy, from the posterior mean); `log_likelihood`:
+        `sentences`, `num_samples`, `seed` -> `log_likelihood`.
+        """
+        if self.codec is None:
+            return super().serving_signatures()
+        sentences = tf.TensorSpec([None], tf.string, name="sentences")
+        seed = tf.TensorSpec([2], tf.int32, name="seed")
+        num_samples = tf.TensorSpec([], tf.int32, name="num_samples")
+        temperature = tf.TensorSpec([], tf.float32, name="temperature")
+
+        def encode(sentences):
+            outputs = self.encode_outputs(sentences)
+            return {"mean": outputs["mean"], "stddev": outputs["stddev"]}
+
+        def decode(z, seed, temperature):
+            return {"sentences": self.detokenize(self.generate_ids(z, temperature, seed))}
+
+        def sample(num_samples, seed, temperature):
+            z = self.sample_latents(num_samples, seed)
+            ids = self.generate_ids(z, temperature, tf.random.experimental.stateless_fold_in(seed, 1))
+            return {"sentences": self.detokenize(ids), "z": z}
+
+        def reconstruct(sentences):
+            return {"sentences": self.detokenize(self.generate_ids(self.encode_outputs(sentences)["mean"]))}
+
+        def log_likelihood(sentences, num_samples, seed):
+            return {"log_likelihood": self.log_likelihood(sentences, num_samples, seed)}
+
+        return {
+            "encode": (encode, [sentences]),
+            "decode": (decode, [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z"), seed, temperature]),
+            "sample": (sample, [num_samples, seed, temperature]),
+            "reconstruct": (reconstruct, [sentences]),
+            "log_likelihood": (log_likelihood, [sentences, num_samples, seed]),
+        }
+
+    def serving_metadata(self):
+        metadata = super().serving_metadata()
+        if self.codec is not None:
+            metadata.update(input_dtype="string", max_length=self.max_length, vocab_size=self.vocab_size)
+        return metadata
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("input_shape", "likelihood"):
+            config.pop(key)
+        if self.tokens:
+            config["likelihood"] = None
+        else:
+            config["likelihood"] = keras.saving.serialize_keras_object(self.likelihood)
+        config.update(
+            vocab_size=self.vocab_size,
+            max_length=self.max_length,
+            embedding_dim=self.embedding_dim,
+            hidden_units=self.hidden_units,
+            bidirectional_encoder=self.bidirectional_encoder,
+            word_dropout=self.word_dropout,
+            conditioning=self.conditioning,
+            vocabulary=None if self.codec is None else list(self.codec.vocabulary),
+            features=self.features,
+        )
+        return config
