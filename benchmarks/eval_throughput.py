@@ -13,7 +13,8 @@ Measures, in one run:
 
     python benchmarks/eval_throughput.py                       # the full figure (10k x 5000)
     python benchmarks/eval_throughput.py --examples 500        # a quicker run
-    python benchmarks/eval_throughput.py --model runs/dense_fmnist_10ep --jit-compile
+    python benchmarks/eval_throughput.py --model runs/dense_fmnist_10ep
+    python benchmarks/eval_throughput.py --jit-compile   # XLA: measured slower here (see benchmarks/README.md)
 """
 
 import argparse

@@ -35,6 +35,9 @@ DEFAULTS = {
     "data_dir": None,
     "binarize": "dynamic",
     "validation_size": 5000,
+    # text (model: sequence)
+    "max_length": 32,  # tokens per sentence, [EOS] included; longer sentences are truncated
+    "max_tokens": 10_000,  # vocabulary size, special tokens included
     # optimization
     "epochs": 10,
     "batch_size": 128,
@@ -57,7 +60,7 @@ DEFAULTS = {
 }
 
 CHOICES = {
-    "model": ("dense", "conv", "beta"),
+    "model": ("dense", "conv", "beta", "sequence"),
     "binarize": (None, "static", "dynamic"),
     "kl_annealing": (None, "linear", "sigmoid", "cyclical"),
     "strategy": ("auto", "default", "mirrored", "multiworker"),
@@ -93,6 +96,8 @@ def resolve(path=None, overrides=None):
         if config[key] not in choices:
             shown = ", ".join("none" if c is None else c for c in choices)
             raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
+    if config["model"] == "sequence" and config["binarize"] is not None:
+        config["binarize"] = None  # sentences are not binarized
     for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
         if key == "steps_per_execution" and config[key] is None:
             continue

@@ -35,7 +35,7 @@ def add_arguments(parser):
     s = argparse.SUPPRESS
     parser.add_argument("--config", default=None, help="YAML or JSON config file (e.g. training/recipes/*.yaml)")
     g = parser.add_argument_group("model")
-    g.add_argument("--model", default=s, help="dense | conv | beta")
+    g.add_argument("--model", default=s, help="dense | conv | beta | sequence")
     g.add_argument("--latent-dim", type=int, default=s)
     g.add_argument("--hidden-units", type=_int_list, default=s, help="comma list, e.g. 512,256 ('' for linear)")
     g.add_argument("--filters", type=_int_list, default=s, help="conv filters, e.g. 32,64")
@@ -44,6 +44,10 @@ def add_arguments(parser):
     g.add_argument("--prior", default=s, help="normal | mixture | vamp")
     g.add_argument("--beta", type=float, default=s)
     g.add_argument("--capacity", type=float, default=s, help="beta model: C_max in nats (capacity objective)")
+    g.add_argument("--embedding-dim", type=int, default=s, help="sequence model: token embedding size")
+    g.add_argument("--word-dropout", type=float, default=s, help="sequence model: decoder input dropout")
+    g.add_argument("--max-length", type=int, default=s, help="sequence model: tokens per sentence")
+    g.add_argument("--max-tokens", type=int, default=s, help="sequence model: vocabulary size")
     g.add_argument("--kl", default=s, help="auto | analytic | mc")
     g.add_argument("--free-bits", type=float, default=s, help="KL floor in nats per latent dimension")
     g.add_argument("--objective", default=s, help="elbo | iwae")
@@ -77,7 +81,8 @@ def _int_list(text):
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-FAMILY_FLAGS = ("hidden_units", "filters", "capacity")
+TRAIN_EVAL_SENTENCES = 10_000
+FAMILY_FLAGS = ("hidden_units", "filters", "capacity", "embedding_dim", "word_dropout")
 
 
 def main(args):
@@ -93,16 +98,60 @@ def main(args):
     return 0 if not metrics.get("stopped_on_nan") else 1
 
 
-def build_model(config, input_shape):
-    """The model a config describes."""
+def build_model(config, input_shape, codec=None):
+    """The model a config describes (`codec`: the vocabulary of a sequence model)."""
     from vae_zoo.models import MODELS
 
-    kwargs = {
-        key: config[key]
-        for key in ("likelihood", "posterior", "prior", "beta", "kl", "free_bits", "objective", "num_samples", "seed")
-    }
+    keys = ("likelihood", "posterior", "prior", "beta", "kl", "free_bits", "objective", "num_samples", "seed")
+    kwargs = {key: config[key] for key in keys}
     kwargs.update(config["model_kwargs"])
+    hidden = kwargs.get("hidden_units")
+    if config["model"] != "dense" and isinstance(hidden, (list, tuple)):
+        if len(hidden) != 1:
+            raise ValueError(f"--hidden-units takes one value for the {config['model']} model, got {hidden}")
+        kwargs["hidden_units"] = hidden[0]
+    if config["model"] == "sequence":
+        if kwargs["likelihood"] == "bernoulli":
+            kwargs.pop("likelihood")  # the default image likelihood; sentences are categorical
+        return MODELS["sequence"](
+            vocabulary=codec.vocabulary, max_length=config["max_length"], latent_dim=config["latent_dim"], **kwargs
+        )
     return MODELS[config["model"]](input_shape, config["latent_dim"], **kwargs)
+
+
+def _sentence_datasets(config, strategy, verbose):
+    """Token-id datasets of a text corpus, and the codec built from its training split."""
+    import tensorflow as tf
+
+    from vae_zoo import datasets
+    from vae_zoo.text import TextCodec
+    from vae_zoo.training.strategies import shard_policy
+
+    def ids(split):
+        sentences = datasets.load_sentences(config["dataset"], split=split, data_dir=config["data_dir"])
+        if verbose:
+            print(f"vae_zoo.training: {config['dataset']} [{split}]: {len(sentences)} sentences")
+        return sentences
+
+    train_sentences = ids("train")
+    codec = TextCodec.from_corpus(train_sentences, max_length=config["max_length"], max_tokens=config["max_tokens"])
+    batch = config["batch_size"]
+    splits = {}
+    for split, sentences in (("train", train_sentences), ("validation", ids("validation")), ("test", ids("test"))):
+        tokens = codec.tokenize(sentences).numpy()
+        ds = tf.data.Dataset.from_tensor_slices(tokens)
+        if split == "train":
+            ds = ds.shuffle(len(tokens), seed=config["seed"], reshuffle_each_iteration=True)
+            ds = ds.batch(batch, drop_remainder=True)
+            if config["steps_per_epoch"]:
+                ds = ds.take(config["steps_per_epoch"])
+            # train metrics on the first TRAIN_EVAL_SENTENCES sentences (the full split is slow to score)
+            subset = tf.data.Dataset.from_tensor_slices(tokens[:TRAIN_EVAL_SENTENCES])
+            splits["train_eval"] = shard_policy(subset.batch(batch).prefetch(tf.data.AUTOTUNE), strategy)
+        else:
+            ds = ds.batch(batch)
+        splits[split] = shard_policy(ds.prefetch(tf.data.AUTOTUNE), strategy)
+    return splits, codec
 
 
 def _datasets(config, strategy, verbose):
@@ -134,6 +183,18 @@ def _datasets(config, strategy, verbose):
     return splits
 
 
+def _write_sentences(model, test_ids, run_dir, seed):
+    """`samples.txt` (prior samples at temperatures 0, 0.7, 1) and `reconstructions.txt`."""
+    with open(os.path.join(run_dir, "samples.txt"), "w") as f:
+        for temperature in (0.0, 0.7, 1.0):
+            f.write(f"# temperature {temperature}\n")
+            f.writelines(f"{s}\n" for s in model.sample_sentences(10, seed=seed, temperature=temperature))
+    inputs = [s.decode("utf-8") for s in model.detokenize(test_ids).numpy()]
+    with open(os.path.join(run_dir, "reconstructions.txt"), "w") as f:
+        for sentence, reconstruction in zip(inputs, model.reconstruct_sentences(test_ids)):
+            f.write(f"in:  {sentence}\nout: {reconstruction}\n\n")
+
+
 def train(config):
     """Runs training for a resolved config (see `vae_zoo.training.config`); returns the metrics dict."""
     import keras
@@ -159,10 +220,14 @@ def train(config):
         config_lib.write(config, run_dir)
     keras.utils.set_random_seed(config["seed"])
 
-    data = _datasets(config, strategy, verbose=bool(verbose))
+    codec = None
+    if config["model"] == "sequence":
+        data, codec = _sentence_datasets(config, strategy, verbose=bool(verbose))
+    else:
+        data = _datasets(config, strategy, verbose=bool(verbose))
     input_shape = tuple(data["validation"].element_spec.shape[1:])
     with strategy.scope():
-        model = build_model(config, input_shape)
+        model = build_model(config, input_shape, codec)
         optimizer = keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"])
         model.compile(
             optimizer=optimizer,
@@ -232,5 +297,7 @@ def train(config):
             plots.model_samples(model, os.path.join(run_dir, "samples.png"), num_samples=64, seed=config["seed"])
             images = next(iter(data["test"].unbatch().batch(20)))
             plots.model_reconstructions(model, images.numpy(), os.path.join(run_dir, "reconstructions.png"))
+        if codec is not None:
+            _write_sentences(model, next(iter(data["test"].unbatch().batch(10))), run_dir, config["seed"])
     keras.mixed_precision.set_global_policy("float32")
     return metrics

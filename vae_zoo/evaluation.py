@@ -55,6 +55,12 @@ def _batches(x, batch_size):
         yield x[start : start + batch_size]
 
 
+def _check_inputs(model, x):
+    """Shape, dtype and value errors (ValueError) before any work."""
+    model._check_shape(tf.TensorShape(x.shape))
+    model.prepare_inputs(x[:1])
+
+
 def _check_num_samples(num_samples):
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
@@ -69,7 +75,7 @@ def log_likelihood(model, data, num_samples=5000, seed=0, batch_size=100, jit_co
     """
     num_samples = _check_num_samples(num_samples)
     x = as_array(data)
-    model.prepare_inputs(x[:1])  # shape/dtype errors before any work
+    _check_inputs(model, x)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def estimate(batch, batch_seed):
@@ -92,7 +98,11 @@ def _posterior_statistics(model, x, batch_size, seed):
     def step(batch, batch_seed):
         prepared = model.prepare_inputs(batch)
         terms = model.compute_terms(prepared, batch_seed, num_samples=1)
-        error = tf.reduce_sum(tf.square(model.reconstruct(prepared) - prepared), axis=list(range(1, len(model.data_shape) + 1)))
+        if model.likelihood.integer_events:  # tokens: no squared error (and no greedy decoding)
+            error = tf.zeros([tf.shape(prepared)[0]])
+        else:
+            axes = list(range(1, len(model.data_shape) + 1))
+            error = tf.reduce_sum(tf.square(model.reconstruct(prepared) - prepared), axis=axes)
         per_dim = terms["kl_per_dim"] if terms["kl_per_dim"] is not None else tf.zeros_like(terms["params"]["loc"])
         return terms["params"]["loc"], terms["kl"], per_dim, terms["log_px_z"][0], error
 
@@ -144,10 +154,12 @@ def evaluate_model(
     `active_units`, `active_unit_threshold`, `mutual_information` and
     `marginal_kl` (ELBO surgery, on the first `mi_examples` examples; `kl_mi_examples`
     is the average KL on the same examples, so `kl_mi_examples = mutual_information + marginal_kl`).
+    Token-sequence models also get `tokens` (non-padding, `[EOS]` included),
+    `perplexity` = exp(-sum log p(x) / tokens) and `elbo_perplexity` (from the ELBO).
     """
     num_samples = _check_num_samples(num_samples)
     x = as_array(data, max_examples)
-    model.prepare_inputs(x[:1])
+    _check_inputs(model, x)
     stats = _posterior_statistics(model, x, batch_size, seed)
     ll = log_likelihood(model, x, num_samples=num_samples, seed=seed, batch_size=batch_size, progress=progress)
     variance = stats["means"].var(axis=0)
@@ -156,6 +168,11 @@ def evaluate_model(
     kl_subset = float(stats["kl"][: len(subset)].mean())
     factorized = model.posterior.factorized and model.prior.factorized
     elbo = float(np.mean(stats["log_px_z"] - stats["kl"]))
+    extra = {}
+    pad_id = getattr(model.likelihood, "pad_id", None)
+    if pad_id is not None:  # token sequences: perplexity per token, [EOS] included
+        tokens = int((x != pad_id).sum())
+        extra = {"tokens": tokens, "perplexity": float(np.exp(-ll.sum() / tokens)), "elbo_perplexity": float(np.exp(-elbo * len(x) / tokens))}
     return {
         "num_examples": int(len(x)),
         "num_samples": num_samples,
@@ -163,7 +180,7 @@ def evaluate_model(
         "negative_elbo": -elbo,
         "kl": float(stats["kl"].mean()),
         "reconstruction": float(-stats["log_px_z"].mean()),
-        "squared_error": float(stats["sq_error"].mean()),
+        "squared_error": None if model.likelihood.integer_events else float(stats["sq_error"].mean()),
         "log_likelihood": float(ll.mean()),
         "negative_log_likelihood": float(-ll.mean()),
         "kl_per_dimension": stats["kl_per_dim"].mean(axis=0).tolist() if factorized else None,
@@ -174,6 +191,7 @@ def evaluate_model(
         "kl_mi_examples": kl_subset,
         "mutual_information": mi,
         "marginal_kl": kl_subset - mi,
+        **extra,
     }
 
 
@@ -203,8 +221,13 @@ def main(args):
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
     model = load_model(args.model)
     binarize = None if args.binarize in ("none", "None", "") else args.binarize
-    x, _ = datasets.load_arrays(args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
-    x = x[: args.max_examples] if args.max_examples else x
+    if getattr(model, "codec", None) is not None:  # a sentence model: token ids of the corpus
+        binarize = None
+        x = datasets.load_sentences(args.dataset, split=args.split, data_dir=args.data_dir)
+        x = model.tokenize(x[: args.max_examples] if args.max_examples else x).numpy()
+    else:
+        x, _ = datasets.load_arrays(args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
+        x = x[: args.max_examples] if args.max_examples else x
     report = evaluate_model(model, x, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size)
     report.update(dataset=args.dataset, split=args.split, binarize=binarize, model=args.model)
     out = args.out or os.path.join(args.model if os.path.isdir(args.model) else os.path.dirname(args.model) or ".", "evaluation.json")
