@@ -460,7 +460,37 @@ def parse_rest_response(
     raise TFServingError(f"response has none of 'outputs', 'predictions', 'error': keys {sorted(body)}")
 
 
-class RestClient:
+class _SignatureMethods:
+    """The five VAE signatures as methods, on top of a client's ``predict(inputs, signature_name, **options)``."""
+
+    def encode(self, x: Any, seed: Iterable[int] = (0, 0)) -> dict[str, np.ndarray]:
+        """Posterior of ``x``: ``mean``, ``stddev`` (or ``scale_tril``) and ``z`` (the mean for seed (0, 0))."""
+        return self.predict({"x": x, "seed": tuple(seed)}, "encode")
+
+    def decode(self, z: Any, **options: Any) -> dict[str, np.ndarray]:
+        """Likelihood parameters and ``mean`` for latents ``z`` (REST: ``format="row"`` allowed)."""
+        return self.predict({"z": z}, "decode", **options)
+
+    def sample(
+        self, num_samples: int, seed: Iterable[int] = (0, 0), temperature: float = 1.0
+    ) -> dict[str, np.ndarray]:
+        """``num_samples`` draws from the model: ``x`` and the latents ``z``."""
+        inputs = {"num_samples": int(num_samples), "seed": tuple(seed), "temperature": float(temperature)}
+        return self.predict(inputs, "sample")
+
+    def reconstruct(self, x: Any, seed: Iterable[int] = (0, 0)) -> dict[str, np.ndarray]:
+        """``{"reconstruction": ...}`` for ``x`` (same as ``serving_default``)."""
+        return self.predict({"x": x, "seed": tuple(seed)}, "reconstruct")
+
+    def log_likelihood(
+        self, x: Any, num_samples: int = 100, seed: Iterable[int] = (0, 0)
+    ) -> dict[str, np.ndarray]:
+        """Importance-sampled ``{"log_likelihood": [N]}`` of ``x`` with ``num_samples`` samples."""
+        inputs = {"x": x, "num_samples": int(num_samples), "seed": tuple(seed)}
+        return self.predict(inputs, "log_likelihood")
+
+
+class RestClient(_SignatureMethods):
     """Minimal REST client for a vae-zoo model on TF Serving (stdlib ``urllib``).
 
     Every prediction method returns ``{output_name: np.ndarray}``; float
@@ -544,32 +574,6 @@ class RestClient:
         payload = self._http(self.url("predict"), body)
         return parse_rest_response(payload, output_name=output_name or SINGLE_OUTPUT_NAMES.get(signature_name))
 
-    def encode(self, x: Any, seed: Iterable[int] = (0, 0)) -> dict[str, np.ndarray]:
-        """Posterior of ``x``: ``mean``, ``stddev`` (or ``scale_tril``) and a sample ``z``."""
-        return self.predict({"x": x, "seed": tuple(seed)}, "encode")
-
-    def decode(self, z: Any, format: str = "columnar") -> dict[str, np.ndarray]:
-        """Likelihood parameters and ``mean`` for latents ``z`` (row format allowed)."""
-        return self.predict({"z": z}, "decode", format=format)
-
-    def sample(
-        self, num_samples: int, seed: Iterable[int] = (0, 0), temperature: float = 1.0
-    ) -> dict[str, np.ndarray]:
-        """``num_samples`` draws from the model: ``x`` and the latents ``z``."""
-        inputs = {"num_samples": int(num_samples), "seed": tuple(seed), "temperature": float(temperature)}
-        return self.predict(inputs, "sample")
-
-    def reconstruct(self, x: Any, seed: Iterable[int] = (0, 0)) -> dict[str, np.ndarray]:
-        """``{"reconstruction": ...}`` for ``x`` (same as ``serving_default``)."""
-        return self.predict({"x": x, "seed": tuple(seed)}, "reconstruct")
-
-    def log_likelihood(
-        self, x: Any, num_samples: int = 100, seed: Iterable[int] = (0, 0)
-    ) -> dict[str, np.ndarray]:
-        """Importance-sampled ``{"log_likelihood": [N]}`` of ``x`` with ``num_samples`` samples."""
-        inputs = {"x": x, "num_samples": int(num_samples), "seed": tuple(seed)}
-        return self.predict(inputs, "log_likelihood")
-
 
 # --------------------------------------------------------------------------
 # gRPC
@@ -644,7 +648,7 @@ def parse_metadata_response(response) -> dict:
     }
 
 
-class GrpcClient:
+class GrpcClient(_SignatureMethods):
     """gRPC client (``PredictionService`` / ``ModelService``) for a vae-zoo model.
 
     Same prediction methods as :class:`RestClient`; results keep the exact
@@ -736,27 +740,6 @@ class GrpcClient:
         self._model_spec(request.model_spec)
         request.metadata_field.append("signature_def")
         return parse_metadata_response(self._call(self.prediction_stub.GetModelMetadata, request))
-
-    def encode(self, x: Any, seed: Iterable[int] = (0, 0)) -> dict[str, np.ndarray]:
-        return self.predict({"x": x, "seed": tuple(seed)}, "encode")
-
-    def decode(self, z: Any) -> dict[str, np.ndarray]:
-        return self.predict({"z": z}, "decode")
-
-    def sample(
-        self, num_samples: int, seed: Iterable[int] = (0, 0), temperature: float = 1.0
-    ) -> dict[str, np.ndarray]:
-        inputs = {"num_samples": int(num_samples), "seed": tuple(seed), "temperature": float(temperature)}
-        return self.predict(inputs, "sample")
-
-    def reconstruct(self, x: Any, seed: Iterable[int] = (0, 0)) -> dict[str, np.ndarray]:
-        return self.predict({"x": x, "seed": tuple(seed)}, "reconstruct")
-
-    def log_likelihood(
-        self, x: Any, num_samples: int = 100, seed: Iterable[int] = (0, 0)
-    ) -> dict[str, np.ndarray]:
-        inputs = {"x": x, "num_samples": int(num_samples), "seed": tuple(seed)}
-        return self.predict(inputs, "log_likelihood")
 
 
 # --------------------------------------------------------------------------

@@ -198,6 +198,7 @@ def _write_sentences(model, test_ids, run_dir, seed):
 def train(config):
     """Runs training for a resolved config (see `vae_zoo.training.config`); returns the metrics dict."""
     import keras
+    import tensorflow as tf
 
     from vae_zoo import plots
     from vae_zoo.training import callbacks as cb
@@ -211,6 +212,12 @@ def train(config):
         strategies.split_cpu(config["logical_cpus"])
     strategy = strategies.make_strategy(config["strategy"])
     strategies.check_global_batch_size(config["batch_size"], strategy)
+    distributed = strategy is not tf.distribute.get_strategy()  # get_strategy(): the default one here
+    if distributed and (config["steps_per_execution"] or 1) > 1:
+        raise ValueError(
+            "--steps-per-execution > 1 does not work under a distribution strategy in Keras 3.15 "
+            "(its multi-step loop fails there); drop the flag or use --strategy default"
+        )
     policy = strategies.set_precision(config["mixed_precision"])
     chief = strategies.is_chief(strategy)
     run_dir = config["out"]

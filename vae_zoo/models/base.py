@@ -255,11 +255,15 @@ class VAE(keras.Model):
         A VAE step at batch 128 is a few milliseconds of compute, so Keras's
         per-step dispatch would otherwise cost about as much as the step itself
         (measured in benchmarks/README.md). Pass `steps_per_execution=1` for
-        per-batch callbacks. Losses and metrics passed here are not used: the
+        per-batch callbacks. Under a `tf.distribute` strategy the default is 1:
+        Keras 3.15's multi-step loop fails there. Losses and metrics passed here are not used: the
         objective is the model's own (`objective`, `beta`, `free_bits`, ...).
         """
         if steps_per_execution is None:
-            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION
+            # Keras 3.15's multi-step loop fails under tf.distribute strategies ("You must feed a
+            # value for placeholder ... while/cond"), so distributed models run one step per call.
+            distributed = getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
+            steps_per_execution = 1 if distributed else DEFAULT_STEPS_PER_EXECUTION
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def compile_from_config(self, config):
