@@ -4,11 +4,14 @@ Public API:
 
 * `vae_zoo.models`: `VAE`, `DenseVAE`, `ConvVAE`, `BetaVAE` (keras.Model subclasses);
 * `vae_zoo.distributions`: the distribution layers the models are built from;
+* `vae_zoo.load(name)` / `vae_zoo.models.<Family>.from_preset(name)` and `vae_zoo.list_presets()`:
+  pretrained models, checked against their SHA-256;
 * `vae_zoo.export_saved_model`: a TF Serving SavedModel with encode/decode/sample signatures;
 * the `vae-zoo` command line.
 """
 
 from vae_zoo import distributions, models
+from vae_zoo.presets import list_presets, load
 from vae_zoo.version import __version__
 
 
@@ -19,4 +22,4 @@ def export_saved_model(model, base_dir, version=None, warmup=True):
     return _export(model, base_dir, version=version, warmup=warmup)
 
 
-__all__ = ["__version__", "distributions", "export_saved_model", "models"]
+__all__ = ["__version__", "distributions", "export_saved_model", "list_presets", "load", "models"]

@@ -17,6 +17,7 @@ COMMANDS = {
     "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>)."),
     "evaluate": ("vae_zoo.evaluation", "main", "Importance-weighted log-likelihood and posterior diagnostics."),
     "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
+    "presets": ("vae_zoo.presets", "main", "List the pretrained models (vae_zoo.load(name))."),
 }
 
 

@@ -647,6 +647,24 @@ class VAE(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """A pretrained model from `vae_zoo.list_presets()`, its config updated by `overrides`.
+
+        The weights' SHA-256 is checked before loading. The model is not compiled;
+        compile it to fine-tune with `fit`.
+
+        Example:
+
+        >>> import vae_zoo
+        >>> model = vae_zoo.models.DenseVAE.from_preset("dense_fashion_mnist_2d")
+        >>> model.latent_dim
+        2
+        """
+        from vae_zoo import presets
+
+        return presets.build(name, cls=cls, **overrides)
+
 
 def _multi_worker():
     strategy = tf.distribute.get_strategy()
