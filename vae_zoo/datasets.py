@@ -1101,6 +1101,8 @@ def _check_tfds_raw_files(builder, manual_dir):
     file name of a registered URL; it then checks the registered checksum.
     Checking both here means TFDS never falls back to downloading.
     """
+    from vae_zoo.presets import sha256
+
     if not manual_dir.is_dir():
         return "no such directory"
     url_infos = builder.url_infos or {}
@@ -1111,7 +1113,7 @@ def _check_tfds_raw_files(builder, manual_dir):
         path = manual_dir / url_info.filename
         if not path.is_file():
             missing.append(url_info.filename)
-        elif _sha256(path) != url_info.checksum:
+        elif sha256(path) != url_info.checksum:
             mismatched.append(url_info.filename)
     if missing:
         return f"missing {', '.join(sorted(missing))}"
@@ -1121,14 +1123,6 @@ def _check_tfds_raw_files(builder, manual_dir):
             "(sha256 mismatch; e.g. Debian recompresses them)"
         )
     return None
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _TfdsReader:
