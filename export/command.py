@@ -12,7 +12,6 @@ def main(args):
     from vae_zoo.export.saved_model import export_saved_model
     from vae_zoo.loading import load_model
 
-    version = None if args.version is None else args.version
-    path = export_saved_model(load_model(args.model), args.base_dir, version=version, warmup=args.warmup)
+    path = export_saved_model(load_model(args.model), args.base_dir, version=args.version, warmup=args.warmup)
     print(path)
     return 0

@@ -65,11 +65,6 @@ def _check_version(version):
     return version
 
 
-def signature_specs(model):
-    """The input `tf.TensorSpec`s of each signature (from `model.serving_signatures()`)."""
-    return {name: specs for name, (_, specs) in model.serving_signatures().items()}
-
-
 def signature_functions(model):
     """The Python function of each signature (from `model.serving_signatures()`)."""
     return {name: fn for name, (fn, _) in model.serving_signatures().items()}

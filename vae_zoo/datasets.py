@@ -358,18 +358,18 @@ def load(
             ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
         return _batch_and_prefetch(ds, batch_size, drop_remainder)
 
-    x, y, source = _image_arrays(
-        target,
+    x, y = load_arrays(
+        name_or_path,
         split,
-        static=binarize == "static",
+        binarize="static" if binarize == "static" else None,
         seed=seed,
-        validation_size=validation_size,
         data_dir=data_dir,
         manual_dir=manual_dir,
+        validation_size=validation_size,
+        verbose=verbose,
     )
     if with_labels and y is None:
         raise ValueError(f"{target!r} has no labels for split {split!r}; use with_labels=False")
-    _report(target, split, len(x), source, verbose)
     if x.ndim == 3:
         x = x[..., np.newaxis]
     ds = tf.data.Dataset.from_tensor_slices((x, y) if with_labels else x)

@@ -96,9 +96,7 @@ def weights_path(name):
 
 def load(name, **overrides):
     """The model of preset `name`, built from its registry config (updated by `overrides`) with its weights."""
-    from vae_zoo.models import VAE
-
-    return VAE.from_preset(name, **overrides)
+    return build(name, **overrides)
 
 
 def build(name, cls=None, **overrides):
