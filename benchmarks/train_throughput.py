@@ -15,6 +15,13 @@ and reports test -ELBO (nats; the test set binarized once with seed 0).
 
     python benchmarks/train_throughput.py                # the table
     python benchmarks/train_throughput.py --quality      # plus the -ELBO comparison
+    python benchmarks/train_throughput.py --headline     # the 2x question, paired runs
+
+`--headline` answers the target question on a noisy machine: DenseVAE at
+batch 128, plain Keras and each vae-zoo setting measured in alternating
+processes (plain, vae-zoo a, vae-zoo b, ..., plain, ...), so each round's ratio
+compares runs made under the same machine conditions; it reports every
+setting's median examples/s and the median of its per-round ratios.
 """
 
 import argparse
@@ -85,6 +92,31 @@ def run(**kwargs):
     return json.loads(out.strip().splitlines()[-1])
 
 
+HEADLINE = {
+    "plain Keras": dict(impl="plain"),
+    "vae-zoo defaults": dict(impl="vae_zoo"),
+    "vae-zoo XLA": dict(impl="vae_zoo", xla=True),
+    "vae-zoo bf16": dict(impl="vae_zoo", bf16=True),
+    "vae-zoo XLA + bf16": dict(impl="vae_zoo", xla=True, bf16=True),
+}
+
+
+def headline(args):
+    """Alternating rounds of every HEADLINE setting (DenseVAE, batch 128); medians and paired ratios."""
+    rates = {name: [] for name in HEADLINE}
+    for round_ in range(args.rounds):
+        for name, config in HEADLINE.items():
+            r = run(model="dense", batch=128, steps=args.steps, repeats=1, **config)
+            rates[name].append(r["examples_per_second"])
+        print(f"round {round_ + 1}: " + ", ".join(f"{n} {v[-1]:,.0f}" for n, v in rates.items()), flush=True)
+    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    plain = rates["plain Keras"]
+    print("\n| setting | examples/s median (min-max) | median of per-round ratios to plain Keras |\n|---|---|---|")
+    for name, values in rates.items():
+        ratios = [v / p for v, p in zip(values, plain)]
+        print(f"| {name} | {median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f}) | {median(ratios):.2f}x |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -99,9 +131,21 @@ def main():
     parser.add_argument("--epochs", type=int, default=0, help="(with --one) train epochs and report test -ELBO")
     parser.add_argument("--quality", action="store_true", help="also compare test -ELBO after --quality-epochs")
     parser.add_argument("--quality-epochs", type=int, default=5)
+    parser.add_argument("--no-table", action="store_true", help="skip the throughput table (e.g. with --quality)")
+    parser.add_argument("--headline", action="store_true", help="paired plain / vae-zoo rounds, dense, batch 128")
+    parser.add_argument("--rounds", type=int, default=7, help="(with --headline) alternating rounds")
     args = parser.parse_args()
     if args.one:
         return one(args)
+    if args.headline:
+        return headline(args)
+    if not args.no_table:
+        table(args)
+    if args.quality:
+        quality(args)
+
+
+def table(args):
     print("| model | implementation | batch | XLA | steps/exec | bf16 | examples/s best (median) | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|---|---|")
     configs = []
@@ -121,12 +165,16 @@ def main():
             f"{r['examples_per_second']:,.0f} ({r['median_examples_per_second']:,.0f}) | {r['peak_rss_mib']:,.0f} |",
             flush=True,
         )
-    if args.quality:
-        print(f"\n| implementation | settings | epochs | train seconds | test -ELBO (nats) |\n|---|---|---|---|---|")
-        for config in (dict(impl="plain"), dict(impl="vae_zoo")):
-            r = run(model="dense", batch=128, epochs=args.quality_epochs, **config)
-            settings = ", ".join(k for k in ("xla", "bf16") if r[k]) + (f", spe={r['spe']}" if r["spe"] > 1 else "")
-            print(f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} | {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |", flush=True)
+
+
+def quality(args):
+    """Test -ELBO after the same epochs: plain Keras and vae-zoo's settings (DenseVAE, batch 128)."""
+    print("\n| implementation | settings | epochs | train seconds | test -ELBO (nats) |\n|---|---|---|---|---|")
+    settings_list = (dict(impl="plain"), dict(impl="vae_zoo"), dict(impl="vae_zoo", xla=True), dict(impl="vae_zoo", xla=True, bf16=True))
+    for config in settings_list:
+        r = run(model="dense", batch=128, epochs=args.quality_epochs, **config)
+        settings = ", ".join([k for k in ("xla", "bf16") if r[k]] + ([f"spe={r['spe']}"] if r["spe"] > 1 else []))
+        print(f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} | {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

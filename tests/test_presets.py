@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vae_zoo
-from vae_zoo import datasets, presets
+from vae_zoo import presets
 
 SHIPPED = sorted(presets.registry())
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,9 +32,7 @@ def test_shipped_entry_loads_offline_and_reproduces_its_numbers(name):
     e = presets.entry(name)
     model = vae_zoo.load(name)
     assert type(model).__name__ == e["model_class"]
-    seed = e["preprocessing"]["seed"]  # the test split is binarized once with the run's seed
-    x, _ = datasets.load_arrays(e["dataset"], split="test", binarize="static", seed=seed)
-    x = model.prepare_inputs(x[:1000]).numpy()
+    x = presets.evaluation_data(e, model)[:1000]  # images binarized once with the run's seed; sentences tokenized
     model.compile()  # presets come uncompiled
     logs = model.evaluate(x, batch_size=500, verbose=0, return_dict=True)
     assert -logs["elbo"] == pytest.approx(e["metrics"]["test_first_1000_negative_elbo"], abs=0.5)
@@ -56,8 +54,10 @@ def test_from_preset_then_fine_tune_one_step(fashion_train):
 def test_wrong_class_and_unknown_name():
     with pytest.raises(ValueError, match="Unknown preset 'dense_mnist'. Known presets: " + SHIPPED[0]):
         vae_zoo.load("dense_mnist")
-    with pytest.raises(ValueError, match=f"preset '{SHIPPED[0]}' is a DenseVAE, not a ConvVAE"):
-        vae_zoo.models.ConvVAE.from_preset(SHIPPED[0])
+    dense = next(name for name in SHIPPED if presets.entry(name)["model_class"] == "DenseVAE")
+    with pytest.raises(ValueError, match=f"preset '{dense}' is a DenseVAE, not a ConvVAE"):
+        vae_zoo.models.ConvVAE.from_preset(dense)
+    assert isinstance(vae_zoo.models.ConvVAE.from_preset("beta_vae_fashion_mnist"), vae_zoo.models.BetaVAE)
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
@@ -98,4 +98,15 @@ def test_every_entry_exports_with_the_export_command(tmp_path):
         [sys.executable, "-m", "vae_zoo.cli", "export", "no_such_preset", str(tmp_path / "x")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert missing.returncode == 2 and "or a preset name (dense_fashion_mnist_2d" in missing.stderr
+    assert missing.returncode == 2 and f"or a preset name ({', '.join(SHIPPED)})" in missing.stderr
+
+
+def test_readme_table_states_each_entrys_recorded_numbers():
+    readme = open(os.path.join(REPO, "README.md")).read()
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.splitlines() if line.startswith("| `")}
+    for name, e in presets.registry().items():
+        assert name in rows, f"README has no table row for preset {name}"
+        m = e["metrics"]
+        for key in ("test_nll", "test_negative_elbo", "test_first_1000_negative_elbo"):
+            assert f"{m[key]:.2f}" in rows[name], (name, key, m[key])
+        assert f'vae_zoo.load("{name}")' in readme, f"README does not show the one-line load of {name}"

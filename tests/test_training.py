@@ -65,6 +65,7 @@ def test_config_file_and_flags(tmp_path):
         ({"strategy": "tpu"}, "Unknown strategy 'tpu'. Valid: auto, default, mirrored, multiworker."),
         ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ({"learning_rat": 0.1}, "Unknown setting\\(s\\) in flags: learning_rat"),
+        ({"lr_schedule": "step"}, "Unknown lr_schedule 'step'. Valid: none, cosine."),
     ],
 )
 def test_bad_configs_are_refused(overrides, message):
@@ -189,7 +190,7 @@ def test_train_command_writes_the_run_directory(tmp_path):
 
 def test_killed_run_resumes_from_the_last_epoch(tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "vae_zoo.cli", "train", *QUICK, "--epochs", "4", "--steps-per-epoch", "150", "--out", str(out)]
+    args = [sys.executable, "-m", "vae_zoo.cli", "train", *QUICK, "--epochs", "4", "--steps-per-epoch", "150", "--out", str(out), "--lr-schedule", "cosine"]
     process = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     history = out / "history.csv"
     deadline = time.time() + 240
@@ -209,6 +210,8 @@ def test_killed_run_resumes_from_the_last_epoch(tmp_path):
     assert epochs == [0, 1, 2, 3][: len(epochs)] and epochs[-1] == 3
     model = keras.models.load_model(out / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 4 * 150
+    # the cosine schedule spans the whole run (4 x 150 steps) across the restart and ends at 1% of the rate
+    np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.01 * 1e-3, rtol=1e-4)
 
 
 # ------------------------------------------------------------- distribution

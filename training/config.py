@@ -42,6 +42,8 @@ DEFAULTS = {
     "epochs": 10,
     "batch_size": 128,
     "learning_rate": 1e-3,
+    "lr_schedule": None,  # None: constant; "cosine": cosine decay to lr_final_fraction * learning_rate over the run
+    "lr_final_fraction": 0.01,
     "clipnorm": None,
     "steps_per_epoch": None,
     "kl_annealing": None,
@@ -63,6 +65,7 @@ CHOICES = {
     "model": ("dense", "conv", "beta", "sequence"),
     "binarize": (None, "static", "dynamic"),
     "kl_annealing": (None, "linear", "sigmoid", "cyclical"),
+    "lr_schedule": (None, "cosine"),
     "strategy": ("auto", "default", "mirrored", "multiworker"),
 }
 
@@ -90,8 +93,9 @@ def resolve(path=None, overrides=None):
         if unknown:
             raise ValueError(f"Unknown setting(s) in {source}: {', '.join(unknown)}. Known: {', '.join(sorted(DEFAULTS))}.")
         config.update(values)
-    if config["binarize"] in ("none", "None", False):
-        config["binarize"] = None
+    for key in ("binarize", "lr_schedule"):
+        if config[key] in ("none", "None", False):
+            config[key] = None
     for key, choices in CHOICES.items():
         if config[key] not in choices:
             shown = ", ".join("none" if c is None else c for c in choices)

@@ -1,14 +1,18 @@
-"""Publishes a finished image-model run as a preset: weights, SHA-256, measured metrics, registry entry.
+"""Publishes a finished run as a preset: weights, SHA-256, measured metrics, registry entry.
 
-    python -m vae_zoo.training.publish RUN_DIR NAME --description "..." [--num-samples 5000]
+    python -m vae_zoo.training.publish RUN_DIR NAME --recipe training/recipes/NAME.yaml \\
+        --description "..." [--num-samples 5000] [--nll-examples N]
 
-Measures on the Fashion-MNIST-style test split, binarized once with the
-run's seed (as in training): the importance-weighted NLL with
-`--num-samples` samples over the whole split, and the test -ELBO, KL and
-reconstruction over the whole split and over its first 1,000 examples (the
-subset the tests re-measure). Writes
-`vae_zoo/presets/weights/NAME.weights.h5` and the entry in
-`vae_zoo/presets/registry.json`.
+Measures on the test split the entry states (`vae_zoo.presets.evaluation_data`):
+images binarized once with the run's seed (as in training), sentences
+tokenized with the model's vocabulary. With `vae_zoo.evaluation.evaluate_model`
+it records the importance-weighted NLL with `--num-samples` samples (over the
+first `--nll-examples` examples, default all), the ELBO terms, KL per
+dimension, active units and mutual information, plus perplexity for
+sentences. The test -ELBO, KL and reconstruction over the whole split and the
+-ELBO over its first 1,000 examples (the subset the tests re-measure) come
+from `model.evaluate`. Writes `vae_zoo/presets/weights/NAME.weights.h5` and
+the entry in `vae_zoo/presets/registry.json`.
 """
 
 import argparse
@@ -18,28 +22,44 @@ import sys
 import time
 
 SUBSET = 1000
+LICENSES = {
+    "fashion_mnist": "MIT (Fashion-MNIST, Zalando Research)",
+    "mnist": "CC BY-SA 3.0 (MNIST, LeCun, Cortes and Burges)",
+    "wordnet_sentences": "WordNet 3.0 license (Princeton University), BSD-like",
+}
 
 
-def measure(model, x, num_samples, seed):
-    """Test metrics of `model` on prepared images `x` (float32 in {0, 1})."""
+def measure(model, x, num_samples, seed, nll_examples=None):
+    """Test metrics of `model` on a prepared test split `x` (numpy)."""
     from vae_zoo import evaluation
 
-    def elbo_terms(images):
-        logs = model.evaluate(images, batch_size=500, verbose=0, return_dict=True)
+    def elbo_terms(data):
+        logs = model.evaluate(data, batch_size=500, verbose=0, return_dict=True)
         return {"negative_elbo": -logs["elbo"], "kl": logs["kl"], "reconstruction": logs["reconstruction"]}
 
     start = time.time()
-    nll = -evaluation.log_likelihood(model, x, num_samples=num_samples, seed=seed).mean()
+    if model.optimizer is None:
+        model.compile()
+    nll_x = x if nll_examples is None else x[:nll_examples]
+    report = evaluation.evaluate_model(model, nll_x, num_samples=num_samples, seed=seed)
     full, subset = elbo_terms(x), elbo_terms(x[:SUBSET])
-    return {
-        "test_nll": float(nll),
+    metrics = {
+        "test_nll": report["negative_log_likelihood"],
         "test_nll_num_samples": num_samples,
+        "test_nll_num_examples": report["num_examples"],
         "test_negative_elbo": full["negative_elbo"],
         "test_kl": full["kl"],
         "test_reconstruction": full["reconstruction"],
         f"test_first_{SUBSET}_negative_elbo": subset["negative_elbo"],
-        "evaluation_seconds": round(time.time() - start, 1),
+        "test_num_examples": int(len(x)),
+        "active_units": report["active_units"],
+        "mutual_information": report["mutual_information"],
+        "kl_per_dimension": [round(v, 4) for v in report["kl_per_dimension"]] if report["kl_per_dimension"] else None,
     }
+    if "perplexity" in report:
+        metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
+    metrics["evaluation_seconds"] = round(time.time() - start, 1)
+    return metrics
 
 
 def save_weights(model, path):
@@ -50,38 +70,50 @@ def save_weights(model, path):
     return path
 
 
+def preprocessing(config, model):
+    """The entry's `preprocessing`: what `vae_zoo.presets.evaluation_data` needs to rebuild the test data."""
+    if config["model"] == "sequence":
+        return {
+            "tokenizer": "the model's TextCodec (lowercased, punctuation split)",
+            "max_length": config["max_length"],
+            "vocabulary_size": len(model.codec.vocabulary),
+            "seed": config["seed"],
+        }
+    return {"train_binarize": config["binarize"], "test_binarize": "static" if config["binarize"] else None, "seed": config["seed"]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir")
     parser.add_argument("name")
     parser.add_argument("--description", required=True)
     parser.add_argument("--recipe", required=True, help="the recipe that produced the run (training/recipes/...)")
-    parser.add_argument("--num-samples", type=int, default=5000)
+    parser.add_argument("--num-samples", type=int, default=5000, help="importance samples of the NLL estimate")
+    parser.add_argument("--nll-examples", type=int, default=None, help="estimate the NLL on the first N test examples")
     args = parser.parse_args(argv)
 
     import yaml
 
-    from vae_zoo import datasets, presets
+    from vae_zoo import presets
     from vae_zoo.loading import load_model
     from vae_zoo.version import __version__
 
     config = yaml.safe_load(open(os.path.join(args.run_dir, "config.yaml")))
     run_metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
     model = load_model(args.run_dir)
-    x, _ = datasets.load_arrays(config["dataset"], split="test", binarize="static", seed=config["seed"])
-    x = model.prepare_inputs(x).numpy()
-    metrics = measure(model, x, args.num_samples, config["seed"])
+    entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
+    x = presets.evaluation_data(entry, model)
+    metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples)
 
     os.makedirs(presets.WEIGHTS_DIR, exist_ok=True)
     filename = f"{args.name}.weights.h5"
     path = os.path.join(presets.WEIGHTS_DIR, filename)
     save_weights(model, path)
-    entry = {
+    nll_flag = f" --nll-examples {args.nll_examples}" if args.nll_examples else ""
+    entry.update({
         "description": args.description,
         "model_class": type(model).__name__,
         "config": model.get_config(),
-        "dataset": config["dataset"],
-        "preprocessing": {"train_binarize": config["binarize"], "test_binarize": "static", "seed": config["seed"]},
         "recipe": args.recipe,
         "train_command": f"vae-zoo train --config {args.recipe}",
         "train_seconds": run_metrics.get("train_seconds_this_session"),
@@ -89,13 +121,13 @@ def main(argv=None):
         "metrics": metrics,
         "evaluation_command": (
             f"python -m vae_zoo.training.publish RUN_DIR {args.name} --recipe {args.recipe} "
-            f"--num-samples {args.num_samples} --description ..."
+            f"--num-samples {args.num_samples}{nll_flag} --description ..."
         ),
-        "data_license": "MIT (Fashion-MNIST, Zalando Research)" if "fashion" in config["dataset"] else "see the dataset",
+        "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
         "vae_zoo_version": __version__,
-    }
+    })  # fmt: skip
     registry = presets.registry() if os.path.exists(presets.REGISTRY_FILE) else {}
-    registry[args.name] = entry
+    registry[args.name] = dict(sorted(entry.items()))
     with open(presets.REGISTRY_FILE, "w") as f:
         json.dump(registry, f, indent=2, sort_keys=True)
         f.write("\n")

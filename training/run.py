@@ -60,6 +60,8 @@ def add_arguments(parser):
     g.add_argument("--epochs", type=int, default=s)
     g.add_argument("--batch-size", type=int, default=s, help="global batch size (all replicas)")
     g.add_argument("--learning-rate", type=float, default=s)
+    g.add_argument("--lr-schedule", default=s, help="none | cosine (decay to --lr-final-fraction over the run)")
+    g.add_argument("--lr-final-fraction", type=float, default=s)
     g.add_argument("--clipnorm", type=float, default=s)
     g.add_argument("--steps-per-epoch", type=int, default=s, help="limit steps per epoch (quick runs)")
     g.add_argument("--kl-annealing", default=s, help="linear | sigmoid | cyclical")
@@ -195,6 +197,25 @@ def _write_sentences(model, test_ids, run_dir, seed):
             f.write(f"in:  {sentence}\nout: {reconstruction}\n\n")
 
 
+def _learning_rate(config, train):
+    """The optimizer's learning rate: a constant, or a schedule over the run's total steps.
+
+    A schedule reads `optimizer.iterations`, so a resumed run continues it where it stopped.
+    """
+    import keras
+    import tensorflow as tf
+
+    if config["lr_schedule"] is None:
+        return config["learning_rate"]
+    steps_per_epoch = int(train.cardinality())
+    if steps_per_epoch < 1:
+        raise ValueError(f"lr_schedule {config['lr_schedule']!r} needs a finite training set; give steps_per_epoch")
+    total = steps_per_epoch * config["epochs"]
+    return keras.optimizers.schedules.CosineDecay(
+        config["learning_rate"], decay_steps=total, alpha=config["lr_final_fraction"]
+    )
+
+
 def train(config):
     """Runs training for a resolved config (see `vae_zoo.training.config`); returns the metrics dict."""
     import keras
@@ -235,7 +256,7 @@ def train(config):
     input_shape = tuple(data["validation"].element_spec.shape[1:])
     with strategy.scope():
         model = build_model(config, input_shape, codec)
-        optimizer = keras.optimizers.Adam(config["learning_rate"], clipnorm=config["clipnorm"])
+        optimizer = keras.optimizers.Adam(_learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
         model.compile(
             optimizer=optimizer,
             jit_compile=config["jit_compile"],

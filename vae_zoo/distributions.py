@@ -510,6 +510,56 @@ class StandardNormalPrior(PriorHead):
         return tfd.Normal(tf.zeros([self.latent_dim]), tf.ones([self.latent_dim]))
 
 
+class DiagonalGaussianMixture(tfd.MixtureSameFamily):
+    """A `tfd.MixtureSameFamily` of `MultivariateNormalDiag` components with a fast `log_prob`.
+
+    TFP's mixture evaluates every component at every point, an `[N, K, D]`
+    tensor of differences that is memory-bound for large `N * K` (the
+    importance-weighted estimate scores millions of z under a 500-component
+    VampPrior). Here the squared Mahalanobis distances come from two matrix
+    products, `sum_d (z_d - m_kd)^2 / s_kd^2 = z^2 @ P^T - 2 z @ (m P)^T + sum_d m_kd^2 P_kd`
+    with `P = 1 / s^2`, computed after shifting z and the means by the means'
+    average to keep the cancellation small. In float32 the result is within
+    0.005 nats of a float64 evaluation, against 0.001 for TFP's own float32
+    mixture, and about 20 times faster for 500 components of 32 dimensions
+    (see tests/test_distributions.py). Only
+    components with batch shape `[K]` and event shape `[D]` are expected.
+
+    Example:
+
+    >>> import numpy as np
+    >>> tfd = tfp.distributions
+    >>> mix = DiagonalGaussianMixture(
+    ...     mixture_distribution=tfd.Categorical(logits=[0.0, 0.0]),
+    ...     components_distribution=tfd.MultivariateNormalDiag(loc=[[0.0], [2.0]], scale_diag=[[1.0], [0.5]]))
+    >>> z = np.array([[0.3], [1.7]], "float32")
+    >>> plain = tfd.MixtureSameFamily(mix.mixture_distribution, mix.components_distribution)
+    >>> bool(np.allclose(mix.log_prob(z), plain.log_prob(z), atol=1e-5))
+    True
+    """
+
+    def _log_prob(self, x):
+        components = self.components_distribution
+        loc = components.loc  # [K, D]
+        scale = components.scale.diag  # [K, D]
+        x = tf.convert_to_tensor(x, loc.dtype)
+        center = tf.reduce_mean(loc, axis=0)
+        loc = loc - center
+        flat = tf.reshape(x, [-1, tf.shape(x)[-1]]) - center  # [N, D]
+        precision = tf.math.reciprocal(tf.square(scale))
+        distance = (
+            tf.matmul(tf.square(flat), precision, transpose_b=True)
+            - 2.0 * tf.matmul(flat, loc * precision, transpose_b=True)
+            + tf.reduce_sum(tf.square(loc) * precision, axis=-1)
+        )  # [N, K]
+        distance = tf.maximum(distance, 0.0)
+        dims = tf.cast(tf.shape(loc)[-1], loc.dtype)
+        log_normalizer = tf.reduce_sum(tf.math.log(scale), axis=-1) + 0.5 * dims * math.log(2.0 * math.pi)
+        log_weights = tf.math.log_softmax(self.mixture_distribution.logits_parameter())
+        log_prob = tf.reduce_logsumexp(log_weights - log_normalizer - 0.5 * distance, axis=-1)
+        return tf.reshape(log_prob, tf.shape(x)[:-1])
+
+
 @_register
 class MixtureOfGaussiansPrior(PriorHead):
     """A learnable mixture of `num_components` diagonal Gaussians.
@@ -542,7 +592,7 @@ class MixtureOfGaussiansPrior(PriorHead):
         )
 
     def distribution(self, posterior_fn=None):
-        return tfd.MixtureSameFamily(
+        return DiagonalGaussianMixture(
             mixture_distribution=tfd.Categorical(logits=self.logits),
             components_distribution=tfd.MultivariateNormalDiag(
                 loc=self.locs, scale_diag=tf.math.softplus(self.raw_scales) + self.min_scale
@@ -594,7 +644,8 @@ class VampPrior(PriorHead):
         if posterior_fn is None:
             raise ValueError("VampPrior.distribution needs posterior_fn (the model's encoder)")
         components = posterior_fn(self.pseudo_inputs())
-        return tfd.MixtureSameFamily(
+        mixture = DiagonalGaussianMixture if isinstance(components, tfd.MultivariateNormalDiag) else tfd.MixtureSameFamily
+        return mixture(
             mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
             components_distribution=components,
         )

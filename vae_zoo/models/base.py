@@ -266,6 +266,25 @@ class VAE(keras.Model):
             steps_per_execution = 1 if distributed else DEFAULT_STEPS_PER_EXECUTION
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
+    def _make_function(self, step_function):
+        # XLA drops in-graph asserts, so under `jit_compile` the input checks (NaN/Inf, value
+        # range) would silently vanish. Here the step itself is XLA-compiled and the checks run
+        # around it, in Keras's (not compiled) loop. `_make_function` is the Keras 3 TF trainer's
+        # hook that builds the train and test functions.
+        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly:
+            return super()._make_function(step_function)
+        compiled = tf.function(step_function, jit_compile=True, reduce_retracing=True)
+
+        @tf.autograph.experimental.do_not_convert
+        def checked_step(data):
+            return compiled(self.prepare_inputs(data))
+
+        self._jit_compile = False  # the loop around the step stays uncompiled
+        try:
+            return super()._make_function(checked_step)
+        finally:
+            self._jit_compile = True
+
     def compile_from_config(self, config):
         # Keras skips this for models whose compile() is overridden; ours only adds a default.
         self.compile(**keras.saving.deserialize_keras_object(config))

@@ -13,9 +13,10 @@ read; a wrong or truncated file is refused with `PresetChecksumError`.
 Example:
 
 >>> import vae_zoo
->>> sorted(vae_zoo.list_presets())  # doctest: +ELLIPSIS
-['dense_fashion_mnist_2d'...]
->>> model = vae_zoo.load("dense_fashion_mnist_2d")
+>>> sorted(vae_zoo.list_presets())  # doctest: +NORMALIZE_WHITESPACE
+['beta_vae_fashion_mnist', 'conv_fashion_mnist', 'dense_fashion_mnist',
+ 'dense_fashion_mnist_2d', 'lstm_wordnet_sentences']
+>>> model = vae_zoo.load("dense_fashion_mnist")
 >>> model.sample(4, seed=0).shape
 TensorShape([4, 28, 28, 1])
 """
@@ -114,6 +115,24 @@ def build(name, cls=None, **overrides):
     model = preset_cls.from_config({**e["config"], **overrides})
     model.load_weights(path)
     return model
+
+
+def evaluation_data(e, model):
+    """The test split a registry entry `e` was measured on, prepared for `model` as a numpy array.
+
+    Images: the dataset's test split binarized once with the entry's seed
+    (`preprocessing.test_binarize` and `preprocessing.seed`). Sentences: the
+    dataset's test split tokenized by the model's own vocabulary.
+    """
+    from vae_zoo import datasets
+
+    preprocessing = e["preprocessing"]
+    if preprocessing.get("tokenizer"):
+        return model.tokenize(datasets.load_sentences(e["dataset"], split="test")).numpy()
+    x, _ = datasets.load_arrays(
+        e["dataset"], split="test", binarize=preprocessing["test_binarize"], seed=preprocessing["seed"]
+    )
+    return model.prepare_inputs(x).numpy()
 
 
 # ---------------------------------------------------------------------- command
