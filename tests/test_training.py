@@ -66,6 +66,7 @@ def test_config_file_and_flags(tmp_path):
         ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ({"learning_rat": 0.1}, "Unknown setting\\(s\\) in flags: learning_rat"),
         ({"lr_schedule": "step"}, "Unknown lr_schedule 'step'. Valid: none, cosine."),
+        ({"lr_final_fraction": 2}, "lr_final_fraction must be a number in \\[0, 1\\], got 2"),
     ],
 )
 def test_bad_configs_are_refused(overrides, message):

@@ -107,6 +107,8 @@ def resolve(path=None, overrides=None):
             continue
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"{key} must be a positive integer, got {config[key]!r}")
+    if not isinstance(config["lr_final_fraction"], (int, float)) or not 0 <= config["lr_final_fraction"] <= 1:
+        raise ValueError(f"lr_final_fraction must be a number in [0, 1], got {config['lr_final_fraction']!r}")
     if not isinstance(config["model_kwargs"], dict):
         raise ValueError(f"model_kwargs must be a mapping, got {config['model_kwargs']!r}")
     if config["out"] is None:

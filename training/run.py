@@ -203,7 +203,6 @@ def _learning_rate(config, train):
     A schedule reads `optimizer.iterations`, so a resumed run continues it where it stopped.
     """
     import keras
-    import tensorflow as tf
 
     if config["lr_schedule"] is None:
         return config["learning_rate"]
