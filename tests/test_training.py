@@ -122,6 +122,8 @@ def test_cli_errors_before_training(tmp_path):
     assert result.returncode != 0 and "must be a positive multiple of the number of replicas (2)" in result.stderr
     result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--steps-per-execution", "4", "--out", str(tmp_path / "w"))
     assert result.returncode == 2 and "--steps-per-execution > 1 does not work under a distribution strategy" in result.stderr
+    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--jit-compile", "--out", str(tmp_path / "j"))
+    assert result.returncode == 2 and "--jit-compile does not work under a distribution strategy" in result.stderr
     truncated = tmp_path / "broken"
     truncated.mkdir()
     for prefix in ("train", "t10k"):  # valid labels, images cut to 100 of 7840 payload bytes

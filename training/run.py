@@ -238,6 +238,12 @@ def train(config):
             "--steps-per-execution > 1 does not work under a distribution strategy in Keras 3.15 "
             "(its multi-step loop fails there); drop the flag or use --strategy default"
         )
+    if distributed and config["jit_compile"]:
+        raise ValueError(
+            "--jit-compile does not work under a distribution strategy here: XLA cannot reach the other "
+            "replicas' variables (TF 2.21, Keras 3.15; Keras itself turns XLA off under strategies); "
+            "drop --jit-compile or use --strategy default"
+        )
     policy = strategies.set_precision(config["mixed_precision"])
     chief = strategies.is_chief(strategy)
     run_dir = config["out"]

@@ -271,7 +271,10 @@ class VAE(keras.Model):
         # range) would silently vanish. Here the step itself is XLA-compiled and the checks run
         # around it, in Keras's (not compiled) loop. `_make_function` is the Keras 3 TF trainer's
         # hook that builds the train and test functions.
-        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly:
+        # Not under a tf.distribute strategy: there the optimizer's cross-replica merge_call may
+        # not run inside a nested function, so Keras compiles its whole replica step instead.
+        distributed = getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
+        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly or distributed:
             return super()._make_function(step_function)
         compiled = tf.function(step_function, jit_compile=True, reduce_retracing=True)
 
