@@ -195,6 +195,20 @@ def evaluate_model(
     }
 
 
+def load_split(model, dataset, split="test", binarize="static", seed=0, data_dir=None):
+    """A dataset split as the numpy inputs `model` scores.
+
+    Models with a vocabulary get the split's sentences as token ids; image
+    models get its images, binarized once with `seed` when `binarize="static"`.
+    """
+    from vae_zoo import datasets
+
+    if getattr(model, "codec", None) is not None:
+        return model.tokenize(datasets.load_sentences(dataset, split=split, data_dir=data_dir)).numpy()
+    x, _ = datasets.load_arrays(dataset, split=split, binarize=binarize, seed=seed, data_dir=data_dir)
+    return x
+
+
 # ---------------------------------------------------------------------- command
 
 
@@ -214,20 +228,16 @@ def add_arguments(parser):
 def main(args):
     import os
 
-    from vae_zoo import datasets
     from vae_zoo.loading import load_model
 
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
     model = load_model(args.model)
     binarize = None if args.binarize in ("none", "None", "") else args.binarize
-    if getattr(model, "codec", None) is not None:  # a sentence model: token ids of the corpus
-        binarize = None
-        x = datasets.load_sentences(args.dataset, split=args.split, data_dir=args.data_dir)
-        x = model.tokenize(x[: args.max_examples] if args.max_examples else x).numpy()
-    else:
-        x, _ = datasets.load_arrays(args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
-        x = x[: args.max_examples] if args.max_examples else x
+    if getattr(model, "codec", None) is not None:
+        binarize = None  # sentences are token ids, never binarized (recorded as such in the report)
+    x = load_split(model, args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
+    x = x[: args.max_examples] if args.max_examples else x
     report = evaluate_model(model, x, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size)
     report.update(dataset=args.dataset, split=args.split, binarize=binarize, model=args.model)
     out = args.out or os.path.join(args.model if os.path.isdir(args.model) else os.path.dirname(args.model) or ".", "evaluation.json")

@@ -262,9 +262,12 @@ class VAE(keras.Model):
         if steps_per_execution is None:
             # Keras 3.15's multi-step loop fails under tf.distribute strategies ("You must feed a
             # value for placeholder ... while/cond"), so distributed models run one step per call.
-            distributed = getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
-            steps_per_execution = 1 if distributed else DEFAULT_STEPS_PER_EXECUTION
+            steps_per_execution = 1 if self._distributed() else DEFAULT_STEPS_PER_EXECUTION
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+
+    def _distributed(self):
+        """Whether the model lives under a tf.distribute strategy (built in its scope, or compiled in one)."""
+        return getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
 
     def _make_function(self, step_function):
         # XLA drops in-graph asserts, so under `jit_compile` the input checks (NaN/Inf, value
@@ -273,8 +276,7 @@ class VAE(keras.Model):
         # hook that builds the train and test functions.
         # Not under a tf.distribute strategy: there the optimizer's cross-replica merge_call may
         # not run inside a nested function, so Keras compiles its whole replica step instead.
-        distributed = getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
-        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly or distributed:
+        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly or self._distributed():
             return super()._make_function(step_function)
         compiled = tf.function(step_function, jit_compile=True, reduce_retracing=True)
 

@@ -124,14 +124,10 @@ def evaluation_data(e, model):
     (`preprocessing.test_binarize` and `preprocessing.seed`). Sentences: the
     dataset's test split tokenized by the model's own vocabulary.
     """
-    from vae_zoo import datasets
+    from vae_zoo.evaluation import load_split
 
     preprocessing = e["preprocessing"]
-    if preprocessing.get("tokenizer"):
-        return model.tokenize(datasets.load_sentences(e["dataset"], split="test")).numpy()
-    x, _ = datasets.load_arrays(
-        e["dataset"], split="test", binarize=preprocessing["test_binarize"], seed=preprocessing["seed"]
-    )
+    x = load_split(model, e["dataset"], binarize=preprocessing.get("test_binarize"), seed=preprocessing["seed"])
     return model.prepare_inputs(x).numpy()
 
 
