@@ -105,7 +105,7 @@ def test_discretized_logistic_puts_mass_on_the_right_bin():
     raw[..., 1] = 0.5
     params = head(raw)
     levels = np.arange(256, dtype="float32").reshape(256, 1) / 255
-    mass = np.exp(head.distribution(params).log_prob(head.to_event(levels)).numpy())
+    mass = np.exp(head.distribution(params).log_prob(levels).numpy())
     np.testing.assert_allclose(mass.sum(), 1.0, rtol=1e-4)
 
 
@@ -160,6 +160,78 @@ def test_diagonal_gaussian_mixture_log_prob_matches_float64():
             value = tf.reduce_sum(cls(tfd.Categorical(logits=logits), tfd.MultivariateNormalDiag(loc_var, scale)).log_prob(z[0, :20]))
         return tape.gradient(value, loc_var).numpy()
     np.testing.assert_allclose(grad(d.DiagonalGaussianMixture), grad(tfd.MixtureSameFamily), atol=2e-2, rtol=1e-3)
+
+
+def test_discretized_logistic_speaks_one_scale():
+    """mean(), sample() and log_prob() of p(x|z) all in [0, 1], as the head's mean (reconstruct, sample)."""
+    head = d.DiscretizedLogisticLikelihood()
+    raw = np.zeros((1, 5, 2), "float32")
+    raw[0, :, 0] = [0.1, 0.5, 0.8, 0.97, -0.05]  # locations, two of them near or past an edge
+    raw[0, :, 1] = np.log(np.expm1(0.04))  # scale 0.04 + min_scale: about 10 levels
+    params = head(raw)
+    p = head.distribution(params)
+    mean = p.mean().numpy()[0]
+    np.testing.assert_allclose(mean, head.mean(params).numpy()[0], rtol=1e-6)
+    draws = p.sample(20000, seed=(1, 2)).numpy()[:, 0]
+    assert draws.min() >= 0.0 and draws.max() <= 1.0
+    np.testing.assert_allclose(draws * 255, np.round(draws * 255), atol=1e-3)  # on the grid k / 255
+    np.testing.assert_allclose(draws.mean(axis=0), mean, atol=2e-3)  # the mean of the samples
+    assert mean[3] < 0.97 and mean[4] > 0.0  # the clipped tails pull the edge means inwards
+    levels = np.array([[30.0, 128.0, 200.0, 240.0, 3.0]], "float32")  # interior levels, as data k / 255
+    logistic = tfd.Logistic(params["loc"] * 255 - 0.5, params["scale"] * 255)
+    expected = np.log(logistic.cdf(levels) - logistic.cdf(levels - 1)).sum(axis=-1)
+    np.testing.assert_allclose(p.log_prob(levels / 255).numpy(), expected, rtol=1e-5)
+
+
+def test_model_outputs_of_a_discretized_logistic_model_lie_in_the_unit_interval():
+    from vae_zoo.models import DenseVAE
+
+    model = DenseVAE((6, 6, 1), latent_dim=2, hidden_units=(8,), likelihood="discretized_logistic", seed=0)
+    z = tf.random.stateless_normal((4, 2), (0, 1)) * 3
+    x = np.random.default_rng(0).random((4, 6, 6, 1)).astype("float32")
+    for values in (model.decode(z).mean(), model.decode(z).sample(seed=(3, 4)), model.sample(4, seed=1),
+                   model.sample(4, seed=1, output="sample"), model.reconstruct(x), model.decode_outputs(z)["mean"]):  # fmt: skip
+        assert 0.0 <= float(tf.reduce_min(values)) and float(tf.reduce_max(values)) <= 1.0
+    np.testing.assert_allclose(model.decode(z).mean().numpy(), model.decode_outputs(z)["mean"].numpy(), rtol=1e-6)
+    # decode(z).log_prob takes data in [0, 1], like every likelihood, and equals the ELBO's term
+    expected = model.likelihood.log_prob(model._likelihood_params(z), x)
+    np.testing.assert_allclose(model.decode(z).log_prob(x).numpy(), expected.numpy(), rtol=1e-6)
+
+
+def _two_component_mixture(full):
+    loc = tf.constant([[-10.0, 0.0], [10.0, 0.0]])
+    if full:
+        components = tfd.MultivariateNormalTriL(loc, tf.constant([[[1.0, 0.0], [0.5, 2.0]], [[0.5, 0.0], [0.0, 0.5]]]))
+    else:
+        components = tfd.MultivariateNormalDiag(loc, tf.constant([[1.0, 2.0], [0.5, 0.5]]))
+    return tfd.MixtureSameFamily(tfd.Categorical(probs=[0.25, 0.75]), components)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_tempered_mixture_sampling(full):
+    mixture = _two_component_mixture(full)
+    z = d.tempered_sample(mixture, 20000, tf.constant([1, 2]), temperature=0.5).numpy()
+    right = z[:, 0] > 0
+    assert right.mean() == pytest.approx(0.75, abs=0.015)  # components drawn by their weights
+    covariance = mixture.components_distribution.covariance().numpy()
+    for side, component in ((~right, 0), (right, 1)):
+        np.testing.assert_allclose(z[side].mean(axis=0), mixture.components_distribution.mean().numpy()[component], atol=0.05)
+        np.testing.assert_allclose(np.cov(z[side].T), 0.25 * covariance[component], atol=0.03)  # spread x T
+
+
+def test_tempered_mixture_sampling_draws_only_the_chosen_components():
+    """A VampPrior-sized mixture (500 components): no tensor of the traced sampler holds [n, K, d]."""
+    k, dims, n = 500, 3, 7
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=tf.zeros([k])), tfd.MultivariateNormalDiag(tf.zeros([k, dims]), tf.ones([k, dims]))
+    )
+    graph = tf.function(lambda seed: d.tempered_sample(mixture, n, seed, 0.7)).get_concrete_function(
+        tf.TensorSpec([2], tf.int32)
+    ).graph
+    largest = max(
+        int(np.prod(t.shape.as_list())) for op in graph.get_operations() for t in op.outputs if t.shape.is_fully_defined()
+    )
+    assert largest <= k * dims, largest  # the components' own parameters, never n x K x d
 
 
 def test_temperature_zero_gives_the_mean():

@@ -88,6 +88,110 @@ def test_decoding_in_the_graph(trained):
     np.testing.assert_array_equal(graph(z).numpy(), greedy)
 
 
+def test_decode_is_the_likelihood_of_whole_sentences(trained, corpus):
+    """decode(z): log_prob(x) is the teacher-forced likelihood of x (the ELBO's term), sample() is
+    ancestral, mode() is greedy decoding."""
+    model, _ = trained
+    x = model.tokenize(corpus[:6])
+    seed = tf.constant([5, 6])
+    terms = model.compute_terms(x, seed, num_samples=2)
+    q = model.encode(x)
+    z = q.mean() + q.stddev() * tf.random.stateless_normal([2, 6, model.latent_dim], seed)  # the ELBO's own z
+    p = model.decode(z)
+    assert p.batch_shape == [2, 6] and p.event_shape == [16] and p.dtype == tf.int32
+    np.testing.assert_allclose(p.log_prob(x).numpy(), terms["log_px_z"].numpy(), rtol=1e-5)
+    # it scores the sentence it is given: another sentence gets another likelihood
+    other = model.tokenize(corpus[6:12])
+    assert np.abs(p.log_prob(other).numpy() - p.log_prob(x).numpy()).min() > 1.0
+    one = model.decode(z[0])
+    np.testing.assert_array_equal(one.mode().numpy(), model.generate_ids(z[0]).numpy())
+    draws = one.sample(3, seed=(7, 8)).numpy()
+    assert draws.shape == (3, 6, 16)
+    np.testing.assert_array_equal(draws, one.sample(3, seed=(7, 8)).numpy())
+    assert not np.array_equal(draws, one.sample(3, seed=(7, 9)).numpy())
+    assert not (np.isin(draws, [text.BOS]).any())
+
+
+def test_ancestral_samples_follow_log_prob():
+    """On a 3-word vocabulary and 2 positions every sentence can be enumerated: the frequencies of
+    `decode(z).sample()` match `exp(decode(z).log_prob(...))`, which sums to one over sentences."""
+    codec = TextCodec.from_corpus(["a b", "b c", "c a"], max_length=3)
+    model = SequenceVAE(vocabulary=codec.vocabulary, max_length=3, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0)
+    words = [i for i in range(model.vocab_size) if i not in (text.PAD, text.BOS, text.EOS)]
+    sentences = [[text.EOS, text.PAD, text.PAD]]
+    sentences += [[w, text.EOS, text.PAD] for w in words]
+    sentences += [[w, v, text.EOS] for w in words for v in words]
+    sentences += [[w, v, u] for w in words for v in words for u in words if u != text.EOS]  # truncated
+    sentences = np.array(sentences, "int32")
+    p = model.decode(tf.constant([[0.3, -0.7]]))
+    probs = np.exp(p.log_prob(sentences).numpy())  # batch [1] broadcast against the sentences: [M]
+    assert probs.sum() == pytest.approx(1.0, abs=1e-4)
+    draws = p.sample(4000, seed=(1, 2)).numpy()[:, 0]
+    index = {tuple(row): i for i, row in enumerate(sentences.tolist())}
+    counts = np.bincount([index[tuple(row)] for row in draws.tolist()], minlength=len(sentences))
+    np.testing.assert_allclose(counts / 4000, probs, atol=0.03)
+
+
+def test_mixed_precision(corpus, tmp_path):
+    codec = TextCodec.from_corpus(corpus[:500], max_length=10, max_tokens=300)
+    ids = codec.tokenize(corpus[:256]).numpy()
+    for policy, compute in (("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            for conditioning in ("both", "input"):
+                model = SequenceVAE(vocabulary=codec.vocabulary, max_length=10, embedding_dim=8, hidden_units=16,
+                                    latent_dim=4, conditioning=conditioning, seed=0)  # fmt: skip
+                assert model.decoder_lstm.compute_dtype == compute and model.decoder_embedding.compute_dtype == compute
+                assert model.decoder_output.compute_dtype == "float32" and model.posterior.compute_dtype == "float32"
+                model.compile(optimizer="adam")
+                history = model.fit(ids, batch_size=32, epochs=1, verbose=0).history
+                assert np.isfinite(history["loss"][0])
+                params = model._likelihood_params(model.encode(ids[:2]).mean(), targets=model.prepare_inputs(ids[:2]))
+                assert params["logits"].dtype == tf.float32
+                assert model.encode(ids[:2]).mean().dtype == tf.float32
+                # token ids reach the embeddings exactly (bfloat16 would round 257 to 256)
+                near = np.array([[257, text.EOS] + [text.PAD] * 8, [256, text.EOS] + [text.PAD] * 8], "int32")
+                assert np.abs(np.diff(model.encode(near).mean().numpy(), axis=0)).max() > 0
+                path = tmp_path / f"{policy}_{conditioning}.keras"
+                model.save(path)
+                restored = keras.models.load_model(path)
+                np.testing.assert_array_equal(restored.generate_ids(tf.zeros((2, 4))), model.generate_ids(tf.zeros((2, 4))))
+                np.testing.assert_allclose(restored.elbo(ids[:4], seed=1), model.elbo(ids[:4], seed=1), rtol=1e-6)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+
+def test_word_dropout_is_keyed_by_seed_and_step(corpus, tmp_path):
+    """A run interrupted after one epoch and resumed from its .keras file draws the same word-dropout
+    masks as the uninterrupted run, so both end with the same weights."""
+    codec = TextCodec.from_corpus(corpus[:300], max_length=8, max_tokens=200)
+    ids = codec.tokenize(corpus[:64]).numpy()
+
+    def fresh():
+        keras.utils.set_random_seed(0)
+        model = SequenceVAE(vocabulary=codec.vocabulary, max_length=8, embedding_dim=8, hidden_units=8, latent_dim=3,
+                            word_dropout=0.5, seed=4)  # fmt: skip
+        model.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=1)
+        return model
+
+    straight = fresh()
+    straight.fit(ids, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    first = fresh()
+    first.fit(ids, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    first.save(tmp_path / "epoch1.keras")
+    resumed = keras.models.load_model(tmp_path / "epoch1.keras")
+    resumed.fit(ids, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_token_models_refuse_the_vamp_prior():
+    codec = TextCodec.from_corpus(["a b", "b c"], max_length=4)
+    for prior in ("vamp", {"name": "vamp", "num_components": 5}):
+        with pytest.raises(ValueError, match="prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE"):
+            SequenceVAE(vocabulary=codec.vocabulary, max_length=4, embedding_dim=4, hidden_units=4, latent_dim=2, prior=prior)
+
+
 def test_text_api(trained, corpus):
     model, _ = trained
     assert len(model.sample_sentences(4, seed=1, temperature=0.8)) == 4
@@ -199,11 +303,12 @@ def test_train_evaluate_export_commands(tmp_path):
         [sys.executable, "-m", "vae_zoo.cli", "train", "--model", "sequence", "--dataset", "wordnet_sentences",
          "--max-tokens", "500", "--max-length", "12", "--latent-dim", "4", "--hidden-units", "16", "--embedding-dim", "8",
          "--epochs", "1", "--steps-per-epoch", "5", "--batch-size", "32", "--free-bits", "0.1", "--no-tensorboard",
-         "--verbose", "2", "--out", str(run)],
+         "--verbose", "2", "--mixed-precision", "--out", str(run)],
         env=ENV, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     assert "wordnet_sentences [train]: 148220 sentences" in train.stdout
+    assert json.loads((run / "metrics.json").read_text())["precision_policy"] == "mixed_bfloat16"  # on a CPU
     assert len((run / "samples.txt").read_text().splitlines()) == 33  # 3 temperatures x (header + 10)
     assert (run / "reconstructions.txt").read_text().startswith("in:  ")
     evaluate = subprocess.run(

@@ -74,6 +74,28 @@ def test_bad_configs_are_refused(overrides, message):
         config_lib.resolve(overrides=overrides)
 
 
+def test_kl_annealing_is_refused_where_there_is_no_kl_weight():
+    with pytest.raises(ValueError, match="kl_annealing 'linear' drives the ELBO's KL weight, but objective 'iwae' has no KL term"):
+        config_lib.resolve(overrides={"objective": "iwae", "num_samples": 5, "kl_annealing": "linear"})
+    with pytest.raises(ValueError, match="the capacity objective \\(capacity 25.0\\) weights \\|KL - C\\| by gamma"):
+        config_lib.resolve(overrides={"model": "beta", "model_kwargs": {"capacity": 25.0}, "kl_annealing": "linear"})
+    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'. Valid: adam, sgd."):
+        config_lib.resolve(overrides={"optimizer": "rmsprop"})
+
+
+def test_kl_annealing_callback_refuses_models_without_a_kl_weight(fashion_train):
+    import vae_zoo
+
+    for model in (
+        vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), objective="iwae", num_samples=3, seed=0),
+        vae_zoo.models.BetaVAE((28, 28, 1), latent_dim=2, filters=(4, 4), hidden_units=8, capacity=10.0, seed=0),
+    ):
+        model.compile(optimizer="sgd", steps_per_execution=1)
+        with pytest.raises(ValueError, match="KL annealing sets model.beta, the KL weight of the ELBO, but this"):
+            model.fit(fashion_train[:64], batch_size=32, epochs=1, verbose=0, callbacks=[cb.KLAnnealing("linear", steps=10)])
+        assert int(model.optimizer.iterations.numpy()) == 0  # refused before any step
+
+
 def test_bad_config_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("- just\n- a list\n")
@@ -220,8 +242,25 @@ def test_killed_run_resumes_from_the_last_epoch(tmp_path):
 # ------------------------------------------------------------- distribution
 
 
+def test_sgd_steps_on_two_logical_cpus_equal_one_device():
+    """One and two SGD steps (dense; dense with clipnorm active; sequence with word dropout).
+
+    SGD's update is linear in the gradient: a missing or doubled 1/replicas, clipping per
+    replica before the all-reduce, or word-dropout masks drawn per replica would each move
+    the weights by about the step itself (>= 1e-3 here), far beyond the 1e-5 tolerance.
+    """
+    script = os.path.join(os.path.dirname(__file__), "replica_steps.py")
+    result = subprocess.run([sys.executable, script], env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(report) == [f"{c}/{n}" for c in ("dense", "dense_clipnorm", "sequence") for n in (1, 2)]
+    for case, values in report.items():
+        assert values["difference"] <= 1e-5, (case, values)
+        assert values["movement"] >= 1e-3, (case, values)  # the step moved the weights measurably
+
+
 def test_two_replicas_give_the_same_weights_as_one_device(tmp_path):
-    common = [*QUICK, "--epochs", "1", "--steps-per-epoch", "12", "--binarize", "dynamic"]
+    common = [*QUICK, "--epochs", "1", "--steps-per-epoch", "12", "--binarize", "dynamic", "--optimizer", "sgd", "--learning-rate", "0.01"]
     one = run_cli(*common, "--strategy", "default", "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-3000:]
     two = run_cli(*common, "--strategy", "mirrored", "--logical-cpus", "2", "--out", str(tmp_path / "two"))
@@ -241,7 +280,8 @@ def _free_ports(n):
 
 
 def test_two_workers_match_one_process(tmp_path):
-    common = [*QUICK, "--epochs", "1", "--steps-per-epoch", "8", "--binarize", "dynamic"]
+    common = [*QUICK, "--epochs", "1", "--steps-per-epoch", "8", "--binarize", "dynamic", "--optimizer", "sgd"]
+    common_lr = [*common, "--learning-rate", "0.01"]
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     out = str(tmp_path / "multi")
     processes = []
@@ -249,7 +289,7 @@ def test_two_workers_match_one_process(tmp_path):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "vae_zoo.cli", "train", *common, "--strategy", "multiworker", "--out", out],
+                [sys.executable, "-m", "vae_zoo.cli", "train", *common_lr, "--strategy", "multiworker", "--out", out],
                 env={**ENV, "TF_CONFIG": tf_config},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -262,9 +302,15 @@ def test_two_workers_match_one_process(tmp_path):
         for p in processes:
             p.kill()
     assert all(p.returncode == 0 for p in processes), "\n".join(log[-3000:] for log in logs)
-    single = run_cli(*common, "--strategy", "default", "--out", str(tmp_path / "single"))
+    single = run_cli(*common_lr, "--strategy", "default", "--out", str(tmp_path / "single"))
     assert single.returncode == 0, single.stderr[-3000:]
     chief = weights_of(os.path.join(out, "model.keras"))
     worker = weights_of(os.path.join(out, "worker_1", "model.keras"))
     assert_same_weights(chief, worker, 0.0)  # identical on both workers
     assert_same_weights(chief, weights_of(tmp_path / "single" / "model.keras"), 1e-5)
+    # SGD moves the weights linearly in the gradient: half the rate lands measurably elsewhere, so a
+    # doubled or missing 1/workers could not pass the 1e-5 comparison above.
+    half = run_cli(*common, "--learning-rate", "0.005", "--strategy", "default", "--out", str(tmp_path / "half"))
+    assert half.returncode == 0, half.stderr[-3000:]
+    shift = max(float(np.max(np.abs(a - b))) for a, b in zip(chief, weights_of(tmp_path / "half" / "model.keras")))
+    assert shift > 1e-3, shift

@@ -68,6 +68,17 @@ class KLAnnealing(keras.callbacks.Callback):
         self.schedule, self.steps, self.max_beta = schedule, int(steps), float(max_beta)
         self.cycles, self.ratio = int(cycles), float(ratio)
 
+    def on_train_begin(self, logs=None):
+        if not getattr(self.model, "uses_kl_weight", True):
+            objective = getattr(self.model, "objective", None)
+            detail = f"objective={objective!r}"
+            if getattr(self.model, "capacity", None) is not None:
+                detail = f"the capacity objective (capacity={self.model.capacity!r}, weighted by gamma)"
+            raise ValueError(
+                f"KL annealing sets model.beta, the KL weight of the ELBO, but this {type(self.model).__name__} "
+                f"trains {detail}, which has no beta-weighted KL term; drop KL annealing or use objective='elbo'"
+            )
+
     def _update(self):
         step = int(self.model.optimizer.iterations.numpy())
         self.model.beta.assign(kl_weight(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio))

@@ -39,6 +39,7 @@ DEFAULTS = {
     "max_length": 32,  # tokens per sentence, [EOS] included; longer sentences are truncated
     "max_tokens": 10_000,  # vocabulary size, special tokens included
     # optimization
+    "optimizer": "adam",  # "adam" or "sgd" (plain SGD: its step is linear in the gradient's scale)
     "epochs": 10,
     "batch_size": 128,
     "learning_rate": 1e-3,
@@ -63,6 +64,7 @@ DEFAULTS = {
 
 CHOICES = {
     "model": ("dense", "conv", "beta", "sequence"),
+    "optimizer": ("adam", "sgd"),
     "binarize": (None, "static", "dynamic"),
     "kl_annealing": (None, "linear", "sigmoid", "cyclical"),
     "lr_schedule": (None, "cosine"),
@@ -111,6 +113,16 @@ def resolve(path=None, overrides=None):
         raise ValueError(f"lr_final_fraction must be a number in [0, 1], got {config['lr_final_fraction']!r}")
     if not isinstance(config["model_kwargs"], dict):
         raise ValueError(f"model_kwargs must be a mapping, got {config['model_kwargs']!r}")
+    if config["kl_annealing"] and config["objective"] != "elbo":
+        raise ValueError(
+            f"kl_annealing {config['kl_annealing']!r} drives the ELBO's KL weight, but objective "
+            f"{config['objective']!r} has no KL term; drop kl_annealing or use objective 'elbo'"
+        )
+    if config["kl_annealing"] and config["model_kwargs"].get("capacity") is not None:
+        raise ValueError(
+            "kl_annealing drives beta, but the capacity objective (capacity "
+            f"{config['model_kwargs']['capacity']!r}) weights |KL - C| by gamma; drop one of them"
+        )
     if config["out"] is None:
         config["out"] = os.path.join("runs", f"{config['model']}_{config['dataset']}")
     return config

@@ -59,6 +59,7 @@ def add_arguments(parser):
     g = parser.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=s)
     g.add_argument("--batch-size", type=int, default=s, help="global batch size (all replicas)")
+    g.add_argument("--optimizer", default=s, help="adam | sgd")
     g.add_argument("--learning-rate", type=float, default=s)
     g.add_argument("--lr-schedule", default=s, help="none | cosine (decay to --lr-final-fraction over the run)")
     g.add_argument("--lr-final-fraction", type=float, default=s)
@@ -261,7 +262,8 @@ def train(config):
     input_shape = tuple(data["validation"].element_spec.shape[1:])
     with strategy.scope():
         model = build_model(config, input_shape, codec)
-        optimizer = keras.optimizers.Adam(_learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
+        optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
+        optimizer = optimizer_class(_learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
         model.compile(
             optimizer=optimizer,
             jit_compile=config["jit_compile"],

@@ -194,9 +194,8 @@ class LikelihoodHead(DistributionHead):
     """A likelihood head: raw decoder output `[N, *event_shape, num_params]` to parameters.
 
     Subclasses define `num_params` (values per event element the decoder must
-    produce), `distribution(params)` over the event, `mean(params)` in data space
-    and, where the data space differs from the distribution's support,
-    `to_event(x)`.
+    produce) and `distribution(params)`, a distribution over x in data space
+    (its `log_prob`, `sample` and `mean` all in the units of the data).
     """
 
     #: Values the decoder produces per element of x.
@@ -213,13 +212,9 @@ class LikelihoodHead(DistributionHead):
     def event_rank(self):
         return len(self.event_shape)
 
-    def to_event(self, x):
-        """Maps data-space `x` to the support of `distribution(...)`."""
-        return x
-
     def log_prob(self, params, x):
         """`log p(x|z)` summed over the event: shape = the parameters' batch shape."""
-        return self.distribution(params).log_prob(self.to_event(x))
+        return self.distribution(params).log_prob(x)
 
     def mean(self, params):
         """The likelihood mean, in data space."""
@@ -341,35 +336,61 @@ class GaussianLikelihood(LikelihoodHead):
         return config
 
 
-class QuantizedLogistic(tfd.QuantizedDistribution):
-    """`QuantizedDistribution` of a `Logistic` with a `mean()`: the location, clipped to [low, high].
+class DiscretizedLogistic(tfd.QuantizedDistribution):
+    """A logistic discretized to the grid `{0, 1/top, ..., 1}` (8-bit pixels: `top = 255`), in data units.
 
-    TFP's `QuantizedDistribution` has no mean; for a logistic whose mass lies
-    inside [low, high] the clipped location is the mean up to the edge bins.
+    `distribution` is the logistic over pixel levels, `Logistic(top * loc - 0.5,
+    top * scale)`; level `k` gets its mass on `(k - 1, k]` (TFP's
+    `QuantizedDistribution`), the edge levels take the tails. This class moves
+    the quantized variable to data units: `log_prob(x)` is the mass of the
+    level `round(top * x)`, `sample()` returns `level / top`, and `mean()` is in
+    [0, 1] too, so every method speaks the scale of the data and of the
+    likelihood head's `mean`.
+
+    `mean()` is the mean of the logistic clipped to [0, top], in closed form
+    (`s * (softplus(m / s) - softplus((m - top) / s)) / top` with `m = top * loc`,
+    `s = top * scale`): the midpoint rule for the sum over levels, within half
+    a level (1/510) of the discrete mean, and exact in the tails' limits.
     """
 
+    def _log_prob(self, x):
+        return super()._log_prob(tf.round(x * self.high))
+
+    def _prob(self, x):
+        return super()._prob(tf.round(x * self.high))
+
+    def _sample_n(self, n, seed=None):
+        return super()._sample_n(n, seed=seed) / self.high
+
     def _mean(self):
-        return tf.clip_by_value(self.distribution.loc + 0.5, self.low, self.high)
+        top = self.high
+        scale = self.distribution.scale
+        location = self.distribution.loc + 0.5  # top * loc: the level the logistic centres on
+        clipped = scale * (tf.math.softplus(location / scale) - tf.math.softplus((location - top) / scale))
+        return clipped / top
 
 
 @_register
 class DiscretizedLogisticLikelihood(LikelihoodHead):
     """Discretized logistic over 8-bit pixel values (PixelCNN++ style, one component).
 
-    The distribution is over integer pixel values 0..255 (`to_event` maps
-    x in [0, 1] to `round(255 x)`): bin `k` gets the logistic mass of
-    `(k - 0.5, k + 0.5]`, the edge bins take the tails. `log_prob` is therefore a
-    log-probability mass, directly comparable with bits/dim figures.
-    `mean(params)` returns the logistic location clipped to [0, 1] (data space);
-    `distribution(params).mean()` the same in pixel levels 0..255.
+    `x` in [0, 1] is treated as the level `round(255 x)` of 256: level `k` gets
+    the logistic mass of `(k - 0.5, k + 0.5]` (in levels), the edge levels take
+    the tails. `log_prob` is therefore a log-probability mass, directly
+    comparable with bits/dim figures. Everything is in data units [0, 1]:
+    `distribution(params)` (a `DiscretizedLogistic`) takes x in [0, 1] in
+    `log_prob`, samples on the grid `k / 255`, and its `mean()` equals
+    `mean(params)`, the head's mean used by `reconstruct`, `sample` and the
+    exported signatures.
 
     Example:
 
     >>> import numpy as np
     >>> head = DiscretizedLogisticLikelihood()
     >>> params = head(np.zeros((1, 4, 2), "float32"))
-    >>> head.distribution(params).sample(seed=(0, 1)).shape  # integer levels
-    TensorShape([1, 4])
+    >>> x = head.distribution(params).sample(seed=(0, 1))  # on the grid k / 255
+    >>> x.shape, bool(np.allclose(x * 255, np.round(x * 255), atol=1e-4))
+    (TensorShape([1, 4]), True)
     """
 
     num_params = 2
@@ -385,16 +406,10 @@ class DiscretizedLogisticLikelihood(LikelihoodHead):
 
     def distribution(self, params):
         top = self.levels - 1.0
-        # Quantized(X) puts P[k-1 < X <= k] on k; X = L - 0.5 centres bin k on k.
+        # Quantized(X) puts P[k-1 < X <= k] on k; X = L - 0.5 centres level k on k.
         logistic = tfd.Logistic(loc=params["loc"] * top - 0.5, scale=params["scale"] * top)
-        quantized = QuantizedLogistic(logistic, low=0.0, high=top)
+        quantized = DiscretizedLogistic(logistic, low=0.0, high=top)
         return tfd.Independent(quantized, reinterpreted_batch_ndims=self.event_rank)
-
-    def to_event(self, x):
-        return tf.round(x * (self.levels - 1.0))
-
-    def mean(self, params):
-        return tf.clip_by_value(params["loc"], 0.0, 1.0)
 
     def serving_outputs(self, params):
         return {"loc": params["loc"], "scale": params["scale"], "mean": self.mean(params)}
@@ -662,21 +677,31 @@ class VampPrior(PriorHead):
 def tempered_sample(distribution, num_samples, seed, temperature=1.0):
     """Stateless draws from a Gaussian or a mixture of Gaussians, spread scaled by `temperature`.
 
-    For a location-scale distribution, `z = mean + temperature * (draw - mean)`;
-    for a `MixtureSameFamily`, the component is drawn first and the deviation
-    from that component's mean is scaled. `seed` is a `[2]` int tensor.
+    For a location-scale distribution, `z = loc + temperature * scale @ eps`.
+    For a `MixtureSameFamily` of Gaussians, the component of each draw is drawn
+    first, then `z` from that component alone: memory is `[n, d]` (`[n, d, d]`
+    for full-covariance components), never `[n, K, d]`. `seed` is a `[2]` int
+    tensor.
     """
     seed_component, seed_draw = tfp.random.split_seed(seed, n=2)
     temperature = tf.cast(temperature, tf.float32)
     if isinstance(distribution, tfd.MixtureSameFamily):
         components = distribution.components_distribution
         index = distribution.mixture_distribution.sample(num_samples, seed=seed_component)
-        draws = components.sample(num_samples, seed=seed_draw)  # [n, K, d]
-        draws = tf.gather(draws, index, axis=1, batch_dims=1)
-        means = tf.gather(components.mean(), index)
-    else:
-        draws = distribution.sample(num_samples, seed=seed_draw)
-        means = distribution.mean()
+        loc = tf.gather(components.loc, index)  # [n, d]
+        eps = tf.random.stateless_normal(tf.shape(loc), seed_draw)
+        if isinstance(components, tfd.MultivariateNormalDiag):
+            deviation = tf.gather(components.scale.diag, index) * eps
+        elif isinstance(components, tfd.MultivariateNormalTriL):
+            deviation = tf.linalg.matvec(tf.gather(components.scale.to_dense(), index), eps)
+        else:
+            raise ValueError(
+                "tempered_sample draws from mixtures of MultivariateNormalDiag or MultivariateNormalTriL "
+                f"components, got {type(components).__name__}"
+            )
+        return loc + temperature * deviation
+    draws = distribution.sample(num_samples, seed=seed_draw)
+    means = distribution.mean()
     return means + temperature * (draws - means)
 
 

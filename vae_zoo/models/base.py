@@ -42,6 +42,50 @@ def as_seed(seed):
     return seed
 
 
+def check_num_samples(num_samples, name="num_samples"):
+    """`num_samples` as given, refused when < 1: a Python int or eager tensor raises ValueError;
+    a graph tensor (an exported signature's input) gets an assertion with the same message."""
+    message = f"{name} must be >= 1"
+    if isinstance(num_samples, bool):
+        raise ValueError(f"{message}, got {num_samples!r}")
+    if isinstance(num_samples, (int, np.integer)):
+        if num_samples < 1:
+            raise ValueError(f"{message}, got {num_samples!r}")
+        return int(num_samples)
+    if isinstance(num_samples, float):
+        raise ValueError(f"{name} must be an integer >= 1, got {num_samples!r}")
+    tensor = tf.convert_to_tensor(num_samples)
+    if not tensor.dtype.is_integer:
+        raise ValueError(f"{name} must be an integer >= 1, got a {tensor.dtype.name} tensor")
+    if tensor.shape.rank not in (None, 0):
+        raise ValueError(f"{name} must be a scalar, got shape {tensor.shape}")
+    if tf.executing_eagerly():
+        if int(tensor.numpy()) < 1:
+            raise ValueError(f"{message}, got {int(tensor.numpy())}")
+        return tensor
+    check = tf.debugging.assert_greater_equal(tf.cast(tensor, tf.int64), tf.constant(1, tf.int64), message=message)
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
+
+
+def global_batch_draw(sampler, num_samples, batch_size, event_shape, seed):
+    """A stateless draw `[num_samples, batch_size, *event_shape]` for this replica's rows.
+
+    `sampler(shape, seed)` is a stateless sampler (`tf.random.stateless_normal`, ...).
+    Under N replicas, replica r takes rows [rB, (r+1)B) of one
+    `[num_samples, N*B, *event_shape]` draw, so a global batch gets the same
+    noise on any number of replicas as on one device.
+    """
+    event_shape = list(event_shape)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas == 1:
+        return sampler([num_samples, batch_size, *event_shape], seed)
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    full = sampler([num_samples, batch_size * replicas, *event_shape], seed)
+    start = tf.cast(replica, tf.int32) * batch_size
+    return full[:, start : start + batch_size]
+
+
 def _global_batch_mean(values):
     """Mean over the global batch (all replicas) of `values` `[B, ...]`; no gradient."""
     values = tf.stop_gradient(values)
@@ -124,6 +168,19 @@ class VAE(keras.Model):
             raise ValueError("stl=True needs a Monte Carlo KL; use kl='mc' or kl='auto'")
         if free_bits < 0:
             raise ValueError(f"free_bits must be >= 0 nats, got {free_bits!r}")
+        if objective == "iwae":
+            # The importance-weighted bound has no separate KL term: a KL weight, a KL floor or a
+            # capacity target has nothing to act on, so they are refused rather than ignored.
+            if float(beta) != 1.0:
+                raise ValueError(
+                    f"objective='iwae' has no KL term to weight: beta must be 1.0, got {beta!r}; "
+                    "use objective='elbo' for a beta-weighted KL"
+                )
+            if free_bits > 0:
+                raise ValueError(
+                    f"objective='iwae' has no KL term to floor: free_bits must be 0, got {free_bits!r}; "
+                    "use objective='elbo' for free bits"
+                )
         self.latent_dim = int(latent_dim)
         self.likelihood = dists.get_likelihood(likelihood)
         self.posterior = dists.get_posterior(posterior, self.latent_dim)
@@ -154,6 +211,11 @@ class VAE(keras.Model):
         # Fails now, not in the first training step, when kl="analytic" has no closed form.
         self._kl_available(self.posterior.distribution(params), self._prior_distribution())
         self.built = True
+
+    @property
+    def uses_kl_weight(self):
+        """Whether the training loss has a KL term weighted by `model.beta` (what KL annealing drives)."""
+        return self.objective == "elbo"
 
     def _finish_init(self):
         """Called at the end of a family's `__init__`, once its networks exist."""
@@ -264,6 +326,7 @@ class VAE(keras.Model):
             # value for placeholder ... while/cond"), so distributed models run one step per call.
             steps_per_execution = 1 if self._distributed() else DEFAULT_STEPS_PER_EXECUTION
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        clip_aggregated_gradients(self.optimizer)
 
     def _distributed(self):
         """Whether the model lives under a tf.distribute strategy (built in its scope, or compiled in one)."""
@@ -315,21 +378,22 @@ class VAE(keras.Model):
     def _posterior_params(self, x, training=False):
         return self.posterior(self.encoder_network(x, training=training))
 
-    def _likelihood_params(self, z, training=False, targets=None):
+    def _likelihood_params(self, z, training=False, targets=None, seed=None):
         """Likelihood parameters for `z` of shape `[..., latent_dim]` (any leading dims).
 
         `targets` (the prepared `x`, `[B, ...]`) is given when the likelihood is
         evaluated at data; autoregressive families use it for teacher forcing.
+        `seed` (`[2]`) keys the decoder's own training noise (word dropout).
         """
         z = tf.convert_to_tensor(z, tf.float32)
         lead = tf.shape(z)[:-1]
-        raw = self._decode_raw(tf.reshape(z, [-1, self.latent_dim]), training, targets)
+        raw = self._decode_raw(tf.reshape(z, [-1, self.latent_dim]), training, targets, seed)
         params = self.likelihood(raw)
         return {
             k: tf.reshape(v, tf.concat([lead, tf.shape(v)[1:]], axis=0)) for k, v in params.items()
         }
 
-    def _decode_raw(self, z, training=False, targets=None):
+    def _decode_raw(self, z, training=False, targets=None, seed=None):
         """Raw decoder outputs `[N, *event_shape, num_params]` for flat `z` `[N, latent_dim]`."""
         return self.decoder_network(z, training=training)
 
@@ -356,6 +420,7 @@ class VAE(keras.Model):
 
     def sample_latents(self, num_samples, seed=None, temperature=1.0):
         """`[num_samples, latent_dim]` draws from the prior, spread scaled by `temperature`."""
+        num_samples = check_num_samples(num_samples)
         return dists.tempered_sample(self._prior_distribution(), num_samples, as_seed(seed), temperature)
 
     def sample(self, num_samples, seed=None, temperature=1.0, output="mean"):
@@ -369,6 +434,7 @@ class VAE(keras.Model):
         """
         if output not in ("mean", "sample"):
             raise ValueError(f"output must be 'mean' or 'sample', got {output!r}")
+        num_samples = check_num_samples(num_samples)
         seed = as_seed(seed)
         if output == "mean":
             return self.sample_outputs(num_samples, seed, temperature)["x"]
@@ -418,15 +484,8 @@ class VAE(keras.Model):
     # ------------------------------------------------------------------
 
     def _noise(self, num_samples, batch_size, seed):
-        """Standard normal `[k, B, latent]`; under N replicas, replica r takes rows [rB, (r+1)B) of
-        one `[k, N*B, latent]` draw, so a global batch gets the same noise on any number of replicas."""
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas == 1:
-            return tf.random.stateless_normal([num_samples, batch_size, self.latent_dim], seed)
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        full = tf.random.stateless_normal([num_samples, batch_size * replicas, self.latent_dim], seed)
-        start = tf.cast(replica, tf.int32) * batch_size
-        return full[:, start : start + batch_size]
+        """Standard normal `[k, B, latent]`, the same for a global batch on any number of replicas."""
+        return global_batch_draw(tf.random.stateless_normal, num_samples, batch_size, [self.latent_dim], seed)
 
     def _kl_available(self, q, p):
         if self.kl_mode == "mc" or self.stl:
@@ -455,23 +514,25 @@ class VAE(keras.Model):
         q = self.posterior.distribution(params)
         eps = self._noise(num_samples, tf.shape(x)[0], seed)
         z = self.posterior.reparameterize(params, eps)
-        log_px_z = self.likelihood.log_prob(self._likelihood_params(z, training, targets=x), x)
+        # Decoder noise (word dropout) has its own stream, keyed by the same (seed, step).
+        decoder_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        log_px_z = self.likelihood.log_prob(self._likelihood_params(z, training, targets=x, seed=decoder_seed), x)
         prior = self._prior_distribution()
         analytic = self._kl_available(q, prior)
+        # STL: log q(z|x) is evaluated with stopped parameters, in the total and per dimension alike.
+        density_params = tf.nest.map_structure(tf.stop_gradient, params) if self.stl else params
         log_qz = log_pz = None
         if densities or not analytic:
-            q_for_density = q
-            if self.stl:
-                q_for_density = self.posterior.distribution(tf.nest.map_structure(tf.stop_gradient, params))
-            log_qz = q_for_density.log_prob(z)
+            log_qz = self.posterior.distribution(density_params).log_prob(z)
             log_pz = prior.log_prob(z)
         kl = tfd.kl_divergence(q, prior) if analytic else tf.reduce_mean(log_qz - log_pz, axis=0)
         kl_per_dim = None
         if per_dimension and self.posterior.factorized and self.prior.factorized:
-            q_marg, p_marg = self.posterior.marginals(params), self.prior.marginals()
+            p_marg = self.prior.marginals()
             if analytic:
-                kl_per_dim = tfd.kl_divergence(q_marg, p_marg)
+                kl_per_dim = tfd.kl_divergence(self.posterior.marginals(params), p_marg)
             else:
+                q_marg = self.posterior.marginals(density_params)
                 kl_per_dim = tf.reduce_mean(q_marg.log_prob(z) - p_marg.log_prob(z), axis=0)
         return {
             "log_px_z": log_px_z,
@@ -517,12 +578,11 @@ class VAE(keras.Model):
         bounded for any K; chunks are combined with a running log-sum-exp.
         `num_samples` may be a tensor (as in the exported `log_likelihood` signature).
         """
-        if isinstance(num_samples, (int, np.integer)) and num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
+        num_samples = check_num_samples(num_samples)
         return self._iw_log_likelihood(self.prepare_inputs(x), num_samples, as_seed(seed), max_elements)
 
     def _iw_log_likelihood(self, x, num_samples, seed, max_elements=2**24):
-        num_samples = tf.cast(num_samples, tf.int32)
+        num_samples = tf.cast(check_num_samples(num_samples), tf.int32)
         batch = tf.shape(x)[0]
         outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
         chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))
@@ -546,9 +606,8 @@ class VAE(keras.Model):
 
     def elbo(self, x, num_samples=1, seed=None):
         """Per-example ELBO in nats, `[B]`: E_q[log p(x|z)] - KL(q(z|x) || p(z)), k-sample average."""
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
-        terms = self.compute_terms(self.prepare_inputs(x), as_seed(seed), int(num_samples))
+        num_samples = check_num_samples(num_samples)
+        terms = self.compute_terms(self.prepare_inputs(x), as_seed(seed), num_samples)
         return tf.reduce_mean(terms["log_px_z"], axis=0) - terms["kl"]
 
     # ------------------------------------------------------------------
@@ -688,6 +747,44 @@ class VAE(keras.Model):
         from vae_zoo import presets
 
         return presets.build(name, cls=cls, **overrides)
+
+
+def clip_aggregated_gradients(optimizer):
+    """Makes `optimizer` clip the all-reduced gradient under a strategy (one-device semantics).
+
+    Keras clips each replica's gradient before its all-reduce, so `clipnorm`
+    on 2 replicas is not `clipnorm` on one device. After this call, in a
+    replica context with more than one replica, the optimizer all-reduces
+    the (unscaled, for mixed precision) gradients first, clips their sum, and
+    skips its own all-reduce. Elsewhere it behaves as before. Installed once,
+    from `compile` (replica threads trace `apply` concurrently, so nothing is
+    swapped in and out while they run).
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer wraps the real one
+    if getattr(inner, "_clips_aggregated_gradients", False):
+        return
+    if not any(getattr(inner, name, None) for name in ("clipnorm", "global_clipnorm", "clipvalue")):
+        return
+    clip, all_reduce = inner._clip_gradients, inner._all_reduce_sum_gradients
+
+    def replicated():
+        context = tf.distribute.get_replica_context()
+        return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+    def clip_gradients(gradients):
+        context = replicated()
+        if context is None:
+            return clip(gradients)
+        present = [g for g in gradients if g is not None]
+        reduced = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else ())
+        return clip([None if g is None else next(reduced) for g in gradients])
+
+    def all_reduce_sum_gradients(grads_and_vars):
+        return list(grads_and_vars) if replicated() is not None else all_reduce(grads_and_vars)
+
+    inner._clip_gradients = clip_gradients
+    inner._all_reduce_sum_gradients = all_reduce_sum_gradients
+    inner._clips_aggregated_gradients = True
 
 
 def _multi_worker():

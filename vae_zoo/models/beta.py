@@ -40,6 +40,11 @@ class BetaVAE(ConvVAE):
     """
 
     def __init__(self, input_shape, latent_dim, beta=4.0, capacity=None, gamma=1000.0, capacity_steps=100_000, **kwargs):
+        if capacity is not None and kwargs.get("objective", "elbo") != "elbo":
+            raise ValueError(
+                f"capacity={capacity!r} is a target for the ELBO's KL term; objective={kwargs['objective']!r} "
+                "has no KL term. Use objective='elbo' or capacity=None"
+            )
         super().__init__(input_shape, latent_dim, beta=beta, **kwargs)
         if capacity is not None and capacity < 0:
             raise ValueError(f"capacity must be >= 0 nats or None, got {capacity!r}")
@@ -48,6 +53,11 @@ class BetaVAE(ConvVAE):
         self.capacity = None if capacity is None else float(capacity)
         self.gamma = float(gamma)
         self.capacity_steps = int(capacity_steps)
+
+    @property
+    def uses_kl_weight(self):
+        # The capacity objective weights |KL - C| by gamma; beta is not used.
+        return self.capacity is None and super().uses_kl_weight
 
     def capacity_at(self, step):
         """C(step) in nats."""

@@ -21,8 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_zoo import distributions as dists
 from vae_zoo import text
-from vae_zoo.models.base import VAE, as_seed
+from vae_zoo.models.base import VAE, as_seed, global_batch_draw
+from vae_zoo.models.sequence_distribution import SequenceDistribution
 
 CONDITIONING = ("initial_state", "input", "both")
 
@@ -100,6 +102,15 @@ class SequenceVAE(VAE):
             shape = (int(max_length), int(features))
         if input_shape is not None and tuple(input_shape) != shape:
             raise ValueError(f"input_shape {tuple(input_shape)} does not match max_length/features {shape}")
+        prior = kwargs.get("prior", "normal")
+        vamp = prior == "vamp" or isinstance(prior, dists.VampPrior)
+        if isinstance(prior, dict):
+            vamp = prior.get("name") == "vamp" or prior.get("class_name") == "VampPrior"
+        if features is None and vamp:
+            raise ValueError(
+                "prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE reads integer token ids "
+                "(pseudo-inputs cast to ids would all be padding); use prior='normal' or 'mixture'"
+            )
         super().__init__(shape, latent_dim, likelihood=likelihood, **kwargs)
         self.tokens = features is None
         if self.tokens != self.likelihood.integer_events:
@@ -110,13 +121,15 @@ class SequenceVAE(VAE):
         self.embedding_dim, self.hidden_units = int(embedding_dim), int(hidden_units)
         self.bidirectional_encoder, self.word_dropout = bool(bidirectional_encoder), float(word_dropout)
         self.conditioning = conditioning
-        self.noise = keras.random.SeedGenerator(self.seed)
 
         encoder_rnn = keras.layers.LSTM(self.hidden_units)
         if self.bidirectional_encoder:
             encoder_rnn = keras.layers.Bidirectional(encoder_rnn, merge_mode="concat")
         front = [keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)] if self.tokens else []
-        self.encoder_network = keras.Sequential(front + [encoder_rnn], name="encoder")
+        # An explicit input dtype: a Sequential otherwise casts its input to the compute dtype, and
+        # under mixed_bfloat16 token ids above 256 would be rounded (499 -> 500) before the embedding.
+        inputs = keras.Input(self.data_shape, dtype="int32" if self.tokens else "float32")
+        self.encoder_network = keras.Sequential([inputs] + front + [encoder_rnn], name="encoder")
         if self.tokens:
             self.decoder_embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, name="decoder_embedding")
         self.decoder_init = keras.layers.Dense(2 * self.hidden_units, activation="tanh", name="decoder_init")
@@ -161,15 +174,17 @@ class SequenceVAE(VAE):
 
     def _initial_state(self, z):
         if self.conditioning == "input":
-            zeros = tf.zeros([tf.shape(z)[0], self.hidden_units])
+            zeros = tf.zeros([tf.shape(z)[0], self.hidden_units], self.decoder_lstm.compute_dtype)
             return [zeros, zeros]
         return tf.split(self.decoder_init(z), 2, axis=-1)
 
-    def _step_inputs(self, previous, z, training):
-        """Decoder inputs `[N, T, ...]` from previous tokens / values `[N, T(, F)]`."""
-        if training and self.word_dropout > 0:
-            shape = tf.shape(previous)[:2]
-            drop = keras.random.uniform(shape, seed=self.noise) < self.word_dropout
+    def _step_inputs(self, previous, z, drop=None):
+        """Decoder inputs `[N, T, ...]` from previous tokens / values `[N, T(, F)]`.
+
+        `drop` (`[N, T]` bool, training only): word dropout, the positions whose
+        input token becomes `[UNK]` (whose previous value becomes 0).
+        """
+        if drop is not None:
             if self.tokens:
                 keep = tf.logical_or(tf.equal(previous, text.BOS), tf.equal(previous, text.PAD))
                 previous = tf.where(tf.logical_and(drop, tf.logical_not(keep)), text.UNK, previous)
@@ -178,30 +193,62 @@ class SequenceVAE(VAE):
         inputs = self.decoder_embedding(previous) if self.tokens else previous
         if self.conditioning != "initial_state":
             steps = tf.shape(inputs)[1]
+            # z joins the inputs in their compute dtype (float16 / bfloat16 under mixed precision).
+            z = tf.cast(z, inputs.dtype)
             inputs = tf.concat([inputs, tf.tile(z[:, None, :], [1, steps, 1])], axis=-1)
         return inputs
 
-    def _teacher_forced(self, z, targets, training):
+    def _word_dropout_mask(self, repeats, batch, seed):
+        """`[repeats * batch, T]` word-dropout positions, keyed by `seed` (the step's (seed, step)).
+
+        One draw over the global batch, sliced per replica, k-major like the
+        tiled targets: a resumed run and a run on N replicas drop the same
+        words as the uninterrupted single-device run.
+        """
+        if seed is None:
+            seed = as_seed(None)  # an ad-hoc call outside the training step
+        uniform = global_batch_draw(tf.random.stateless_uniform, repeats, batch, [self.max_length], seed)
+        return tf.reshape(uniform < self.word_dropout, [repeats * batch, self.max_length])
+
+    def _teacher_forced(self, z, targets, training, seed=None):
+        """Logits (raw outputs) for `z` `[k*B, latent]` read with `targets` `[B, T(, F)]` as the previous
+        tokens (k-major: `z` row `i*B + b` reads example `b`)."""
+        batch = tf.shape(targets)[0]
+        repeats = tf.shape(z)[0] // batch
+        drop = None
+        if training and self.word_dropout > 0:
+            drop = self._word_dropout_mask(repeats, batch, seed)
+        targets = tf.tile(targets, tf.concat([[repeats], tf.ones([tf.rank(targets) - 1], tf.int32)], axis=0))
         if self.tokens:
             start = tf.fill([tf.shape(targets)[0], 1], text.BOS)
             previous = tf.concat([start, targets[:, :-1]], axis=1)
         else:
             previous = tf.pad(targets[:, :-1], [[0, 0], [1, 0], [0, 0]])
         hidden, _, _ = self.decoder_lstm(
-            self._step_inputs(previous, z, training), initial_state=self._initial_state(z), training=training
+            self._step_inputs(previous, z, drop), initial_state=self._initial_state(z), training=training
         )
         raw = self.decoder_output(hidden)
         if self.tokens:
-            return raw
+            return raw + self._banned_logits()
         return tf.reshape(raw, [-1, self.max_length, self.features, self.likelihood.num_params])
 
-    def _decode_raw(self, z, training=False, targets=None):
+    def _decode_raw(self, z, training=False, targets=None, seed=None):
         if targets is None:
             targets = self.generate_ids(z)
-        else:
-            repeats = tf.shape(z)[0] // tf.shape(targets)[0]  # k samples of z per example, k-major
-            targets = tf.tile(targets, tf.concat([[repeats], tf.ones([tf.rank(targets) - 1], tf.int32)], axis=0))
-        return self._teacher_forced(z, targets, training)
+        return self._teacher_forced(z, targets, training, seed)
+
+    def decode(self, z, training=False):
+        """p(x|z) over whole sequences: a `SequenceDistribution` with batch shape `z.shape[:-1]`.
+
+        `log_prob(x)` is the teacher-forced log-likelihood of the sequences `x`
+        (token ids `[..., max_length]`, padding left out; the reconstruction
+        term of `elbo`), `sample(seed=...)` ancestral sampling at temperature 1,
+        `mode()` greedy decoding.
+        """
+        z = tf.convert_to_tensor(z, tf.float32)
+        if z.shape.rank is not None and (z.shape.rank < 1 or z.shape[-1] not in (None, self.latent_dim)):
+            raise ValueError(f"decode expects z of shape (..., {self.latent_dim}), got {tuple(z.shape)}")
+        return SequenceDistribution(self, z, training=training)
 
     def generate_ids(self, z, temperature=0.0, seed=None):
         """Decodes `z` `[N, latent]` inside the graph: token ids `[N, max_length]` (values
@@ -211,6 +258,8 @@ class SequenceVAE(VAE):
         emitted `[EOS]`; greedy (argmax) when `temperature` is 0, else a
         stateless draw from softmax(logits / temperature) keyed by `seed`.
         `[PAD]` and `[BOS]` are never generated; after `[EOS]` come `[PAD]`s.
+        Real values: the mean when `temperature` is 0, else a Gaussian draw
+        with the likelihood's scale times `temperature`.
         """
         z = tf.convert_to_tensor(z, tf.float32)
         n = tf.shape(z)[0]
@@ -220,22 +269,23 @@ class SequenceVAE(VAE):
         cell = self.decoder_lstm.cell
         if self.tokens:
             first = tf.fill([n], text.BOS)
-            banned = tf.one_hot([text.PAD, text.BOS], self.vocab_size, on_value=-1e9)
-            banned = tf.reduce_sum(banned, axis=0)
+            banned = self._banned_logits()
         else:
             first = tf.zeros([n, self.features])
         outputs = tf.TensorArray(tf.int32 if self.tokens else tf.float32, size=self.max_length)
 
         def step(t, previous, h, c, finished, outputs):
-            inputs = self._step_inputs(previous[:, None], z, training=False)[:, 0]
+            inputs = self._step_inputs(previous[:, None], z)[:, 0]
             hidden, (h, c) = cell(inputs, [h, c])
             raw = self.decoder_output(hidden)
+            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
             if not self.tokens:
                 value = tf.reshape(raw, [-1, self.features, self.likelihood.num_params])[..., 0]
+                noise = tf.random.stateless_normal(tf.shape(value), step_seed) * self._value_scale(t)
+                value = value + tf.where(temperature > 0, temperature, 0.0) * noise
                 return t + 1, value, h, c, finished, outputs.write(t, value)
             logits = raw + banned
             greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
             scaled = logits / tf.maximum(temperature, 1e-6)
             sampled = tf.cast(tf.random.stateless_categorical(scaled, 1, step_seed)[:, 0], tf.int32)
             token = tf.where(temperature > 0, sampled, greedy)
@@ -256,6 +306,22 @@ class SequenceVAE(VAE):
             return tf.pad(generated, [[0, 0], [0, self.max_length - steps]], constant_values=text.PAD)
         generated = tf.transpose(generated, [1, 0, 2])
         return tf.pad(generated, [[0, 0], [0, self.max_length - steps], [0, 0]])
+
+    def _banned_logits(self):
+        """`[vocab]`: -1e9 on `[PAD]` and `[BOS]`, 0 elsewhere. Neither is ever a token of a sentence,
+        so p(x_t | x_<t, z) is a softmax over the other ids, in teacher forcing and decoding alike."""
+        return tf.reduce_sum(tf.one_hot([text.PAD, text.BOS], self.vocab_size, on_value=-1e9), axis=0)
+
+    def _value_scale(self, t):
+        """The Gaussian likelihood's scale at position `t`, `[features]` (real-valued models)."""
+        scale = getattr(self.likelihood, "_scale", None)
+        if scale is None:
+            raise ValueError(
+                f"sampling real values needs a Gaussian likelihood, this model has {type(self.likelihood).__name__}"
+            )
+        if not self.likelihood.built:  # decoding may run before the first teacher-forced pass builds it
+            self.likelihood.build((None, self.max_length, self.features, self.likelihood.num_params))
+        return tf.broadcast_to(scale(), [self.max_length, self.features])[t]
 
     # ------------------------------------------------------------ public text API
 
