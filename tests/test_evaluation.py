@@ -65,9 +65,23 @@ def test_memory_is_bounded_by_chunks(linear_gaussian):
     # one sample per chunk: 300 chunks in the while loop give the same estimate as one big chunk
     tiny = model.log_likelihood(x[:20], num_samples=300, seed=5, max_elements=6).numpy()
     np.testing.assert_allclose(tiny, exact[:20], atol=0.1)
-    # the last chunk overshooting num_samples is masked out: 7 samples in chunks of 3 (3+3+1)
-    a = model.log_likelihood(x[:4], num_samples=7, seed=3, max_elements=3 * 4 * 6).numpy()
-    assert np.isfinite(a).all()
+    # K = 7 samples in chunks of 3 (3 + 3 + 1): the last chunk draws 3 and must drop 2 of them
+    k, chunk, batch = 7, 3, 4
+    x4 = x[:batch]
+    estimate = model.log_likelihood(x4, num_samples=k, seed=3, max_elements=chunk * batch * 6 * model.likelihood.num_params)
+    # the same stream by hand: chunk i draws stateless_normal([chunk, batch, 2], fold_in(seed, i)), seed 3 -> [3, 0]
+    seed = tf.constant([3, 0], tf.int32)
+    fold_in = tf.random.experimental.stateless_fold_in
+    eps = tf.concat([tf.random.stateless_normal([chunk, batch, 2], fold_in(seed, i)) for i in range(3)], axis=0)
+    q = model.encode(x4)
+    z = q.mean() + q.stddev() * eps  # [9, batch, 2]
+    log_w = (model.decode(z).log_prob(x4) + model.prior_distribution().log_prob(z) - q.log_prob(z)).numpy()
+    first_k = tf.reduce_logsumexp(log_w[:k], axis=0).numpy() - np.log(k)
+    np.testing.assert_allclose(estimate, first_k, atol=1e-4)
+    # what an unmasked last chunk would give (all 9 draws, divided by 9 or by K) is measurably different
+    all_draws = tf.reduce_logsumexp(log_w, axis=0).numpy()
+    assert np.abs(all_draws - np.log(9) - first_k).max() > 1e-2
+    assert np.abs(all_draws - np.log(k) - first_k).min() > 1e-1
 
 
 def test_bound_ordering_on_a_trained_image_model(fashion_train):
