@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 import vae_zoo  # noqa: E402
 from vae_zoo import datasets, evaluation  # noqa: E402
-from vae_zoo.loading import load_model  # noqa: E402
+from vae_zoo.presets import load_model  # noqa: E402
 
 
 def matmul_rate(m, k, n, repeats=10):

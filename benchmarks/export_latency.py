@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 
 import vae_zoo  # noqa: E402
 from vae_zoo.export import saved_model as sm  # noqa: E402
-from vae_zoo.loading import load_model  # noqa: E402
+from vae_zoo.presets import load_model  # noqa: E402
 
 LL_SAMPLES = 100
 

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vae_zoo import datasets, evaluation, text  # noqa: E402
-from vae_zoo.loading import load_model  # noqa: E402
+from vae_zoo.presets import load_model  # noqa: E402
 from vae_zoo.training import config as config_lib  # noqa: E402
 from vae_zoo.training.run import train  # noqa: E402
 

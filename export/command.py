@@ -10,7 +10,7 @@ def add_arguments(parser):
 
 def main(args):
     from vae_zoo.export.saved_model import export_saved_model
-    from vae_zoo.loading import load_model
+    from vae_zoo.presets import load_model
 
     path = export_saved_model(load_model(args.model), args.base_dir, version=args.version, warmup=args.warmup)
     print(path)

@@ -12,16 +12,19 @@ Example:
 ('conv', 2, 128)
 """
 
+import inspect
 import json
 import os
 
 import yaml
 
+from vae_zoo.models.registry import get_family
+
 DEFAULTS = {
     # model
     "model": "dense",
     "latent_dim": 32,
-    "likelihood": "bernoulli",
+    "likelihood": None,  # None: the family's default (bernoulli for images, categorical for tokens)
     "posterior": "diagonal",
     "prior": "normal",
     "beta": 1.0,
@@ -35,7 +38,7 @@ DEFAULTS = {
     "data_dir": None,
     "binarize": "dynamic",
     "validation_size": 5000,
-    # text (model: sequence)
+    # text (families whose data_kind is "sentences")
     "max_length": 32,  # tokens per sentence, [EOS] included; longer sentences are truncated
     "max_tokens": 10_000,  # vocabulary size, special tokens included
     # optimization
@@ -55,7 +58,7 @@ DEFAULTS = {
     "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
     "mixed_precision": False,
     "jit_compile": False,
-    "steps_per_execution": None,  # None: the model's default (vae_zoo.models.base.DEFAULT_STEPS_PER_EXECUTION)
+    "steps_per_execution": None,  # None: the model's default (vae_zoo.models.trainer.DEFAULT_STEPS_PER_EXECUTION)
     "seed": 0,
     "out": None,
     "tensorboard": True,
@@ -63,7 +66,6 @@ DEFAULTS = {
 }
 
 CHOICES = {
-    "model": ("dense", "conv", "beta", "sequence"),
     "optimizer": ("adam", "sgd"),
     "binarize": (None, "static", "dynamic"),
     "kl_annealing": (None, "linear", "sigmoid", "cyclical"),
@@ -98,12 +100,13 @@ def resolve(path=None, overrides=None):
     for key in ("binarize", "lr_schedule"):
         if config[key] in ("none", "None", False):
             config[key] = None
+    get_family(config["model"])  # "Unknown model 'gan'. Valid: dense, conv, beta, sequence."
     for key, choices in CHOICES.items():
         if config[key] not in choices:
             shown = ", ".join("none" if c is None else c for c in choices)
             raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
-    if config["model"] == "sequence" and config["binarize"] is not None:
-        config["binarize"] = None  # sentences are not binarized
+    if get_family(config["model"]).data_kind != "images" and config["binarize"] is not None:
+        config["binarize"] = None  # only images are binarized
     for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
         if key == "steps_per_execution" and config[key] is None:
             continue
@@ -118,14 +121,30 @@ def resolve(path=None, overrides=None):
             f"kl_annealing {config['kl_annealing']!r} drives the ELBO's KL weight, but objective "
             f"{config['objective']!r} has no KL term; drop kl_annealing or use objective 'elbo'"
         )
+    check_model_kwargs(config)
+    if config["out"] is None:
+        config["out"] = os.path.join("runs", f"{config['model']}_{config['dataset']}")
+    return config
+
+
+def check_model_kwargs(config):
+    """Refuses `model_kwargs` the family does not take, and KL annealing with the capacity objective."""
+    family = get_family(config["model"])
+    accepted = set(family.arguments)
+    for cls in family.__mro__:
+        if "__init__" in vars(cls) and cls.__module__.startswith("vae_zoo"):
+            accepted |= {n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind == p.POSITIONAL_OR_KEYWORD}
+    unknown = sorted(set(config["model_kwargs"]) - accepted - {"self"})
+    if unknown:
+        raise ValueError(
+            f"model_kwargs {unknown} do not apply to model {config['model']!r} ({family.__name__}); "
+            f"it takes: {', '.join(sorted(accepted - {'self'}))}"
+        )
     if config["kl_annealing"] and config["model_kwargs"].get("capacity") is not None:
         raise ValueError(
             "kl_annealing drives beta, but the capacity objective (capacity "
             f"{config['model_kwargs']['capacity']!r}) weights |KL - C| by gamma; drop one of them"
         )
-    if config["out"] is None:
-        config["out"] = os.path.join("runs", f"{config['model']}_{config['dataset']}")
-    return config
 
 
 def write(config, run_dir):

@@ -27,6 +27,8 @@ import logging
 import os
 import time
 
+from vae_zoo.models.registry import all_arguments, family_names, get_family
+
 logger = logging.getLogger("vae_zoo.training")
 
 
@@ -35,27 +37,26 @@ def add_arguments(parser):
     s = argparse.SUPPRESS
     parser.add_argument("--config", default=None, help="YAML or JSON config file (e.g. training/recipes/*.yaml)")
     g = parser.add_argument_group("model")
-    g.add_argument("--model", default=s, help="dense | conv | beta | sequence")
+    g.add_argument("--model", default=s, help=" | ".join(family_names()))
     g.add_argument("--latent-dim", type=int, default=s)
-    g.add_argument("--hidden-units", type=_int_list, default=s, help="comma list, e.g. 512,256 ('' for linear)")
-    g.add_argument("--filters", type=_int_list, default=s, help="conv filters, e.g. 32,64")
-    g.add_argument("--likelihood", default=s, help="bernoulli | gaussian | discretized_logistic | ...")
+    g.add_argument("--likelihood", default=s, help="bernoulli | gaussian | discretized_logistic | ... (default: the family's)")
     g.add_argument("--posterior", default=s, help="diagonal | full")
     g.add_argument("--prior", default=s, help="normal | mixture | vamp")
     g.add_argument("--beta", type=float, default=s)
-    g.add_argument("--capacity", type=float, default=s, help="beta model: C_max in nats (capacity objective)")
-    g.add_argument("--embedding-dim", type=int, default=s, help="sequence model: token embedding size")
-    g.add_argument("--word-dropout", type=float, default=s, help="sequence model: decoder input dropout")
-    g.add_argument("--max-length", type=int, default=s, help="sequence model: tokens per sentence")
-    g.add_argument("--max-tokens", type=int, default=s, help="sequence model: vocabulary size")
     g.add_argument("--kl", default=s, help="auto | analytic | mc")
     g.add_argument("--free-bits", type=float, default=s, help="KL floor in nats per latent dimension")
     g.add_argument("--objective", default=s, help="elbo | iwae")
     g.add_argument("--num-samples", type=int, default=s, help="z samples per example (IWAE k)")
+    g = parser.add_argument_group("model family settings (each family declares its own; see vae_zoo.models.registry)")
+    for name, owners in all_arguments().items():
+        helps = "; ".join(f"{family}: {argument.help}" for family, argument in owners)
+        g.add_argument("--" + name.replace("_", "-"), dest=name, default=s, help=helps)
     g = parser.add_argument_group("data")
     g.add_argument("--dataset", default=s, help="fashion_mnist | mnist | binarized_mnist | a local path")
     g.add_argument("--data-dir", default=s, help="directory with TFDS data or raw IDX/.npz files")
     g.add_argument("--binarize", default=s, help="dynamic | static | none")
+    g.add_argument("--max-length", type=int, default=s, help="sentences: tokens per sentence, [EOS] included")
+    g.add_argument("--max-tokens", type=int, default=s, help="sentences: vocabulary size, special tokens included")
     g = parser.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=s)
     g.add_argument("--batch-size", type=int, default=s, help="global batch size (all replicas)")
@@ -80,50 +81,50 @@ def add_arguments(parser):
     g.add_argument("--verbose", type=int, default=s, help="0 silent, 1 progress bar, 2 one line per epoch")
 
 
-def _int_list(text):
-    return [int(v) for v in text.split(",") if v.strip()]
-
-
 TRAIN_EVAL_SENTENCES = 10_000
-FAMILY_FLAGS = ("hidden_units", "filters", "capacity", "embedding_dim", "word_dropout")
+
+
+def family_settings(family, flags):
+    """The family's own settings given on the command line, parsed by the family's declarations.
+
+    A flag that another family declares but this one does not is refused.
+    """
+    settings = {}
+    for name, text in flags.items():
+        if name not in family.arguments:
+            accepted = ", ".join("--" + n.replace("_", "-") for n in family.arguments) or "none"
+            raise ValueError(
+                f"--{name.replace('_', '-')} does not apply to --model {family.family_name} "
+                f"({family.__name__}); its own settings: {accepted}"
+            )
+        try:
+            settings[name] = family.arguments[name].parse(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"--{name.replace('_', '-')} {text!r}: {family.arguments[name].help}") from None
+    return settings
 
 
 def main(args):
     """Entry point of `vae-zoo train`."""
     from vae_zoo.training import config as config_lib
 
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-    model_kwargs = {k: overrides.pop(k) for k in FAMILY_FLAGS if k in overrides}
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "family_module")}
+    flags = {k: overrides.pop(k) for k in all_arguments() if k in overrides}
     config = config_lib.resolve(args.config, overrides)
-    config["model_kwargs"] = {**config["model_kwargs"], **model_kwargs}
+    config["model_kwargs"] = {**config["model_kwargs"], **family_settings(get_family(config["model"]), flags)}
+    config_lib.check_model_kwargs(config)
     metrics = train(config)
     print(json.dumps({split: metrics[split] for split in ("train", "validation", "test") if split in metrics}, indent=2))
     return 0 if not metrics.get("stopped_on_nan") else 1
 
 
-def build_model(config, input_shape, codec=None):
-    """The model a config describes (`codec`: the vocabulary of a sequence model)."""
-    from vae_zoo.models import MODELS
-
-    keys = ("likelihood", "posterior", "prior", "beta", "kl", "free_bits", "objective", "num_samples", "seed")
-    kwargs = {key: config[key] for key in keys}
-    kwargs.update(config["model_kwargs"])
-    hidden = kwargs.get("hidden_units")
-    if config["model"] != "dense" and isinstance(hidden, (list, tuple)):
-        if len(hidden) != 1:
-            raise ValueError(f"--hidden-units takes one value for the {config['model']} model, got {hidden}")
-        kwargs["hidden_units"] = hidden[0]
-    if config["model"] == "sequence":
-        if kwargs["likelihood"] == "bernoulli":
-            kwargs.pop("likelihood")  # the default image likelihood; sentences are categorical
-        return MODELS["sequence"](
-            vocabulary=codec.vocabulary, max_length=config["max_length"], latent_dim=config["latent_dim"], **kwargs
-        )
-    return MODELS[config["model"]](input_shape, config["latent_dim"], **kwargs)
+def build_model(config, data):
+    """The model a config describes, for data described by `data` (see `VAE.from_training_config`)."""
+    return get_family(config["model"]).from_training_config(config, data)
 
 
 def _sentence_datasets(config, strategy, verbose):
-    """Token-id datasets of a text corpus, and the codec built from its training split."""
+    """Token-id datasets of a text corpus, and `{"codec", "input_shape"}` (the codec built from its training split)."""
     import tensorflow as tf
 
     from vae_zoo import datasets
@@ -154,10 +155,11 @@ def _sentence_datasets(config, strategy, verbose):
         else:
             ds = ds.batch(batch)
         splits[split] = shard_policy(ds.prefetch(tf.data.AUTOTUNE), strategy)
-    return splits, codec
+    return splits, {"codec": codec, "input_shape": (config["max_length"],)}
 
 
-def _datasets(config, strategy, verbose):
+def _image_datasets(config, strategy, verbose):
+    """Image datasets of every split, and `{"input_shape"}`."""
     from vae_zoo import datasets
     from vae_zoo.training.strategies import shard_policy
 
@@ -183,7 +185,11 @@ def _datasets(config, strategy, verbose):
         datasets.load(config["dataset"], split="train", binarize=evaluation_binarize, shuffle=False, **common),
         strategy,
     )
-    return splits
+    return splits, {"input_shape": tuple(splits["validation"].element_spec.shape[1:])}
+
+
+#: How training reads each family's `data_kind`.
+DATA_LOADERS = {"images": _image_datasets, "sentences": _sentence_datasets}
 
 
 def _write_sentences(model, test_ids, run_dir, seed):
@@ -254,14 +260,11 @@ def train(config):
         config_lib.write(config, run_dir)
     keras.utils.set_random_seed(config["seed"])
 
-    codec = None
-    if config["model"] == "sequence":
-        data, codec = _sentence_datasets(config, strategy, verbose=bool(verbose))
-    else:
-        data = _datasets(config, strategy, verbose=bool(verbose))
-    input_shape = tuple(data["validation"].element_spec.shape[1:])
+    family = get_family(config["model"])
+    data, data_info = DATA_LOADERS[family.data_kind](config, strategy, verbose=bool(verbose))
+    input_shape, codec = tuple(data_info["input_shape"]), data_info.get("codec")
     with strategy.scope():
-        model = build_model(config, input_shape, codec)
+        model = build_model(config, data_info)
         optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
         optimizer = optimizer_class(_learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
         model.compile(

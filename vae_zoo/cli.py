@@ -6,6 +6,7 @@ Each subcommand's arguments and work live in the module named in `COMMANDS`
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -17,8 +18,33 @@ COMMANDS = {
     "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>)."),
     "evaluate": ("vae_zoo.evaluation", "main", "Importance-weighted log-likelihood and posterior diagnostics."),
     "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
-    "presets": ("vae_zoo.presets", "main", "List the pretrained models (vae_zoo.load(name))."),
+    "presets": ("vae_zoo.presets.command", "main", "List the pretrained models (vae_zoo.load(name))."),
 }
+
+
+def import_family_module(spec):
+    """Imports a module that registers model families: a `.py` file path or a dotted module name."""
+    if spec.endswith(".py"):
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"--family-module {spec}: no such file")
+        name = os.path.splitext(os.path.basename(spec))[0]
+        module_spec = importlib.util.spec_from_file_location(name, spec)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(spec)
+    except ImportError as error:
+        raise ValueError(f"--family-module {spec}: cannot import it ({error})") from None
+
+
+def _family_modules(argv):
+    """The `--family-module` values, read before the full parser exists (their families add flags)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--family-module", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    return known.family_module
 
 
 def build_parser():
@@ -27,6 +53,13 @@ def build_parser():
         description="Variational autoencoders for Keras 3: train, evaluate, export for TF Serving.",
     )
     parser.add_argument("--version", action="version", version=f"vae-zoo {__version__}")
+    parser.add_argument(
+        "--family-module",
+        action="append",
+        default=[],
+        metavar="FILE_OR_MODULE",
+        help="import a module that registers model families (vae_zoo.models.register_family) first; repeatable",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, _, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
@@ -35,6 +68,13 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        for spec in _family_modules(argv):
+            import_family_module(spec)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"vae-zoo: error: {error}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -209,6 +209,18 @@ def load_split(model, dataset, split="test", binarize="static", seed=0, data_dir
     return x
 
 
+def preset_data(entry, model):
+    """The test split a preset registry entry was measured on, prepared for `model` as a numpy array.
+
+    Images: the dataset's test split binarized once with the entry's seed
+    (`preprocessing.test_binarize` and `preprocessing.seed`). Sentences: the
+    dataset's test split tokenized by the model's own vocabulary.
+    """
+    preprocessing = entry["preprocessing"]
+    x = load_split(model, entry["dataset"], binarize=preprocessing.get("test_binarize"), seed=preprocessing["seed"])
+    return model.prepare_inputs(x).numpy()
+
+
 # ---------------------------------------------------------------------- command
 
 
@@ -228,7 +240,7 @@ def add_arguments(parser):
 def main(args):
     import os
 
-    from vae_zoo.loading import load_model
+    from vae_zoo.presets import load_model
 
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")

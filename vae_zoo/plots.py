@@ -328,7 +328,7 @@ def _example_indices(args, size):
 
 
 def main(args):
-    from vae_zoo.loading import load_model
+    from vae_zoo.presets import load_model
 
     model = load_model(args.model)
     if args.kind == "samples":

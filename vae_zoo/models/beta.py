@@ -3,10 +3,12 @@
 import keras
 import tensorflow as tf
 
-from vae_zoo.models.base import _global_batch_mean
-from vae_zoo.models.conv import ConvVAE
+from vae_zoo.models.conv import CONV_ARGUMENTS, ConvVAE
+from vae_zoo.models.registry import FamilyArgument, register_family
+from vae_zoo.utils.distribute import global_batch_mean
 
 
+@register_family("beta")
 @keras.saving.register_keras_serializable(package="vae_zoo")
 class BetaVAE(ConvVAE):
     """A convolutional beta-VAE (Higgins et al. 2017; Burgess et al. 2018).
@@ -39,13 +41,19 @@ class BetaVAE(ConvVAE):
     12.5
     """
 
+    arguments = {
+        **CONV_ARGUMENTS,
+        "capacity": FamilyArgument(float, "C_max in nats: train gamma * |KL - C| with C rising to C_max"),
+        "gamma": FamilyArgument(float, "weight of |KL - C| in the capacity objective (default 1000)"),
+        "capacity_steps": FamilyArgument(int, "optimizer steps over which C rises to C_max"),
+    }
+
     def __init__(self, input_shape, latent_dim, beta=4.0, capacity=None, gamma=1000.0, capacity_steps=100_000, **kwargs):
         if capacity is not None and kwargs.get("objective", "elbo") != "elbo":
             raise ValueError(
                 f"capacity={capacity!r} is a target for the ELBO's KL term; objective={kwargs['objective']!r} "
                 "has no KL term. Use objective='elbo' or capacity=None"
             )
-        super().__init__(input_shape, latent_dim, beta=beta, **kwargs)
         if capacity is not None and capacity < 0:
             raise ValueError(f"capacity must be >= 0 nats or None, got {capacity!r}")
         if int(capacity_steps) < 1:
@@ -53,6 +61,7 @@ class BetaVAE(ConvVAE):
         self.capacity = None if capacity is None else float(capacity)
         self.gamma = float(gamma)
         self.capacity_steps = int(capacity_steps)
+        super().__init__(input_shape, latent_dim, beta=beta, **kwargs)
 
     @property
     def uses_kl_weight(self):
@@ -75,7 +84,7 @@ class BetaVAE(ConvVAE):
             return super().kl_penalty(kl, kl_per_dim)
         capacity = self.current_capacity()
         # Per-example form of gamma * |mean(KL) - C|: same value and gradient on the batch mean.
-        sign = tf.sign(_global_batch_mean(kl) - capacity)
+        sign = tf.sign(global_batch_mean(kl) - capacity)
         return self.gamma * sign * (kl - capacity)
 
     def get_config(self):

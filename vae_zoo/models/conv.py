@@ -2,9 +2,18 @@
 
 import keras
 
-from vae_zoo.models.base import VAE
+from vae_zoo.models.registry import FamilyArgument, int_list, register_family
+from vae_zoo.models.vae import VAE
+
+CONV_ARGUMENTS = {
+    "filters": FamilyArgument(int_list, "channels of each stride-2 convolution, e.g. 32,64"),
+    "kernel_size": FamilyArgument(int, "convolution kernel size (default 3)"),
+    "hidden_units": FamilyArgument(int, "width of the dense layer between convolutions and z (0: none)"),
+    "activation": FamilyArgument(str, "activation of the hidden layers (default relu)"),
+}
 
 
+@register_family("conv")
 @keras.saving.register_keras_serializable(package="vae_zoo")
 class ConvVAE(VAE):
     """A VAE for images `(H, W, C)` with a convolutional encoder and decoder.
@@ -35,6 +44,8 @@ class ConvVAE(VAE):
     TensorShape([2, 32, 32, 3])
     """
 
+    arguments = CONV_ARGUMENTS
+
     def __init__(
         self,
         input_shape,
@@ -45,39 +56,47 @@ class ConvVAE(VAE):
         activation="relu",
         **kwargs,
     ):
-        super().__init__(input_shape, latent_dim, **kwargs)
-        if len(self.data_shape) != 3:
-            raise ValueError(f"ConvVAE expects input_shape (height, width, channels), got {input_shape!r}")
         self.filters = tuple(int(f) for f in filters)
         if not self.filters:
             raise ValueError("ConvVAE needs at least one entry in filters")
         self.kernel_size = int(kernel_size)
         self.hidden_units = int(hidden_units)
         self.activation = activation
-        height, width, channels = self.data_shape
+        shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
+        if len(shape) != 3:
+            raise ValueError(f"ConvVAE expects input_shape (height, width, channels), got {input_shape!r}")
         factor = 2 ** len(self.filters)
-        if height % factor or width % factor:
+        if int(shape[0]) % factor or int(shape[1]) % factor:
             raise ValueError(
                 f"ConvVAE with {len(self.filters)} stride-2 layers needs height and width divisible by "
-                f"{factor}, got input_shape {self.data_shape}; pass fewer filters or pad the images"
+                f"{factor}, got input_shape {tuple(int(d) for d in shape)}; pass fewer filters or pad the images"
             )
-        conv = dict(kernel_size=self.kernel_size, strides=2, padding="same", activation=activation)
-        def hidden():
-            return [keras.layers.Dense(self.hidden_units, activation=activation)] if self.hidden_units else []
+        super().__init__(input_shape, latent_dim, **kwargs)
 
-        self.encoder_network = keras.Sequential(
-            [keras.layers.Conv2D(f, **conv) for f in self.filters] + [keras.layers.Flatten()] + hidden(),
+    def _conv(self):
+        return dict(kernel_size=self.kernel_size, strides=2, padding="same", activation=self.activation)
+
+    def _hidden(self):
+        return [keras.layers.Dense(self.hidden_units, activation=self.activation)] if self.hidden_units else []
+
+    def build_encoder(self):
+        return keras.Sequential(
+            [keras.layers.Conv2D(f, **self._conv()) for f in self.filters] + [keras.layers.Flatten()] + self._hidden(),
             name="encoder",
         )
+
+    def build_decoder(self):
+        height, width, channels = self.data_shape
+        factor = 2 ** len(self.filters)
         bottom = (height // factor, width // factor, self.filters[-1])
         params = self.likelihood.num_params
-        self.decoder_network = keras.Sequential(
-            hidden()
+        return keras.Sequential(
+            self._hidden()
             + [
-                keras.layers.Dense(bottom[0] * bottom[1] * bottom[2], activation=activation),
+                keras.layers.Dense(bottom[0] * bottom[1] * bottom[2], activation=self.activation),
                 keras.layers.Reshape(bottom),
             ]
-            + [keras.layers.Conv2DTranspose(f, **conv) for f in reversed(self.filters)]
+            + [keras.layers.Conv2DTranspose(f, **self._conv()) for f in reversed(self.filters)]
             + [
                 keras.layers.Conv2D(
                     channels * params, self.kernel_size, padding="same", dtype="float32", name="likelihood_params"
@@ -86,7 +105,6 @@ class ConvVAE(VAE):
             ],
             name="decoder",
         )
-        self._finish_init()
 
     def get_config(self):
         config = super().get_config()

@@ -4,9 +4,11 @@ import math
 
 import keras
 
-from vae_zoo.models.base import VAE
+from vae_zoo.models.registry import FamilyArgument, int_list, register_family
+from vae_zoo.models.vae import VAE
 
 
+@register_family("dense")
 @keras.saving.register_keras_serializable(package="vae_zoo")
 class DenseVAE(VAE):
     """A VAE whose encoder and decoder are stacks of dense layers.
@@ -37,25 +39,32 @@ class DenseVAE(VAE):
     (TensorShape([8]), TensorShape([3, 28, 28, 1]))
     """
 
+    arguments = {
+        "hidden_units": FamilyArgument(int_list, "widths of the hidden layers, e.g. 512,256 ('' for linear)"),
+        "activation": FamilyArgument(str, "activation of the hidden layers (default relu)"),
+    }
+
     def __init__(self, input_shape, latent_dim, hidden_units=(512, 256), activation="relu", **kwargs):
-        super().__init__(input_shape, latent_dim, **kwargs)
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.activation = activation
-        self.encoder_network = keras.Sequential(
-            [keras.layers.Flatten()]
-            + [keras.layers.Dense(u, activation=activation) for u in self.hidden_units],
+        super().__init__(input_shape, latent_dim, **kwargs)
+
+    def build_encoder(self):
+        return keras.Sequential(
+            [keras.layers.Flatten()] + [keras.layers.Dense(u, activation=self.activation) for u in self.hidden_units],
             name="encoder",
         )
+
+    def build_decoder(self):
         outputs = math.prod(self.data_shape) * self.likelihood.num_params
-        self.decoder_network = keras.Sequential(
-            [keras.layers.Dense(u, activation=activation) for u in reversed(self.hidden_units)]
+        return keras.Sequential(
+            [keras.layers.Dense(u, activation=self.activation) for u in reversed(self.hidden_units)]
             + [
                 keras.layers.Dense(outputs, dtype="float32", name="likelihood_params"),
                 keras.layers.Reshape((*self.data_shape, self.likelihood.num_params), dtype="float32"),
             ],
             name="decoder",
         )
-        self._finish_init()
 
     def get_config(self):
         config = super().get_config()

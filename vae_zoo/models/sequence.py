@@ -23,14 +23,23 @@ import tensorflow as tf
 
 from vae_zoo import distributions as dists
 from vae_zoo import text
-from vae_zoo.models.base import VAE, as_seed, global_batch_draw
+from vae_zoo.models.registry import FamilyArgument, register_family
+from vae_zoo.models.sequence_decoding import DecodingMixin
 from vae_zoo.models.sequence_distribution import SequenceDistribution
+from vae_zoo.models.vae import VAE
+from vae_zoo.utils.distribute import global_batch_draw
+from vae_zoo.utils.seeds import as_seed
 
 CONDITIONING = ("initial_state", "input", "both")
 
 
+def _flag(text):
+    return str(text).lower() in ("1", "true", "yes", "on")
+
+
+@register_family("sequence")
 @keras.saving.register_keras_serializable(package="vae_zoo")
-class SequenceVAE(VAE):
+class SequenceVAE(DecodingMixin, VAE):
     """A sequence VAE with LSTM encoder and decoder.
 
     Args:
@@ -65,6 +74,15 @@ class SequenceVAE(VAE):
     >>> len(model.sample_sentences(3, seed=1))
     3
     """
+
+    data_kind = "sentences"
+    arguments = {
+        "embedding_dim": FamilyArgument(int, "token embedding size"),
+        "hidden_units": FamilyArgument(int, "LSTM units (per direction in the encoder)"),
+        "word_dropout": FamilyArgument(float, "probability of replacing a decoder input token by [UNK]"),
+        "conditioning": FamilyArgument(str, "initial_state | input | both"),
+        "bidirectional_encoder": FamilyArgument(_flag, "read sentences in both directions (true/false)"),
+    }
 
     def __init__(
         self,
@@ -111,17 +129,28 @@ class SequenceVAE(VAE):
                 "prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE reads integer token ids "
                 "(pseudo-inputs cast to ids would all be padding); use prior='normal' or 'mixture'"
             )
-        super().__init__(shape, latent_dim, likelihood=likelihood, **kwargs)
         self.tokens = features is None
-        if self.tokens != self.likelihood.integer_events:
-            raise ValueError("token sequences need a categorical likelihood; real-valued ones a Gaussian")
         self.codec = codec
         self.vocab_size = None if vocab_size is None else int(vocab_size)
         self.max_length, self.features = int(max_length), None if features is None else int(features)
         self.embedding_dim, self.hidden_units = int(embedding_dim), int(hidden_units)
         self.bidirectional_encoder, self.word_dropout = bool(bidirectional_encoder), float(word_dropout)
         self.conditioning = conditioning
+        super().__init__(shape, latent_dim, likelihood=likelihood, **kwargs)
 
+    @classmethod
+    def from_training_config(cls, config, data):
+        """A sentence model over `data["codec"]`'s vocabulary, `config["max_length"]` tokens long."""
+        return cls(
+            vocabulary=data["codec"].vocabulary,
+            max_length=config["max_length"],
+            latent_dim=config["latent_dim"],
+            **cls.training_kwargs(config),
+        )
+
+    def build_encoder(self):
+        if self.tokens != self.likelihood.integer_events:
+            raise ValueError("token sequences need a categorical likelihood; real-valued ones a Gaussian")
         encoder_rnn = keras.layers.LSTM(self.hidden_units)
         if self.bidirectional_encoder:
             encoder_rnn = keras.layers.Bidirectional(encoder_rnn, merge_mode="concat")
@@ -129,7 +158,11 @@ class SequenceVAE(VAE):
         # An explicit input dtype: a Sequential otherwise casts its input to the compute dtype, and
         # under mixed_bfloat16 token ids above 256 would be rounded (499 -> 500) before the embedding.
         inputs = keras.Input(self.data_shape, dtype="int32" if self.tokens else "float32")
-        self.encoder_network = keras.Sequential([inputs] + front + [encoder_rnn], name="encoder")
+        return keras.Sequential([inputs] + front + [encoder_rnn], name="encoder")
+
+    def build_decoder(self):
+        """The decoder's layers (an embedding, the z-to-state projection, the LSTM, the output
+        projection), read one position at a time; `_decode_raw` runs them."""
         if self.tokens:
             self.decoder_embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, name="decoder_embedding")
         self.decoder_init = keras.layers.Dense(2 * self.hidden_units, activation="tanh", name="decoder_init")
@@ -137,14 +170,14 @@ class SequenceVAE(VAE):
         outputs = self.vocab_size if self.tokens else self.features * self.likelihood.num_params
         self.decoder_output = keras.layers.Dense(outputs, dtype="float32", name="decoder_output")
         step_inputs = (self.embedding_dim if self.tokens else self.features) + (
-            self.latent_dim if conditioning != "initial_state" else 0
+            self.latent_dim if self.conditioning != "initial_state" else 0
         )
         if self.tokens:
             self.decoder_embedding.build((None, self.max_length))
         self.decoder_init.build((None, self.latent_dim))
         self.decoder_lstm.build((None, self.max_length, step_inputs))
         self.decoder_output.build((None, self.max_length, self.hidden_units))
-        self._finish_init()
+        return None
 
     # ------------------------------------------------------------ inputs
 
@@ -249,79 +282,6 @@ class SequenceVAE(VAE):
         if z.shape.rank is not None and (z.shape.rank < 1 or z.shape[-1] not in (None, self.latent_dim)):
             raise ValueError(f"decode expects z of shape (..., {self.latent_dim}), got {tuple(z.shape)}")
         return SequenceDistribution(self, z, training=training)
-
-    def generate_ids(self, z, temperature=0.0, seed=None):
-        """Decodes `z` `[N, latent]` inside the graph: token ids `[N, max_length]` (values
-        `[N, max_length, features]` for real-valued models).
-
-        A `tf.while_loop` over positions, stopping once every sequence has
-        emitted `[EOS]`; greedy (argmax) when `temperature` is 0, else a
-        stateless draw from softmax(logits / temperature) keyed by `seed`.
-        `[PAD]` and `[BOS]` are never generated; after `[EOS]` come `[PAD]`s.
-        Real values: the mean when `temperature` is 0, else a Gaussian draw
-        with the likelihood's scale times `temperature`.
-        """
-        z = tf.convert_to_tensor(z, tf.float32)
-        n = tf.shape(z)[0]
-        temperature = tf.cast(temperature, tf.float32)
-        seed = tf.constant([0, 0], tf.int32) if seed is None else as_seed(seed)
-        h, c = self._initial_state(z)
-        cell = self.decoder_lstm.cell
-        if self.tokens:
-            first = tf.fill([n], text.BOS)
-            banned = self._banned_logits()
-        else:
-            first = tf.zeros([n, self.features])
-        outputs = tf.TensorArray(tf.int32 if self.tokens else tf.float32, size=self.max_length)
-
-        def step(t, previous, h, c, finished, outputs):
-            inputs = self._step_inputs(previous[:, None], z)[:, 0]
-            hidden, (h, c) = cell(inputs, [h, c])
-            raw = self.decoder_output(hidden)
-            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
-            if not self.tokens:
-                value = tf.reshape(raw, [-1, self.features, self.likelihood.num_params])[..., 0]
-                noise = tf.random.stateless_normal(tf.shape(value), step_seed) * self._value_scale(t)
-                value = value + tf.where(temperature > 0, temperature, 0.0) * noise
-                return t + 1, value, h, c, finished, outputs.write(t, value)
-            logits = raw + banned
-            greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            scaled = logits / tf.maximum(temperature, 1e-6)
-            sampled = tf.cast(tf.random.stateless_categorical(scaled, 1, step_seed)[:, 0], tf.int32)
-            token = tf.where(temperature > 0, sampled, greedy)
-            token = tf.where(finished, text.PAD, token)
-            finished = tf.logical_or(finished, tf.equal(token, text.EOS))
-            return t + 1, token, h, c, finished, outputs.write(t, token)
-
-        def running(t, previous, h, c, finished, outputs):
-            return tf.logical_and(t < self.max_length, tf.logical_not(tf.reduce_all(finished)))
-
-        _, _, _, _, _, outputs = tf.while_loop(
-            running, step, (tf.constant(0), first, h, c, tf.zeros([n], tf.bool), outputs)
-        )
-        generated = outputs.stack()  # [steps, N(, F)]
-        steps = tf.shape(generated)[0]
-        if self.tokens:
-            generated = tf.transpose(generated)
-            return tf.pad(generated, [[0, 0], [0, self.max_length - steps]], constant_values=text.PAD)
-        generated = tf.transpose(generated, [1, 0, 2])
-        return tf.pad(generated, [[0, 0], [0, self.max_length - steps], [0, 0]])
-
-    def _banned_logits(self):
-        """`[vocab]`: -1e9 on `[PAD]` and `[BOS]`, 0 elsewhere. Neither is ever a token of a sentence,
-        so p(x_t | x_<t, z) is a softmax over the other ids, in teacher forcing and decoding alike."""
-        return tf.reduce_sum(tf.one_hot([text.PAD, text.BOS], self.vocab_size, on_value=-1e9), axis=0)
-
-    def _value_scale(self, t):
-        """The Gaussian likelihood's scale at position `t`, `[features]` (real-valued models)."""
-        scale = getattr(self.likelihood, "_scale", None)
-        if scale is None:
-            raise ValueError(
-                f"sampling real values needs a Gaussian likelihood, this model has {type(self.likelihood).__name__}"
-            )
-        if not self.likelihood.built:  # decoding may run before the first teacher-forced pass builds it
-            self.likelihood.build((None, self.max_length, self.features, self.likelihood.num_params))
-        return tf.broadcast_to(scale(), [self.max_length, self.features])[t]
 
     # ------------------------------------------------------------ public text API
 

@@ -1,0 +1,78 @@
+"""`vae-zoo train`: errors before training, the run directory, resume after a kill."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+
+from training_testing import ENV, QUICK, assert_same_weights, run_cli, weights_of  # noqa: F401
+
+
+def test_cli_errors_before_training(tmp_path):
+    result = run_cli("--dataset", "cifar11", "--out", str(tmp_path / "x"))
+    assert result.returncode == 2 and "cifar11" in result.stderr and "fashion_mnist" in result.stderr
+    assert not (tmp_path / "x" / "model.keras").exists()
+    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--batch-size", "63", "--out", str(tmp_path / "y"))
+    assert result.returncode != 0 and "must be a positive multiple of the number of replicas (2)" in result.stderr
+    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--steps-per-execution", "4", "--out", str(tmp_path / "w"))
+    assert result.returncode == 2 and "--steps-per-execution > 1 does not work under a distribution strategy" in result.stderr
+    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--jit-compile", "--out", str(tmp_path / "j"))
+    assert result.returncode == 2 and "--jit-compile does not work under a distribution strategy" in result.stderr
+    truncated = tmp_path / "broken"
+    truncated.mkdir()
+    for prefix in ("train", "t10k"):  # valid labels, images cut to 100 of 7840 payload bytes
+        (truncated / f"{prefix}-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 10]) + bytes(10))
+        header = bytes([0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28])
+        (truncated / f"{prefix}-images-idx3-ubyte").write_bytes(header + bytes(100))
+    result = run_cli(*QUICK, "--dataset", str(truncated), "--out", str(tmp_path / "z"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train-images-idx3-ubyte: truncated IDX file" in result.stderr and "expected 7856 bytes, got 116 bytes" in result.stderr
+
+
+def test_train_command_writes_the_run_directory(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli(*QUICK, "--epochs", "2", "--steps-per-epoch", "15", "--out", str(out), "--kl-annealing", "linear", "--anneal-steps", "20")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("config.yaml", "model.keras", "metrics.json", "samples.png", "reconstructions.png", "history.csv", "checkpoints/best.keras", "checkpoints/last.keras"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("train", "validation", "test"):
+        m = metrics[split]
+        assert m["negative_elbo"] == pytest.approx(m["kl"] + m["reconstruction"], rel=1e-5)
+        assert 150 < m["negative_elbo"] < 450  # nats per binarized Fashion-MNIST image, after 30 steps
+    assert metrics["config"]["kl_annealing"] == "linear"
+    assert "local IDX files in /usr/share/datasets/fashion-mnist" in result.stderr + result.stdout
+    assert "Epoch 2/2" in result.stdout
+
+
+def test_killed_run_resumes_from_the_last_epoch(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "vae_zoo.cli", "train", *QUICK, "--epochs", "4", "--steps-per-epoch", "150", "--out", str(out), "--lr-schedule", "cosine"]
+    process = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    history = out / "history.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # wait for two finished epochs, then kill mid-epoch 3
+        if history.exists() and len(history.read_text().strip().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(history.read_text().strip().splitlines()) - 1
+    assert done >= 2 and not (out / "model.keras").exists()
+    result = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Epoch {done + 1}/4" in result.stdout and "Epoch 1/4" not in result.stdout
+    with open(history) as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1, 2, 3][: len(epochs)] and epochs[-1] == 3
+    model = keras.models.load_model(out / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 4 * 150
+    # the cosine schedule spans the whole run (4 x 150 steps) across the restart and ends at 1% of the rate
+    np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.01 * 1e-3, rtol=1e-4)

@@ -1,0 +1,302 @@
+"""The image pipeline: `load()`, `load_arrays()`, splits and binarization."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from vae_zoo.datasets.catalog import BINARIZE_MODES, SPLITS, _check_choice
+from vae_zoo.datasets.sources import _open_image_reader, _report, _resolve
+from vae_zoo.datasets.wordnet import _sentences
+
+# Index of each official split in the seed of its static binarization, so
+# that an image gets the same bits whichever derived split it is read from.
+_SPLIT_STREAMS = {"train": 0, "validation": 1, "test": 2}
+
+
+def load(
+    name_or_path,
+    split="train",
+    binarize=None,
+    batch_size=128,
+    shuffle=None,
+    seed=0,
+    cache=True,
+    drop_remainder=False,
+    with_labels=False,
+    data_dir=None,
+    manual_dir=None,
+    validation_size=5000,
+    verbose=True,
+):
+    """Loads a dataset as a batched, prefetched `tf.data.Dataset`.
+
+    Image datasets yield float32 images in [0, 1] of shape `(28, 28, 1)` (or
+    `(x, y)` pairs with `with_labels=True`, `y` an int64 class id); text
+    datasets yield `tf.string` sentences. The pipeline is: examples (uint8
+    images, binarized already when `binarize="static"`) -> `cache()` ->
+    `shuffle()` -> `map(to float32 / dynamic binarization)` -> `batch()` ->
+    `prefetch()`.
+
+    Args:
+        name_or_path: one of `KNOWN_DATASETS` (`"fashion_mnist"`, `"mnist"`,
+            `"binarized_mnist"`, `"wordnet_sentences"`), or a path: a
+            directory of IDX files, a `.npz` file (`x_train`, `x_test`,
+            optional `y_train`, `y_test` and `x_validation`/`x_val`/`x_valid`
+            with its `y_*`), or a `.txt` file with one sentence per line.
+            A known name wins over a same-named relative path.
+        split: `"train"`, `"validation"`, `"test"` or `"all"`. For image sets
+            without an official validation split, `"validation"` is the last
+            `validation_size` examples of the official train set and
+            `"train"` the examples before them. Text is split by a stable
+            hash of each sentence (about 90/5/5). `"all"` concatenates the
+            official splits.
+        binarize: None (grayscale), `"static"` (each pixel drawn once from
+            Bernoulli(intensity), keyed by `seed`: the same bits on every
+            call) or `"dynamic"` (a fresh draw every epoch; the sequence of
+            draws is reproducible for a given `seed`).
+        batch_size: examples per batch, or None for an unbatched dataset.
+        shuffle: whether to shuffle (reshuffled every epoch, seeded by
+            `seed`). Defaults to True for the `"train"` split only.
+        seed: int seed of the shuffling and of both binarizations, or None
+            for non-reproducible randomness. As for any `tf.data` seeded op,
+            a global `tf.random.set_seed()` also enters the shuffle order
+            and the dynamic draws.
+        cache: whether to cache the examples in memory.
+        drop_remainder: whether to drop the last, smaller batch.
+        with_labels: whether to yield `(x, y)` pairs (image datasets with
+            labels only).
+        data_dir: the TFDS data dir; `<data_dir>/<name>/` is also searched
+            for raw files. Defaults to TFDS's default
+            (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+        manual_dir: a directory holding the raw files (IDX `.gz` files,
+            `.amat` files, WordNet `data.*` files). Used both to let TFDS
+            prepare the dataset offline (when the files are the exact ones
+            TFDS registers) and as a plain local directory.
+        validation_size: number of examples held out of the official train
+            set as the validation split (ignored where there is an official
+            validation split, and for text).
+        verbose: whether to print which source was used.
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Raises:
+        ValueError: for an unknown name, split or binarize mode, invalid
+            arguments, or corrupt files.
+        DatasetNotFoundError: when the data is in none of the places looked
+            (the message lists them and how to get the data).
+
+    Example:
+
+    >>> ds = load("fashion_mnist", batch_size=32, verbose=False)
+    >>> x = next(iter(ds))
+    >>> x.shape, x.dtype.name
+    (TensorShape([32, 28, 28, 1]), 'float32')
+    >>> ds = load("fashion_mnist", "test", binarize="dynamic", with_labels=True,
+    ...           batch_size=None, verbose=False)
+    >>> x, y = next(iter(ds))
+    >>> sorted(set(x.numpy().ravel().tolist())), y.dtype.name
+    ([0.0, 1.0], 'int64')
+    >>> dataset_source("fashion_mnist").kind
+    'idx'
+    """
+    _check_choice("split", split, SPLITS)
+    _check_choice("binarize", binarize, BINARIZE_MODES)
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
+    if shuffle is None:
+        shuffle = split == "train"
+    kind, target = _resolve(name_or_path)
+
+    if kind == "text":
+        if binarize is not None:
+            raise ValueError(f"binarize applies to image datasets only; {target!r} is text")
+        if with_labels:
+            raise ValueError(f"{target!r} is a text dataset and has no labels")
+        sentences, source = _sentences(target, split, data_dir, manual_dir)
+        _report(target, split, len(sentences), source, verbose)
+        ds = tf.data.Dataset.from_tensor_slices(tf.constant(sentences, dtype=tf.string))
+        if cache:
+            ds = ds.cache()
+        if shuffle and sentences:
+            ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
+        return _batch_and_prefetch(ds, batch_size, drop_remainder)
+
+    x, y = load_arrays(
+        name_or_path,
+        split,
+        binarize="static" if binarize == "static" else None,
+        seed=seed,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+        validation_size=validation_size,
+        verbose=verbose,
+    )
+    if with_labels and y is None:
+        raise ValueError(f"{target!r} has no labels for split {split!r}; use with_labels=False")
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if with_labels else x)
+    if cache:
+        ds = ds.cache()
+    if shuffle and len(x):
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    # Batch first, then convert / binarize whole batches: one vectorized op per
+    # batch instead of one per image keeps the pipeline off the model's cores.
+    if batch_size is not None:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if binarize == "dynamic":
+        noise_seeds = tf.data.Dataset.random(
+            seed=_derived_seed(seed, 1), rerandomize_each_iteration=True
+        )
+        ds = tf.data.Dataset.zip(ds, noise_seeds)
+        if with_labels:
+            ds = ds.map(
+                lambda xy, key: (_bernoulli(_to_unit_float(xy[0]), key), xy[1]),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        else:
+            ds = ds.map(
+                lambda x, key: _bernoulli(_to_unit_float(x), key),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+    elif with_labels:
+        ds = ds.map(lambda x, y: (_to_unit_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_arrays(
+    name_or_path,
+    split="train",
+    binarize=None,
+    seed=0,
+    data_dir=None,
+    manual_dir=None,
+    validation_size=5000,
+    verbose=True,
+):
+    """Loads an image dataset split as NumPy arrays.
+
+    Same sources, splits and arguments as `load()`. Images are uint8 on the
+    0..255 scale (binarized pixels are 0 or 255), shaped `(n, 28, 28)` for
+    grayscale data (`(n, h, w, c)` for multi-channel `.npz` data).
+
+    Args:
+        name_or_path: an image dataset name or path (see `load()`).
+        split: `"train"`, `"validation"`, `"test"` or `"all"`.
+        binarize: None or `"static"` (see `load()`).
+        seed: seed of the static binarization.
+        data_dir: see `load()`.
+        manual_dir: see `load()`.
+        validation_size: see `load()`.
+        verbose: whether to print which source was used.
+
+    Returns:
+        `(x, y)`: uint8 images and int64 labels (`y` is None when the dataset
+        has no labels).
+
+    Example:
+
+    >>> x, y = load_arrays("fashion_mnist", "validation", verbose=False)
+    >>> x.shape, x.dtype.name, y.shape, y.dtype.name
+    ((5000, 28, 28), 'uint8', (5000,), 'int64')
+    """
+    _check_choice("split", split, SPLITS)
+    _check_choice("binarize", binarize, (None, "static"))
+    kind, target = _resolve(name_or_path)
+    if kind == "text":
+        raise ValueError(
+            f"{target!r} is a text dataset; use load_sentences() or load() for it"
+        )
+    x, y, source = _image_arrays(
+        target,
+        split,
+        static=binarize == "static",
+        seed=seed,
+        validation_size=validation_size,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+    )
+    _report(target, split, len(x), source, verbose)
+    return x, y
+
+
+# --------------------------------------------------------------------------
+# Pipeline pieces
+# --------------------------------------------------------------------------
+
+
+def _derived_seed(seed, offset):
+    return None if seed is None else seed + offset
+
+
+def _batch_and_prefetch(ds, batch_size, drop_remainder):
+    if batch_size is not None:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _to_unit_float(x):
+    return tf.cast(x, tf.float32) / 255.0
+
+
+def _bernoulli(probs, key):
+    """One Bernoulli(probs) draw per pixel, keyed by the int64 scalar `key`."""
+    seed = tf.stack([key, tf.constant(0, tf.int64)])
+    noise = tf.random.stateless_uniform(tf.shape(probs), seed=seed, dtype=tf.float32)
+    return tf.cast(noise < probs, tf.float32)
+
+
+# --------------------------------------------------------------------------
+# Image data
+# --------------------------------------------------------------------------
+
+
+def _image_arrays(target, split, static, seed, validation_size, data_dir, manual_dir):
+    """Returns `(x, y, source)` of a split of an image dataset name or path."""
+    if not isinstance(validation_size, int) or validation_size < 0:
+        raise ValueError(f"validation_size must be an int >= 0; got {validation_size!r}")
+    reader = _open_image_reader(target, data_dir, manual_dir)
+
+    def read(official):
+        if official not in reader.splits:
+            raise ValueError(
+                f"{target!r} has no {official!r} split (it has: {', '.join(reader.splits)})"
+            )
+        x, y = reader.read(official)
+        if static:
+            x = _binarize_static(x, seed, _SPLIT_STREAMS[official])
+        return x, y
+
+    if split == "all":
+        parts = [read(s) for s in reader.splits]
+        x = np.concatenate([p[0] for p in parts])
+        y = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
+        return x, y, reader.source
+    if split == "test" or "validation" in reader.splits:
+        return (*read(split), reader.source)
+
+    x, y = read("train")
+    if split == "validation" and validation_size == 0:
+        raise ValueError("validation_size=0 leaves the validation split empty")
+    if validation_size >= len(x):
+        raise ValueError(
+            f"validation_size={validation_size} must be smaller than the "
+            f"{len(x)} examples of the official train split of {target!r}"
+        )
+    cut = len(x) - validation_size
+    part = slice(None, cut) if split == "train" else slice(cut, None)
+    return x[part], (None if y is None else y[part]), reader.source
+
+
+def _binarize_static(x, seed, stream):
+    """Draws each pixel once from Bernoulli(x / 255); returns 0/255 uint8.
+
+    `u` is uniform on {0, ..., 254}, so P(x > u) = x / 255 exactly.
+    """
+    rng = np.random.default_rng(None if seed is None else [seed, stream])
+    u = rng.integers(0, 255, size=x.shape, dtype=np.uint8)
+    return np.where(x > u, np.uint8(255), np.uint8(0))

@@ -1,0 +1,152 @@
+"""The objectives: the terms of the bounds, ELBO, IWAE, the KL penalty with free bits, and the
+importance-weighted estimate of log p(x).
+
+    ELBO(x)   = E_q[log p(x|z)] - KL(q(z|x) || p(z))
+    IWAE_k(x) = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x)   (Burda et al. 2015)
+
+`ObjectivesMixin` computes them for a `VAE` from its contract (posterior
+parameters, reparameterization, likelihood parameters, the prior). The pure
+functions below are the formulas themselves.
+"""
+
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vae_zoo.models.inputs import check_num_samples
+from vae_zoo.utils.distribute import global_batch_draw, global_batch_mean
+
+tfd = tfp.distributions
+
+KL_MODES = ("auto", "analytic", "mc")
+OBJECTIVES = ("elbo", "iwae")
+
+
+def free_bits_kl(kl, kl_per_dim, free_bits, latent_dim):
+    """The KL of the loss under free bits (Kingma et al. 2016): `sum_j max(free_bits, mean_batch KL_j)`
+    in per-example form (a dimension whose global-batch mean is below the floor counts `free_bits`);
+    without per-dimension terms, the floor `free_bits * latent_dim` applies to the total."""
+    if free_bits <= 0:
+        return kl
+    if kl_per_dim is not None:
+        active = global_batch_mean(kl_per_dim) > free_bits
+        return tf.reduce_sum(tf.where(active, kl_per_dim, free_bits), axis=-1)
+    floor = free_bits * latent_dim
+    return tf.where(global_batch_mean(kl) > floor, kl, floor)
+
+
+def iwae_bound(log_w):
+    """`logsumexp_k log_w - log k` over the leading axis of `log_w` `[k, B]`."""
+    k = tf.cast(tf.shape(log_w)[0], log_w.dtype)
+    return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(k)
+
+
+class ObjectivesMixin:
+    """Bounds and losses of `VAE`; uses the model's heads, networks and settings."""
+
+    def _noise(self, num_samples, batch_size, seed):
+        """Standard normal `[k, B, latent]`, the same for a global batch on any number of replicas."""
+        return global_batch_draw(tf.random.stateless_normal, num_samples, batch_size, [self.latent_dim], seed)
+
+    def _kl_available(self, q, p):
+        if self.kl_mode == "mc" or self.stl:
+            return False
+        try:
+            tfd.kl_divergence(q, p)
+        except NotImplementedError:
+            if self.kl_mode == "analytic":
+                raise ValueError(
+                    f"No analytic KL between {type(q).__name__} and {type(p).__name__}; use kl='mc' or 'auto'"
+                ) from None
+            return False
+        return True
+
+    def compute_terms(self, x, seed, num_samples=1, training=False, densities=True, per_dimension=True):
+        """All terms of the bounds for prepared inputs `x` `[B, ...]`, per example.
+
+        Returns a dict with `log_px_z`, `log_pz`, `log_qz` (`[k, B]`), `kl`
+        (`[B]`, analytic or Monte Carlo), `kl_per_dim` (`[B, latent]`, or None when
+        q or p does not factorize), and `params` (posterior parameters).
+        `densities=False` skips `log_pz`/`log_qz` when the KL is analytic and
+        `per_dimension=False` skips `kl_per_dim` (both None then): the training
+        step asks only for what its objective uses.
+        """
+        params = self._posterior_params(x, training)
+        q = self.posterior.distribution(params)
+        eps = self._noise(num_samples, tf.shape(x)[0], seed)
+        z = self.posterior.reparameterize(params, eps)
+        # Decoder noise (word dropout) has its own stream, keyed by the same (seed, step).
+        decoder_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        log_px_z = self.likelihood.log_prob(self._likelihood_params(z, training, targets=x, seed=decoder_seed), x)
+        prior = self._prior_distribution()
+        analytic = self._kl_available(q, prior)
+        # STL: log q(z|x) is evaluated with stopped parameters, in the total and per dimension alike.
+        density_params = tf.nest.map_structure(tf.stop_gradient, params) if self.stl else params
+        log_qz = log_pz = None
+        if densities or not analytic:
+            log_qz = self.posterior.distribution(density_params).log_prob(z)
+            log_pz = prior.log_prob(z)
+        kl = tfd.kl_divergence(q, prior) if analytic else tf.reduce_mean(log_qz - log_pz, axis=0)
+        kl_per_dim = None
+        if per_dimension and self.posterior.factorized and self.prior.factorized:
+            p_marg = self.prior.marginals()
+            if analytic:
+                kl_per_dim = tfd.kl_divergence(self.posterior.marginals(params), p_marg)
+            else:
+                q_marg = self.posterior.marginals(density_params)
+                kl_per_dim = tf.reduce_mean(q_marg.log_prob(z) - p_marg.log_prob(z), axis=0)
+        return {
+            "log_px_z": log_px_z,
+            "log_pz": log_pz,
+            "log_qz": log_qz,
+            "kl": kl,
+            "kl_per_dim": kl_per_dim,
+            "params": params,
+        }
+
+    def kl_penalty(self, kl, kl_per_dim):
+        """The KL part of the per-example training loss: `beta * KL`, with free bits."""
+        return self.beta * free_bits_kl(kl, kl_per_dim, self.free_bits, self.latent_dim)
+
+    def _objective(self, x, seed, training):
+        """`{"loss", "elbo", "kl", "reconstruction"}` per example for prepared `x`."""
+        k = self.num_samples
+        iwae = self.objective == "iwae"
+        terms = self.compute_terms(
+            x, seed, num_samples=k, training=training, densities=iwae, per_dimension=self.free_bits > 0 and not iwae
+        )
+        reconstruction = -tf.reduce_mean(terms["log_px_z"], axis=0)
+        elbo = -reconstruction - terms["kl"]
+        if iwae:
+            loss = -iwae_bound(terms["log_px_z"] + terms["log_pz"] - terms["log_qz"])
+        else:
+            loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"])
+        return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
+
+    def _iw_log_likelihood(self, x, num_samples, seed, max_elements=2**24):
+        """Importance-weighted log p(x) `[B]` for prepared `x`, K samples in memory-bounded chunks."""
+        num_samples = tf.cast(check_num_samples(num_samples), tf.int32)
+        batch = tf.shape(x)[0]
+        outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
+        chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))
+        chunk = tf.minimum(chunk, num_samples)
+        params = self._posterior_params(x)
+        q = self.posterior.distribution(params)
+        prior = self._prior_distribution()
+
+        def body(i, total):
+            eps = tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
+            z = self.posterior.reparameterize(params, eps)
+            log_w = self.likelihood.log_prob(self._likelihood_params(z, targets=x), x) + prior.log_prob(z) - q.log_prob(z)
+            valid = (i * chunk + tf.range(chunk)) < num_samples  # the last chunk may overshoot
+            log_w = tf.where(valid[:, None], log_w, -np.inf)
+            return i + 1, tf.reduce_logsumexp(tf.stack([total, tf.reduce_logsumexp(log_w, axis=0)]), axis=0)
+
+        chunks = (num_samples + chunk - 1) // chunk
+        total = tf.fill([batch], tf.constant(-np.inf, tf.float32))
+        _, total = tf.while_loop(lambda i, _: i < chunks, body, (tf.constant(0), total))
+        return total - tf.math.log(tf.cast(num_samples, tf.float32))
+
+
+__all__ = ["KL_MODES", "OBJECTIVES", "ObjectivesMixin", "free_bits_kl", "iwae_bound"]

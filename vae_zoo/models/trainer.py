@@ -1,0 +1,177 @@
+"""The Keras integration of a VAE, kept apart from its probabilistic contract (as Keras keeps
+`Model` apart from its backend `Trainer`).
+
+`TrainerMixin` supplies what `model.compile()` / `model.fit()` need:
+
+* `compile` defaults (`steps_per_execution`, clipping of the all-reduced gradient under a strategy);
+* `train_step` / `test_step` on the model's own objective, with the 1/replicas loss scaling done
+  once (`tf.nn.compute_average_loss`) and stateless training noise keyed by (seed, optimizer step);
+* metrics `loss`, `elbo`, `kl`, `reconstruction` (nats per example);
+* the XLA wrapper that keeps the input checks outside the compiled step;
+* the workarounds for Keras 3 `fit` under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+"""
+
+import keras
+import tensorflow as tf
+
+from vae_zoo.utils.distribute import multi_worker
+
+#: Training steps per call of the compiled train function, unless `compile` is told otherwise.
+DEFAULT_STEPS_PER_EXECUTION = 32
+METRICS = ("loss", "elbo", "kl", "reconstruction")
+
+
+def clip_aggregated_gradients(optimizer):
+    """Makes `optimizer` clip the all-reduced gradient under a strategy (one-device semantics).
+
+    Keras clips each replica's gradient before its all-reduce, so `clipnorm`
+    on 2 replicas is not `clipnorm` on one device. After this call, in a
+    replica context with more than one replica, the optimizer all-reduces
+    the (unscaled, for mixed precision) gradients first, clips their sum, and
+    skips its own all-reduce. Elsewhere it behaves as before. Installed once,
+    from `compile` (replica threads trace `apply` concurrently, so nothing is
+    swapped in and out while they run).
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer wraps the real one
+    if getattr(inner, "_clips_aggregated_gradients", False):
+        return
+    if not any(getattr(inner, name, None) for name in ("clipnorm", "global_clipnorm", "clipvalue")):
+        return
+    clip, all_reduce = inner._clip_gradients, inner._all_reduce_sum_gradients
+
+    def replicated():
+        context = tf.distribute.get_replica_context()
+        return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+    def clip_gradients(gradients):
+        context = replicated()
+        if context is None:
+            return clip(gradients)
+        present = [g for g in gradients if g is not None]
+        reduced = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else ())
+        return clip([None if g is None else next(reduced) for g in gradients])
+
+    def all_reduce_sum_gradients(grads_and_vars):
+        return list(grads_and_vars) if replicated() is not None else all_reduce(grads_and_vars)
+
+    inner._clip_gradients = clip_gradients
+    inner._all_reduce_sum_gradients = all_reduce_sum_gradients
+    inner._clips_aggregated_gradients = True
+
+
+class TrainerMixin:
+    """`compile`/`fit` integration of `VAE` (mixed in before `keras.Model`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._trackers = [keras.metrics.Mean(name=name) for name in METRICS]
+
+    def compile(self, optimizer="adam", steps_per_execution=None, **kwargs):
+        """`keras.Model.compile`, with `steps_per_execution` defaulting to `DEFAULT_STEPS_PER_EXECUTION`.
+
+        A VAE step at batch 128 is a few milliseconds of compute, so Keras's
+        per-step dispatch would otherwise cost about as much as the step itself
+        (measured in benchmarks/README.md). Pass `steps_per_execution=1` for
+        per-batch callbacks. Under a `tf.distribute` strategy the default is 1:
+        Keras 3.15's multi-step loop fails there. Losses and metrics passed here are not used: the
+        objective is the model's own (`objective`, `beta`, `free_bits`, ...).
+        """
+        if steps_per_execution is None:
+            # Keras 3.15's multi-step loop fails under tf.distribute strategies ("You must feed a
+            # value for placeholder ... while/cond"), so distributed models run one step per call.
+            steps_per_execution = 1 if self._distributed() else DEFAULT_STEPS_PER_EXECUTION
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        clip_aggregated_gradients(self.optimizer)
+
+    def _distributed(self):
+        """Whether the model lives under a tf.distribute strategy (built in its scope, or compiled in one)."""
+        return getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
+
+    def _make_function(self, step_function):
+        # XLA drops in-graph asserts, so under `jit_compile` the input checks (NaN/Inf, value
+        # range) would silently vanish. Here the step itself is XLA-compiled and the checks run
+        # around it, in Keras's (not compiled) loop. `_make_function` is the Keras 3 TF trainer's
+        # hook that builds the train and test functions.
+        # Not under a tf.distribute strategy: there the optimizer's cross-replica merge_call may
+        # not run inside a nested function, so Keras compiles its whole replica step instead.
+        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly or self._distributed():
+            return super()._make_function(step_function)
+        compiled = tf.function(step_function, jit_compile=True, reduce_retracing=True)
+
+        @tf.autograph.experimental.do_not_convert
+        def checked_step(data):
+            return compiled(self.prepare_inputs(data))
+
+        self._jit_compile = False  # the loop around the step stays uncompiled
+        try:
+            return super()._make_function(checked_step)
+        finally:
+            self._jit_compile = True
+
+    def compile_from_config(self, config):
+        # Keras skips this for models whose compile() is overridden; ours only adds a default.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, *args, **kwargs):
+        self._validate_numpy(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._validate_numpy(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._validate_numpy(x)
+        return super().predict(x, *args, **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self._trackers)
+
+    def _step_seed(self, counter):
+        return tf.stack([tf.constant(self.seed, tf.int32), tf.cast(counter, tf.int32)])
+
+    def _record(self, values):
+        for tracker in self._trackers:
+            tracker.update_state(values[tracker.name])
+        logs = {tracker.name: tracker.result() for tracker in self._trackers}
+        if multi_worker():
+            # keras-team/keras#20585: under MultiWorkerMirroredStrategy Keras reduces each
+            # log over axis 0 across workers, which fails for scalars; rank-1 logs reduce.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # vae-zoo models are built at construction and train without compiled losses or
+        # metrics, so the optimizer is the only state left to create. Keras's version
+        # reduces the first distributed batch across workers, which fails under
+        # MultiWorkerMirroredStrategy for (x, y) data (keras-team/keras#20585).
+        if getattr(self, "_compile_loss", None) is not None or getattr(self, "_compile_metrics", None) is not None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
+
+    def train_step(self, data):
+        x = self.prepare_inputs(data)
+        seed = self._step_seed(self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            values = self._objective(x, seed, training=True)
+            # Sum over the local batch / global batch size: the 1/replicas scaling,
+            # done once here because a custom train_step bypasses Keras's own.
+            loss = tf.nn.compute_average_loss(values["loss"])
+            if self.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        return self._record(values)
+
+    def test_step(self, data):
+        x = self.prepare_inputs(data)
+        values = self._objective(x, self._step_seed(-1), training=False)
+        return self._record(values)
