@@ -15,11 +15,11 @@ from vae_zoo.presets import list_presets, load
 from vae_zoo.version import __version__
 
 
-def export_saved_model(model, base_dir, version=None, warmup=True):
+def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihood_samples=None):
     """Exports `model` as a TF Serving SavedModel; see `vae_zoo.export.export_saved_model`."""
     from vae_zoo.export import export_saved_model as _export
 
-    return _export(model, base_dir, version=version, warmup=warmup)
+    return _export(model, base_dir, version=version, warmup=warmup, log_likelihood_samples=log_likelihood_samples)
 
 
 __all__ = ["__version__", "distributions", "export_saved_model", "list_presets", "load", "models"]

@@ -108,7 +108,7 @@ class TestNumSamples:
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
         def sample(n):
-            return self.model.sample_outputs(n, seed=0)["x"]
+            return self.model.sample(n, seed=0)
 
         with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be >= 1"):
             sample(tf.constant(-1))

@@ -247,12 +247,12 @@ s = lambda v: [x.decode("utf-8") for x in v.numpy()]
 sentences = tf.constant(["a general concept", "", "zzqx plorf", b"\xff\xfe broken", "word " * 100])
 out = {
     "encode": {k: v.numpy().tolist() for k, v in m.signatures["encode"](sentences=sentences).items()},
-    "decode": s(m.signatures["decode"](z=tf.zeros([2, %d]), seed=tf.constant([1, 2]), temperature=tf.constant(0.0))["sentences"]),
-    "sample": s(m.signatures["sample"](num_samples=tf.constant(3), seed=tf.constant([1, 2]), temperature=tf.constant(1.0))["sentences"]),
-    "sample_again": s(m.signatures["sample"](num_samples=tf.constant(3), seed=tf.constant([1, 2]), temperature=tf.constant(1.0))["sentences"]),
+    "decode": s(m.signatures["decode"](z=tf.zeros([2, %d]))["sentences"]),
+    "sample": s(m.signatures["sample"](seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.constant([1.0, 1.0, 1.0]))["sentences"]),
+    "sample_again": s(m.signatures["sample"](seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.constant([1.0, 1.0, 1.0]))["sentences"]),
     "reconstruct": s(m.signatures["reconstruct"](sentences=sentences)["sentences"]),
     "default": s(m.signatures["serving_default"](sentences=sentences)["sentences"]),
-    "log_likelihood": m.signatures["log_likelihood"](sentences=sentences, num_samples=tf.constant(5), seed=tf.constant([1, 1]))["log_likelihood"].numpy().tolist(),
+    "log_likelihood": m.signatures["log_likelihood"](sentences=sentences, seed=tf.constant([1, 2, 3, 4, 5], tf.int64))["log_likelihood"].numpy().tolist(),
 }
 print(json.dumps(out))
 """
@@ -269,7 +269,7 @@ def test_string_signatures_without_vae_zoo(trained, tmp_path, corpus):
     sentences = ["a general concept", "", "zzqx plorf", b"\xff\xfe broken", "word " * 100]
     np.testing.assert_allclose(out["encode"]["mean"], model.encode(sentences).mean().numpy(), atol=1e-5)
     assert out["reconstruct"] == model.reconstruct_sentences(sentences) == out["default"]
-    assert out["sample"] == out["sample_again"] and len(out["sample"]) == 3
+    assert out["sample"] == out["sample_again"] == model.sample_sentences(3, seed=1) and len(out["sample"]) == 3
     assert out["decode"] == model.generate(tf.zeros([2, model.latent_dim]))
     assert np.isfinite(out["log_likelihood"]).all() and len(out["log_likelihood"]) == 5
     meta = json.load(open(os.path.join(path, "assets.extra", "vae_zoo.json")))

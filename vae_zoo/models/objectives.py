@@ -16,10 +16,13 @@ import tensorflow_probability as tfp
 
 from vae_zoo.models.inputs import check_num_samples
 from vae_zoo.utils.distribute import global_batch_draw, global_batch_mean
+from vae_zoo.utils.seeds import IMPORTANCE, per_row, stream
 
 tfd = tfp.distributions
 
 KL_MODES = ("auto", "analytic", "mc")
+#: Importance samples per row drawn at a time when each row has its own seed (independent of the batch).
+ROW_BLOCK = 32
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -124,20 +127,39 @@ class ObjectivesMixin:
             loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"])
         return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
 
-    def _iw_log_likelihood(self, x, num_samples, seed, max_elements=2**24):
-        """Importance-weighted log p(x) `[B]` for prepared `x`, K samples in memory-bounded chunks."""
+    def _iw_log_likelihood(self, x, num_samples, seed, max_elements=2**24, keys=None):
+        """Importance-weighted log p(x) `[B]` for prepared `x`, K samples in memory-bounded chunks.
+
+        With `seed` (`[2]`), chunk i draws `[chunk, B, latent]` noise keyed by
+        `fold_in(seed, i)`, the chunk sized by `max_elements`. With `keys`
+        (`[B, 2]`, one per row), row b's samples come in blocks of
+        `ROW_BLOCK` keyed by `fold_in(keys[b], i)` alone, whatever the batch.
+        """
         num_samples = tf.cast(check_num_samples(num_samples), tf.int32)
         batch = tf.shape(x)[0]
-        outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
-        chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))
-        chunk = tf.minimum(chunk, num_samples)
+        if keys is None:
+            outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
+            chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))
+            chunk = tf.minimum(chunk, num_samples)
+        else:
+            keys = stream(keys, IMPORTANCE)
+            chunk = tf.constant(ROW_BLOCK)
         params = self._posterior_params(x)
         q = self.posterior.distribution(params)
         prior = self._prior_distribution()
 
+        def noise(i):
+            if keys is None:
+                return tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
+            block = per_row(
+                lambda key: tf.random.stateless_normal([ROW_BLOCK, self.latent_dim], tf.random.experimental.stateless_fold_in(key, i)),
+                keys,
+                tf.TensorSpec([ROW_BLOCK, self.latent_dim], tf.float32),
+            )
+            return tf.transpose(block, [1, 0, 2])
+
         def body(i, total):
-            eps = tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
-            z = self.posterior.reparameterize(params, eps)
+            z = self.posterior.reparameterize(params, noise(i))
             log_w = self.likelihood.log_prob(self._likelihood_params(z, targets=x), x) + prior.log_prob(z) - q.log_prob(z)
             valid = (i * chunk + tf.range(chunk)) < num_samples  # the last chunk may overshoot
             log_w = tf.where(valid[:, None], log_w, -np.inf)

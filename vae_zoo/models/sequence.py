@@ -28,7 +28,7 @@ from vae_zoo.models.sequence_decoding import DecodingMixin
 from vae_zoo.models.sequence_distribution import SequenceDistribution
 from vae_zoo.models.vae import VAE
 from vae_zoo.utils.distribute import global_batch_draw
-from vae_zoo.utils.seeds import as_seed
+from vae_zoo.utils.seeds import LIKELIHOOD, as_seed, row_keys, seed_rows, stream
 
 CONDITIONING = ("initial_state", "input", "both")
 
@@ -294,10 +294,13 @@ class SequenceVAE(DecodingMixin, VAE):
         return self._strings(ids) if self.codec is not None and self.tokens else ids
 
     def sample_sentences(self, num_samples, seed=None, temperature=1.0):
-        """`num_samples` sentences: z from the prior, decoded at `temperature` (0 = greedy)."""
-        seed = as_seed(seed)
-        z = self.sample_latents(num_samples, seed)
-        return self.generate(z, temperature, tf.random.experimental.stateless_fold_in(seed, 1))
+        """`num_samples` sentences: z from the prior, decoded at `temperature` (0 = greedy).
+
+        Equals the `sample` signature's `sentences` for `seed = seed + arange(num_samples)`.
+        """
+        keys = row_keys(seed_rows(num_samples, seed))
+        ids = self._sample_rows(keys, tf.fill([num_samples], tf.cast(temperature, tf.float32)))["ids"]
+        return self._strings(ids) if self.codec is not None else ids
 
     def reconstruct_sentences(self, sentences):
         """Greedy decoding from the posterior mean of each sentence."""
@@ -312,54 +315,52 @@ class SequenceVAE(DecodingMixin, VAE):
         weights = tf.linspace(0.0, 1.0, int(steps))[:, None]
         return self.generate((1 - weights) * means[0] + weights * means[1])
 
-    # ------------------------------------------------------------ serving
+    # ------------------------------------------------------------ draws and serving hooks
 
-    def serving_signatures(self):
-        """String in, string out for models with a vocabulary (see `vae_zoo.export`).
+    def likelihood_rows(self, z, keys, temperatures=None):
+        """One ancestral draw of p(x|z) per row (at `temperatures`, default 1), row i keyed by `keys[i]`."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        if temperatures is None:
+            temperatures = tf.ones([tf.shape(z)[0]])
+        return self.generate_rows(z, temperatures, stream(keys, LIKELIHOOD))
 
-        `encode`: `sentences` -> `mean`, `stddev`; `decode`: `z`, `seed`,
-        `temperature` -> `sentences`; `sample`: `num_samples`, `seed`,
-        `temperature` -> `sentences`, `z`; `reconstruct`: `sentences` ->
-        `sentences` (greedy, from the posterior mean); `log_likelihood`:
-        `sentences`, `num_samples`, `seed` -> `log_likelihood`.
-        """
+    def _sample_rows(self, keys, temperatures):
+        """z from the prior (temperature 1) and its tokens drawn at `temperatures`, one row per key."""
+        z = self.prior_rows(keys, tf.ones_like(tf.cast(temperatures, tf.float32)))
+        return {"ids": self.likelihood_rows(z, keys, temperatures), "z": z}
+
+    def serving_data_spec(self):
         if self.codec is None:
-            return super().serving_signatures()
-        sentences = tf.TensorSpec([None], tf.string, name="sentences")
-        seed = tf.TensorSpec([2], tf.int32, name="seed")
-        num_samples = tf.TensorSpec([], tf.int32, name="num_samples")
-        temperature = tf.TensorSpec([], tf.float32, name="temperature")
+            return super().serving_data_spec()
+        return tf.TensorSpec([None], tf.string, name="sentences")
 
-        def encode(sentences):
-            outputs = self.encode_outputs(sentences)
-            return {"mean": outputs["mean"], "stddev": outputs["stddev"]}
+    def serving_decode(self, z):
+        if self.codec is None:
+            return super().serving_decode(z)
+        return {"sentences": self.detokenize(self.generate_ids(z))}
 
-        def decode(z, seed, temperature):
-            return {"sentences": self.detokenize(self.generate_ids(z, temperature, seed))}
+    def serving_reconstruct(self, data):
+        if self.codec is None:
+            return super().serving_reconstruct(data)
+        return {"sentences": self.detokenize(self.generate_ids(self.encode_outputs(data)["mean"]))}
 
-        def sample(num_samples, seed, temperature):
-            z = self.sample_latents(num_samples, seed)
-            ids = self.generate_ids(z, temperature, tf.random.experimental.stateless_fold_in(seed, 1))
-            return {"sentences": self.detokenize(ids), "z": z}
+    def serving_decode_sample_specs(self):
+        return [self._z_spec(), self._seed_spec(), self._temperature_spec()]
 
-        def reconstruct(sentences):
-            return {"sentences": self.detokenize(self.generate_ids(self.encode_outputs(sentences)["mean"]))}
+    def serving_decode_sample(self, z, seed, temperature):
+        ids = self.likelihood_rows(z, row_keys(seed), temperature)
+        return {"sentences": self.detokenize(ids)} if self.codec is not None else {"x": ids}
 
-        def log_likelihood(sentences, num_samples, seed):
-            return {"log_likelihood": self.log_likelihood(sentences, num_samples, seed)}
-
-        return {
-            "encode": (encode, [sentences]),
-            "decode": (decode, [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z"), seed, temperature]),
-            "sample": (sample, [num_samples, seed, temperature]),
-            "reconstruct": (reconstruct, [sentences]),
-            "log_likelihood": (log_likelihood, [sentences, num_samples, seed]),
-        }
+    def serving_sample(self, seed, temperature):
+        rows = self._sample_rows(row_keys(seed), temperature)
+        if self.codec is None:
+            return {"x": rows["ids"], "z": rows["z"]}
+        return {"sentences": self.detokenize(rows["ids"]), "z": rows["z"]}
 
     def serving_metadata(self):
         metadata = super().serving_metadata()
         if self.codec is not None:
-            metadata.update(input_dtype="string", max_length=self.max_length, vocab_size=self.vocab_size)
+            metadata.update(max_length=self.max_length, vocab_size=self.vocab_size)
         return metadata
 
     def get_config(self):

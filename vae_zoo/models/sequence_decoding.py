@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from vae_zoo import text
-from vae_zoo.utils.seeds import as_seed
+from vae_zoo.utils.seeds import per_row, per_row_normal, row_keys, seed_rows
 
 
 class DecodingMixin:
@@ -13,17 +13,37 @@ class DecodingMixin:
         """Decodes `z` `[N, latent]` inside the graph: token ids `[N, max_length]` (values
         `[N, max_length, features]` for real-valued models).
 
-        A `tf.while_loop` over positions, stopping once every sequence has
-        emitted `[EOS]`; greedy (argmax) when `temperature` is 0, else a
-        stateless draw from softmax(logits / temperature) keyed by `seed`.
-        `[PAD]` and `[BOS]` are never generated; after `[EOS]` come `[PAD]`s.
-        Real values: the mean when `temperature` is 0, else a Gaussian draw
-        with the likelihood's scale times `temperature`.
+        Greedy (argmax) when `temperature` is 0, else a stateless draw from
+        softmax(logits / temperature); row i is keyed by its row seed (`seed + i`
+        for an int seed, see `vae_zoo.utils.seeds.seed_rows`). `[PAD]` and
+        `[BOS]` are never generated; after `[EOS]` come `[PAD]`s. Real values:
+        the mean when `temperature` is 0, else a Gaussian draw with the
+        likelihood's scale times `temperature`.
         """
         z = tf.convert_to_tensor(z, tf.float32)
         n = tf.shape(z)[0]
-        temperature = tf.cast(temperature, tf.float32)
-        seed = tf.constant([0, 0], tf.int32) if seed is None else as_seed(seed)
+        temperatures = tf.broadcast_to(tf.cast(temperature, tf.float32), [n])
+        return self.generate_rows(z, temperatures, row_keys(seed_rows(n, seed)))
+
+    def generate_rows(self, z, temperatures, keys):
+        """`generate_ids` with one temperature `[N]` and one stateless key `[N, 2]` per row.
+
+        A `tf.while_loop` over positions, stopping once every row has emitted
+        `[EOS]`. Row i's draw at position t is keyed by `fold_in(keys[i], t)`
+        alone, so its sentence never depends on the other rows of the batch.
+        """
+        z = tf.convert_to_tensor(z, tf.float32)
+        shape = [self.max_length] if self.tokens else [self.max_length, self.features]
+        dtype = tf.int32 if self.tokens else tf.float32
+        n = tf.shape(z)[0]
+        return tf.cond(
+            n > 0,
+            lambda: self._decode_loop(z, tf.cast(temperatures, tf.float32), keys),
+            lambda: tf.zeros([0, *shape], dtype),
+        )
+
+    def _decode_loop(self, z, temperatures, keys):
+        n = tf.shape(z)[0]
         h, c = self._initial_state(z)
         cell = self.decoder_lstm.cell
         if self.tokens:
@@ -32,22 +52,34 @@ class DecodingMixin:
         else:
             first = tf.zeros([n, self.features])
         outputs = tf.TensorArray(tf.int32 if self.tokens else tf.float32, size=self.max_length)
+        hot = temperatures > 0
+
+        def row_keys_at(t):
+            return per_row(
+                lambda key: tf.random.experimental.stateless_fold_in(key, t), keys, tf.TensorSpec([2], tf.int32)
+            )
 
         def step(t, previous, h, c, finished, outputs):
             inputs = self._step_inputs(previous[:, None], z)[:, 0]
             hidden, (h, c) = cell(inputs, [h, c])
             raw = self.decoder_output(hidden)
-            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
             if not self.tokens:
                 value = tf.reshape(raw, [-1, self.features, self.likelihood.num_params])[..., 0]
-                noise = tf.random.stateless_normal(tf.shape(value), step_seed) * self._value_scale(t)
-                value = value + tf.where(temperature > 0, temperature, 0.0) * noise
+                noise = per_row_normal(row_keys_at(t), [self.features]) * self._value_scale(t)
+                value = value + tf.where(hot, temperatures, 0.0)[:, None] * noise
                 return t + 1, value, h, c, finished, outputs.write(t, value)
             logits = raw + banned
             greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            scaled = logits / tf.maximum(temperature, 1e-6)
-            sampled = tf.cast(tf.random.stateless_categorical(scaled, 1, step_seed)[:, 0], tf.int32)
-            token = tf.where(temperature > 0, sampled, greedy)
+
+            def sampled():
+                scaled = logits / tf.maximum(temperatures, 1e-6)[:, None]
+                return per_row(
+                    lambda row: tf.cast(tf.random.stateless_categorical(row[0][None], 1, row[1])[0, 0], tf.int32),
+                    (scaled, row_keys_at(t)),
+                    tf.TensorSpec([], tf.int32),
+                )
+
+            token = tf.cond(tf.reduce_any(hot), lambda: tf.where(hot, sampled(), greedy), lambda: greedy)
             token = tf.where(finished, text.PAD, token)
             finished = tf.logical_or(finished, tf.equal(token, text.EOS))
             return t + 1, token, h, c, finished, outputs.write(t, token)

@@ -17,7 +17,6 @@ integration (`trainer.py`).
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from vae_zoo import distributions as dists
 from vae_zoo import presets
@@ -25,9 +24,17 @@ from vae_zoo.models.inputs import InputsMixin, check_num_samples
 from vae_zoo.models.objectives import KL_MODES, OBJECTIVES, ObjectivesMixin
 from vae_zoo.models.signatures import SignaturesMixin
 from vae_zoo.models.trainer import TrainerMixin
-from vae_zoo.utils.seeds import as_seed
-
-tfd = tfp.distributions
+from vae_zoo.utils.seeds import (
+    LIKELIHOOD,
+    POSTERIOR,
+    PRIOR,
+    as_seed,
+    per_row,
+    per_row_normal,
+    row_keys,
+    seed_rows,
+    stream,
+)
 
 
 class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Model):
@@ -240,60 +247,78 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
         return self._prior_distribution()
 
     def sample_latents(self, num_samples, seed=None, temperature=1.0):
-        """`[num_samples, latent_dim]` draws from the prior, spread scaled by `temperature`."""
+        """`[num_samples, latent_dim]` draws from the prior, spread scaled by `temperature`.
+
+        Row i is keyed by its own row seed (`vae_zoo.utils.seeds.seed_rows`: `seed + i` for an
+        int seed), as in the `sample` signature.
+        """
         num_samples = check_num_samples(num_samples)
-        return dists.tempered_sample(self._prior_distribution(), num_samples, as_seed(seed), temperature)
+        keys = row_keys(seed_rows(num_samples, seed))
+        return self.prior_rows(keys, tf.fill([num_samples], tf.cast(temperature, tf.float32)))
+
+    def prior_rows(self, keys, temperatures):
+        """One prior draw per row `[B, latent_dim]`: row i keyed by `keys[i]`, spread scaled by `temperatures[i]`."""
+        prior = self._prior_distribution()
+        return per_row(
+            lambda row: dists.tempered_sample(prior, 1, row[0], row[1])[0],
+            (stream(keys, PRIOR), tf.cast(temperatures, tf.float32)),
+            tf.TensorSpec([self.latent_dim], tf.float32),
+        )
+
+    def posterior_rows(self, x, keys):
+        """One draw of q(z|x) per row `[B, latent_dim]` for prepared `x`, row i keyed by `keys[i]`."""
+        params = self._posterior_params(x)
+        return self.posterior.reparameterize(params, per_row_normal(stream(keys, POSTERIOR), [self.latent_dim]))
+
+    def likelihood_rows(self, z, keys):
+        """One draw of p(x|z) per row `[B, *input_shape]`, row i keyed by `keys[i]`."""
+        params = self._likelihood_params(tf.convert_to_tensor(z, tf.float32))
+        dtype = tf.int32 if self.likelihood.integer_events else tf.float32
+        return per_row(
+            lambda row: tf.cast(self.likelihood.distribution(row[0]).sample(seed=row[1]), dtype),
+            (params, stream(keys, LIKELIHOOD)),
+            tf.TensorSpec(self.data_shape, dtype),
+        )
 
     def sample(self, num_samples, seed=None, temperature=1.0, output="mean"):
         """Generates `num_samples` new examples `[num_samples, *input_shape]`.
 
         Args:
-            seed: int or `[2]` int tensor for stateless, reproducible draws.
+            seed: int (row i uses row seed `seed + i`), a pair, or None (random).
             temperature: scales the prior's spread (1.0 = the prior).
             output: "mean" (the likelihood mean, default) or "sample" (a draw
                 from p(x|z), in the likelihood's support).
+
+        `model.sample(n, seed=s, temperature=t)` equals the exported `sample`
+        signature's `x` for `seed = s + arange(n)` and `temperature = [t] * n`;
+        `output="sample"` equals `decode_sample` of that `z` with the same seeds.
         """
         if output not in ("mean", "sample"):
             raise ValueError(f"output must be 'mean' or 'sample', got {output!r}")
         num_samples = check_num_samples(num_samples)
-        seed = as_seed(seed)
+        keys = row_keys(seed_rows(num_samples, seed))
+        z = self.prior_rows(keys, tf.fill([num_samples], tf.cast(temperature, tf.float32)))
         if output == "mean":
-            return self.sample_outputs(num_samples, seed, temperature)["x"]
-        seed_z, seed_x = tfp.random.split_seed(seed, n=2)
-        z = self.sample_latents(num_samples, seed_z, temperature)
-        return self.likelihood.distribution(self._likelihood_params(z)).sample(seed=seed_x)
-
-    def _latent(self, params, seed):
-        """`z` for `encode_outputs`/`reconstruct`: the posterior mean when `seed` is None or
-        `[0, 0]`, otherwise a stateless draw from q(z|x) keyed by `seed`."""
-        if seed is None:
-            return params["loc"]
-        seed = as_seed(seed)
-        eps = tf.random.stateless_normal(tf.shape(params["loc"]), seed)
-        draw = self.posterior.reparameterize(params, eps)
-        return tf.where(tf.reduce_all(tf.equal(seed, 0)), params["loc"], draw)
+            return self.likelihood.mean(self._likelihood_params(z))
+        return self.likelihood_rows(z, keys)
 
     def reconstruct(self, x, seed=None):
-        """Likelihood mean of p(x|z) at the posterior mean of z (`seed` None or `[0, 0]`),
-        or at a stateless draw z ~ q(z|x) keyed by any other `seed`."""
-        params = self._posterior_params(self.prepare_inputs(x))
-        return self.likelihood.mean(self._likelihood_params(self._latent(params, seed)))
+        """Likelihood mean of p(x|z) at the posterior mean of z (`seed` None), or at one draw
+        z ~ q(z|x) per row keyed by the row seeds of `seed` (as the `encode_sample` signature)."""
+        x = self.prepare_inputs(x)
+        if seed is None:
+            z = self._posterior_params(x)["loc"]
+        else:
+            z = self.posterior_rows(x, row_keys(seed_rows(tf.shape(x)[0], seed)))
+        return self.likelihood.mean(self._likelihood_params(z))
 
-    def encode_outputs(self, x, seed=None):
-        """q(z|x) as a dict of tensors: `mean`, `stddev` (and `scale_tril` for full
-        covariance) and `z` (the mean for `seed` None or `[0, 0]`, else a draw)."""
-        params = self._posterior_params(self.prepare_inputs(x))
-        return {**self.posterior.serving_outputs(params), "z": self._latent(params, seed)}
+    def encode_outputs(self, x):
+        """q(z|x) as a dict of tensors: `mean`, `stddev` (and `scale_tril` for full covariance)."""
+        return self.posterior.serving_outputs(self._posterior_params(self.prepare_inputs(x)))
 
     def decode_outputs(self, z):
         """p(x|z) as a dict of tensors: the likelihood's parameters and its `mean`."""
         return self.likelihood.serving_outputs(self._likelihood_params(tf.convert_to_tensor(z, tf.float32)))
-
-    def sample_outputs(self, num_samples, seed=None, temperature=1.0):
-        """`{"x": likelihood means, "z": latents}` for `num_samples` prior draws (stateless with `seed`)."""
-        seed_z, _ = tfp.random.split_seed(as_seed(seed), n=2)
-        z = self.sample_latents(num_samples, seed_z, temperature)
-        return {"x": self.likelihood.mean(self._likelihood_params(z)), "z": z}
 
     def call(self, x, training=False):
         """`model(x)` and `predict` return `reconstruct(x)`."""
@@ -307,14 +332,20 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
     def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=2**24):
         """Importance-weighted estimate of log p(x) per example, `[B]`, in nats (Burda et al. 2015).
 
-        log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
-        z_k ~ q(z|x). The K samples are drawn in chunks inside a `tf.while_loop`
-        (at most `max_elements` decoder outputs at a time), so memory stays
-        bounded for any K; chunks are combined with a running log-sum-exp.
-        `num_samples` may be a tensor (as in the exported `log_likelihood` signature).
+        log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x),
+        in memory-bounded chunks (`max_elements` decoder outputs) inside a `tf.while_loop`. `seed`: an int, a pair or None keys the
+        whole batch; an int64 array or tensor of shape `[B]` (one seed per row)
+        keys each row's samples by its own seed, as the exported
+        `log_likelihood` signature does, so row i's estimate depends on row i alone.
         """
         num_samples = check_num_samples(num_samples)
-        return self._iw_log_likelihood(self.prepare_inputs(x), num_samples, as_seed(seed), max_elements)
+        x = self.prepare_inputs(x)
+        per_row_seeds = (isinstance(seed, np.ndarray) and seed.dtype == np.int64 and seed.ndim == 1) or (
+            isinstance(seed, tf.Tensor) and seed.dtype == tf.int64 and seed.shape.rank == 1
+        )
+        if per_row_seeds:
+            return self._iw_log_likelihood(x, num_samples, None, max_elements, keys=row_keys(seed))
+        return self._iw_log_likelihood(x, num_samples, as_seed(seed), max_elements)
 
     def elbo(self, x, num_samples=1, seed=None):
         """Per-example ELBO in nats, `[B]`: E_q[log p(x|z)] - KL(q(z|x) || p(z)), k-sample average."""
@@ -351,16 +382,18 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """A pretrained model from `vae_zoo.list_presets()`, its config updated by `overrides`.
+        """A pretrained model: a name from `vae_zoo.list_presets()`, a directory written by
+        `save_to_preset`, or `URL#sha256=<hex>`; its config updated by `overrides`.
 
-        The weights' SHA-256 is checked before loading. The model is not compiled;
-        compile it to fine-tune with `fit`.
-
-        Example:
+        Every file's SHA-256 is checked before loading; the model is not compiled.
 
         >>> import vae_zoo
-        >>> model = vae_zoo.models.DenseVAE.from_preset("dense_fashion_mnist_2d")
-        >>> model.latent_dim
+        >>> vae_zoo.models.DenseVAE.from_preset("dense_fashion_mnist_2d").latent_dim
         2
         """
         return presets.build(name, cls=cls, **overrides)
+
+    def save_to_preset(self, directory, metrics=None, description=None):
+        """Writes a preset directory (config, weights, metadata with `metrics` and SHA-256s)
+        that `vae_zoo.load(directory)` and `from_preset(directory)` load; see `vae_zoo.presets.directory`."""
+        return presets.save_preset(self, directory, metrics=metrics, description=description)

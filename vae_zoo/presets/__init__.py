@@ -21,21 +21,11 @@ Example:
 TensorShape([4, 28, 28, 1])
 """
 
-from vae_zoo.presets.loader import (
-    REGISTRY_FILE,
-    WEIGHTS_DIR,
-    PresetChecksumError,
-    build,
-    entry,
-    home,
-    list_presets,
-    load,
-    load_model,
-    model_class,
-    registry,
-    verify,
-    weights_path,
-)
+from vae_zoo.presets.checks import PresetChecksumError, home, model_class, verify
+from vae_zoo.presets.directory import load_preset_directory, read_metadata, save_preset
+from vae_zoo.presets.handles import build, load, load_model
+from vae_zoo.presets import loader
+from vae_zoo.presets.loader import REGISTRY_FILE, WEIGHTS_DIR, entry, list_presets, registry, weights_path
 
 __all__ = [
     "REGISTRY_FILE",
@@ -47,8 +37,12 @@ __all__ = [
     "list_presets",
     "load",
     "load_model",
+    "load_preset_directory",
+    "loader",
     "model_class",
+    "read_metadata",
     "registry",
+    "save_preset",
     "verify",
     "weights_path",
 ]

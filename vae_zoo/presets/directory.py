@@ -1,0 +1,164 @@
+"""User-published presets: a directory (or an archive of one at a URL) with config, weights and metadata.
+
+`model.save_to_preset(directory)` writes:
+
+* `config.json`: the model class (its Keras registered name) and `model.get_config()`;
+* `model.weights.h5`: the weights (no optimizer state);
+* `metadata.json`: the vae_zoo, TensorFlow, Keras and TFP versions, a
+  description, the metrics given, and the SHA-256 and size of both files.
+
+`vae_zoo.load(directory)` and `Family.from_preset(directory)` check it the way
+shipped entries are checked: every file listed must exist and have its
+SHA-256, and the preset must come from the same vae_zoo major version;
+otherwise a clear error names the file (and the expected hash) and nothing
+is loaded. A URL preset is an archive (`.tar.gz`, `.zip`) of such a
+directory, named with its SHA-256: `https://host/p.tar.gz#sha256=<hex>`;
+it is downloaded through `keras.utils.get_file` into `$VAE_ZOO_HOME/presets`.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+
+import keras
+
+from vae_zoo.presets.checks import PresetChecksumError, home, model_class, verify
+from vae_zoo.utils.checksums import sha256
+from vae_zoo.version import __version__
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+
+
+def _versions():
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    return {"vae_zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "tensorflow_probability": tfp.__version__}
+
+
+def save_preset(model, directory, metrics=None, description=None):
+    """Writes `model` as a preset directory (see the module docstring); returns its path.
+
+    An existing non-empty directory is refused (`FileExistsError`); the files
+    are written to a staging folder first, so a failed save leaves nothing.
+    """
+    directory = os.path.abspath(directory)
+    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+        raise FileExistsError(f"preset directory {directory} already exists and is not empty; pick a new one")
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".preset-partial-", dir=parent)
+    try:
+        config = {
+            "class_name": type(model).__name__,
+            "registered_name": keras.saving.get_registered_name(type(model)),
+            "config": model.get_config(),
+        }
+        with open(os.path.join(staging, CONFIG_FILE), "w") as f:
+            json.dump(config, f, indent=2)
+        clone = type(model).from_config(model.get_config())  # weights only, no optimizer state
+        clone.set_weights(model.get_weights())
+        clone.save_weights(os.path.join(staging, WEIGHTS_FILE))
+        files = {
+            name: {"sha256": sha256(os.path.join(staging, name)), "bytes": os.path.getsize(os.path.join(staging, name))}
+            for name in (CONFIG_FILE, WEIGHTS_FILE)
+        }
+        metadata = {
+            "format": "vae_zoo preset",
+            "model_class": type(model).__name__,
+            "description": description or "",
+            "metrics": dict(metrics or {}),
+            "versions": _versions(),
+            "vae_zoo_version": __version__,
+            "files": files,
+        }
+        with open(os.path.join(staging, METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2)
+        if os.path.isdir(directory):
+            os.rmdir(directory)  # empty, checked above
+        os.rename(staging, directory)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+    return directory
+
+
+def is_preset_directory(path):
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, METADATA_FILE))
+
+
+def _major(version):
+    return str(version).split(".")[0]
+
+
+def read_metadata(directory):
+    """The checked `metadata.json` of a preset directory: same major version, every file present and intact."""
+    path = os.path.join(directory, METADATA_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing: a preset directory holds {METADATA_FILE}, {CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        with open(path) as f:
+            metadata = json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); the preset was not loaded") from None
+    version = metadata.get("vae_zoo_version")
+    if _major(version) != _major(__version__):
+        raise ValueError(
+            f"{path} was written by vae_zoo {version} (major version {_major(version)}); this is vae_zoo "
+            f"{__version__} (major {_major(__version__)}), which reads presets of its own major version only"
+        )
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if name not in metadata.get("files", {}):
+            raise ValueError(f"{path} lists no SHA-256 for {name}; the preset was not loaded")
+        expected = metadata["files"][name]["sha256"]
+        file = os.path.join(directory, name)
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"preset file {file} is missing (expected SHA-256 {expected}); the preset was not loaded")
+        verify(file, expected)
+    return metadata
+
+
+def load_preset_directory(directory, cls=None, **overrides):
+    """The model of a preset directory, checked (see `read_metadata`), its config updated by `overrides`."""
+    read_metadata(directory)
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+        config = json.load(f)
+    found = keras.saving.get_registered_object(config.get("registered_name", "")) or model_class(config["class_name"])
+    if cls is not None and not issubclass(found, cls):
+        raise ValueError(f"preset {directory} is a {found.__name__}, not a {cls.__name__}; use {found.__name__}.from_preset")
+    model = found.from_config({**config["config"], **overrides})
+    model.load_weights(os.path.join(directory, WEIGHTS_FILE))
+    return model
+
+
+def is_url(handle):
+    return isinstance(handle, str) and handle.split("://")[0] in ("http", "https", "file")
+
+
+def fetch_url(handle):
+    """Downloads and unpacks a URL preset `URL#sha256=<hex>`; returns the preset directory."""
+    url, _, fragment = handle.partition("#")
+    expected = dict(urllib.parse.parse_qsl(fragment)).get("sha256")
+    if not expected or len(expected) != 64:
+        raise ValueError(
+            f"URL preset {url} needs its archive's SHA-256 to be checked: {url}#sha256=<64 hex digits>, got {handle!r}"
+        )
+    name = os.path.basename(urllib.parse.urlparse(url).path) or "preset.tar.gz"
+    cache = os.path.join(home(), "presets")
+    try:
+        path = keras.utils.get_file(
+            name, url, file_hash=expected, hash_algorithm="sha256", extract=True, cache_dir=cache, cache_subdir=expected[:16]
+        )
+    except ValueError as error:
+        raise PresetChecksumError(
+            f"{url} did not serve the published preset: its SHA-256 is not {expected} ({error}); nothing was loaded"
+        ) from None
+    candidates = [path] + ([os.path.join(path, d) for d in sorted(os.listdir(path))] if os.path.isdir(path) else [])
+    for candidate in candidates:
+        if is_preset_directory(candidate):
+            return candidate
+    raise ValueError(f"{url} (SHA-256 {expected}) unpacked to {path}, which holds no {METADATA_FILE}; not a vae_zoo preset")

@@ -1,0 +1,44 @@
+"""What `vae_zoo.load` and `Family.from_preset` accept: a registry name, a preset directory, or a URL.
+
+* a name from `vae_zoo.list_presets()` (weights shipped or downloaded, SHA-256 checked);
+* a directory written by `model.save_to_preset(directory)`;
+* `https://.../preset.tar.gz#sha256=<hex>`: an archive of such a directory.
+"""
+
+import os
+
+import keras
+
+from vae_zoo.presets import directory as directories
+from vae_zoo.presets.loader import build_registered, registry
+
+
+def build(handle, cls=None, **overrides):
+    """The model `handle` names (see the module docstring), checking it is a `cls`; not compiled."""
+    if directories.is_url(handle):
+        return directories.load_preset_directory(directories.fetch_url(handle), cls, **overrides)
+    if isinstance(handle, (str, os.PathLike)) and directories.is_preset_directory(handle):
+        return directories.load_preset_directory(handle, cls, **overrides)
+    return build_registered(handle, cls, **overrides)
+
+
+def load(handle, **overrides):
+    """The model of a preset name, directory or URL, its config updated by `overrides`, with its weights."""
+    return build(handle, **overrides)
+
+
+def load_model(path):
+    """A vae-zoo model from a `.keras` file, a run directory holding `model.keras`, or a preset name.
+
+    Raises:
+        FileNotFoundError: naming what was looked for.
+    """
+    if directories.is_url(path) or directories.is_preset_directory(path) or (not os.path.exists(path) and path in registry()):
+        return load(path)
+    candidate = os.path.join(path, "model.keras") if os.path.isdir(path) else path
+    if not os.path.isfile(candidate):
+        raise FileNotFoundError(
+            f"no model at {path!r}: expected a .keras file, a run directory with model.keras, "
+            f"or a preset name ({', '.join(sorted(registry()))})"
+        )
+    return keras.models.load_model(candidate)
