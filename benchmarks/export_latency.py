@@ -1,14 +1,26 @@
-"""Latency and throughput of each exported signature, SavedModel vs the eager Keras model.
+"""Latency and throughput of each exported signature: SavedModel vs eager Keras, and what batching gains.
 
-For every signature: p50 / p99 latency of one call at batch 1, and throughput
-(examples per second) at batch 256, both for the loaded SavedModel
-(`tf.saved_model.load(...).signatures[name]`, what TF Serving runs) and for
-the same computation called eagerly on the Keras model.
-`log_likelihood` uses 100 importance samples; `sample` draws `batch` samples.
+Two tables, both on the loaded SavedModel (`tf.saved_model.load(...).signatures[name]`,
+the graphs TF Serving runs), in this process:
 
-    python benchmarks/export_latency.py                 # DenseVAE(latent 32), 784-512-256
-    python benchmarks/export_latency.py --model conv    # ConvVAE(latent 32)
-    python benchmarks/export_latency.py --model runs/dense_fmnist_10ep   # a trained run
+1. Latency (`--model`, default DenseVAE(latent 32)): p50 / p99 latency of one
+   call at batch 1, and throughput (rows per second) at batch 256, for the
+   SavedModel and for the same computation called eagerly on the Keras model.
+2. Batching (`--batching-models`, default dense and conv): for each signature,
+   N single-row requests (N = 1, 8, 64, 256) served one by one (N calls of
+   one row, what TF Serving does without batching) against the same N rows
+   concatenated into one call (what its batcher does), in rows per second;
+   and the time of one call of B rows. These numbers choose
+   `serving/batching.config`.
+
+Inputs follow the signature contract: `x` in [0, 1], `z` ~ N(0, 1), `seed`
+int64 one per row, `temperature` float32 one per row (1.0). `log_likelihood`
+uses the K importance samples fixed at export (100 by default).
+
+    python benchmarks/export_latency.py                        # both tables (~3 min on 2 cores)
+    python benchmarks/export_latency.py --skip-latency         # the batching tables only
+    python benchmarks/export_latency.py --skip-batching --model conv
+    python benchmarks/export_latency.py --model runs/dense_fmnist_10ep   # a trained run (latency table)
 """
 
 import argparse
@@ -25,64 +37,166 @@ import vae_zoo  # noqa: E402
 from vae_zoo.export import saved_model as sm  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 
-LL_SAMPLES = 100
+SIGNATURES = ("encode", "decode", "reconstruct", "encode_sample", "decode_sample", "sample", "log_likelihood")
+BATCH_COUNTS = (1, 8, 64, 256)
 
 
-def inputs_for(model, name, batch, rng):
-    x = rng.random((batch, *model.data_shape), dtype="float32")
-    seed = np.array([3, 4], "int32")
-    return {
-        "encode": {"x": x, "seed": seed},
-        "decode": {"z": rng.normal(size=(batch, model.latent_dim)).astype("float32")},
-        "sample": {"num_samples": np.int32(batch), "seed": seed, "temperature": np.float32(1.0)},
-        "reconstruct": {"x": x, "seed": seed},
-        "log_likelihood": {"x": x, "num_samples": np.int32(LL_SAMPLES), "seed": seed},
-    }[name]
+def build(name):
+    tf.keras.utils.set_random_seed(0)
+    if name == "dense":
+        return vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+    if name == "conv":
+        return vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=32, seed=0)
+    return load_model(name)
+
+
+def input_specs(signature):
+    """`{name: tf.TensorSpec}` of a loaded (concrete) signature."""
+    return signature.structured_input_signature[1]
+
+
+def make_inputs(specs, rows, rng):
+    """Valid inputs of `rows` rows for a signature, by input name (numpy arrays)."""
+    out = {}
+    for name, spec in specs.items():
+        shape = [rows if d is None else d for d in spec.shape]
+        if name == "seed":
+            out[name] = np.arange(1000, 1000 + rows, dtype=spec.dtype.as_numpy_dtype)
+        elif name == "temperature":
+            out[name] = np.ones(shape, spec.dtype.as_numpy_dtype)
+        elif spec.dtype == tf.string:
+            out[name] = np.array([b"the cat sat on the mat"] * rows, dtype=object)
+        elif name == "z":
+            out[name] = rng.standard_normal(shape).astype(spec.dtype.as_numpy_dtype)
+        else:
+            out[name] = rng.random(shape).astype(spec.dtype.as_numpy_dtype)
+    return out
+
+
+def run(fn, args):
+    """One call with its outputs copied to numpy (what a server does before answering)."""
+    return {k: v.numpy() for k, v in fn(**args).items()}
+
+
+def positional(fn, specs):
+    """`fn(*args)` (a `serving_signatures()` function) called with inputs by name, in the order of `specs`."""
+    return lambda **args: fn(*(args[spec.name] for spec in specs))
 
 
 def timings(fn, args, repeats, warmup=3):
     args = {k: tf.constant(v) for k, v in args.items()}
     for _ in range(warmup):
-        tf.nest.map_structure(lambda t: t.numpy(), fn(**args))
+        run(fn, args)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), fn(**args))
+        run(fn, args)
         times.append(time.perf_counter() - start)
     return np.array(times)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dense", help="dense | conv | a .keras file or run directory")
-    parser.add_argument("--repeats", type=int, default=200, help="calls per latency measurement")
-    parser.add_argument("--throughput-repeats", type=int, default=20)
-    args = parser.parse_args()
-    tf.keras.utils.set_random_seed(0)
-    if args.model == "dense":
-        model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
-    elif args.model == "conv":
-        model = vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=32, seed=0)
-    else:
-        model = load_model(args.model)
-    path = vae_zoo.export_saved_model(model, tempfile.mkdtemp(), warmup=False)
-    loaded = tf.saved_model.load(path)
-    eager = sm.signature_functions(model)
-    rng = np.random.default_rng(0)
+def _median_time(work, min_repeats=3, max_repeats=15, budget=0.5):
+    """Median seconds of `work()` over at least `min_repeats` runs (more while under `budget` seconds)."""
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_repeats or (len(times) < max_repeats and time.perf_counter() - start < budget):
+        t0 = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def batching_rows(fn, specs, counts, rng):
+    """`{N: (rows/s one by one, rows/s in one call, seconds of that one call)}` for each N in `counts`."""
+    results = {}
+    for n in counts:
+        batch = make_inputs(specs, n, rng)
+        rows = [{k: tf.constant(v[i : i + 1]) for k, v in batch.items()} for i in range(n)]
+        whole = {k: tf.constant(v) for k, v in batch.items()}
+        run(fn, rows[0])  # warm both shapes (kernel caches) before timing
+        run(fn, whole)
+
+        def one_by_one():
+            for row in rows:
+                run(fn, row)
+
+        separate = _median_time(one_by_one)
+        together = _median_time(lambda: run(fn, whole))
+        results[n] = (n / separate, n / together, together)
+    return results
+
+
+def latency_table(model, loaded, args, rng):
+    eager = {name: positional(fn, specs) for name, (fn, specs) in model.serving_signatures(args.samples).items()}
     print(f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
-          f"TF {tf.__version__}, {os.cpu_count()} CPU cores; log_likelihood with {LL_SAMPLES} samples\n")
-    header = "| signature | runner | p50 batch 1 (ms) | p99 batch 1 (ms) | throughput batch 256 (examples/s) |"
-    print(header)
+          f"TF {tf.__version__}, {os.cpu_count()} CPU cores; log_likelihood with {args.samples} samples\n")
+    print("| signature | runner | p50 batch 1 (ms) | p99 batch 1 (ms) | throughput batch 256 (rows/s) |")
     print("|" + "---|" * 5)
-    for name in ("encode", "decode", "sample", "reconstruct", "log_likelihood"):
+    for name in SIGNATURES:
+        specs = input_specs(loaded.signatures[name])
         for runner, fn in (("SavedModel", loaded.signatures[name]), ("eager Keras", eager[name])):
-            latency = timings(fn, inputs_for(model, name, 1, rng), args.repeats) * 1e3
-            bulk = timings(fn, inputs_for(model, name, 256, rng), args.throughput_repeats)
+            latency = timings(fn, make_inputs(specs, 1, rng), args.repeats) * 1e3
+            bulk = timings(fn, make_inputs(specs, 256, rng), args.throughput_repeats, warmup=1)
             print(
                 f"| {name} | {runner} | {np.percentile(latency, 50):.2f} | {np.percentile(latency, 99):.2f} "
                 f"| {256 / np.median(bulk):,.0f} |",
                 flush=True,
             )
+    print()
+
+
+def batching_table(model, loaded, args, rng):
+    counts = BATCH_COUNTS
+    print(f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
+          f"SavedModel signatures; log_likelihood with {args.samples} samples\n")
+    print("N single-row requests, rows/s: one by one (N calls) / concatenated (one call of N rows), and the speed-up\n")
+    print("| signature | N = 1 | " + " | ".join(f"N = {n}" for n in counts[1:]) + " |")
+    print("|" + "---|" * len(counts) + "---|")
+    per_call = {}
+    for name in SIGNATURES:
+        fn = loaded.signatures[name]
+        results = batching_rows(fn, input_specs(fn), counts, rng)
+        per_call[name] = {n: results[n][2] for n in counts}
+        cells = [f"{results[1][0]:,.0f}"]
+        for n in counts[1:]:
+            separate, together, _ = results[n]
+            cells.append(f"{separate:,.0f} / {together:,.0f} ({together / separate:.1f}x)")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    print("\nTime of one call of B rows (ms)\n")
+    print("| signature | " + " | ".join(f"B = {n}" for n in counts) + " |")
+    print("|" + "---|" * (len(counts) + 1))
+    for name in SIGNATURES:
+        print(f"| {name} | " + " | ".join(f"{per_call[name][n] * 1e3:.2f}" for n in counts) + " |")
+    print(flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="dense", help="latency table: dense | conv | a .keras file or run directory")
+    parser.add_argument("--batching-models", default="dense,conv", help="batching tables: comma-separated dense / conv / paths")
+    parser.add_argument("--samples", type=int, default=100, help="log_likelihood importance samples (fixed at export)")
+    parser.add_argument("--repeats", type=int, default=100, help="calls per latency measurement")
+    parser.add_argument("--throughput-repeats", type=int, default=5)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-batching", action="store_true")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    exported = {}
+
+    def export(name):
+        if name not in exported:
+            model = build(name)
+            path = sm.export_saved_model(model, tempfile.mkdtemp(), warmup=False, log_likelihood_samples=args.samples)
+            exported[name] = (model, tf.saved_model.load(path))
+        return exported[name]
+
+    start = time.perf_counter()
+    if not args.skip_latency:
+        latency_table(*export(args.model), args, rng)
+    if not args.skip_batching:
+        for name in filter(None, args.batching_models.split(",")):
+            batching_table(*export(name), args, rng)
+    print(f"({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ Example::
     >>> from serving.config_protos import load_batching_parameters
     >>> params = load_batching_parameters()  # serving/batching.config
     >>> params.max_batch_size.value
-    32
+    64
+    >>> params.allowed_batch_sizes[-1] == params.max_batch_size.value
+    True
     >>> check_batching_parameters(params)
     []
 

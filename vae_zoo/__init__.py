@@ -7,6 +7,7 @@ Public API:
 * `vae_zoo.load(name)` / `vae_zoo.models.<Family>.from_preset(name)` and `vae_zoo.list_presets()`:
   pretrained models, checked against their SHA-256;
 * `vae_zoo.export_saved_model`: a TF Serving SavedModel with encode/decode/sample signatures;
+* `vae_zoo.export_tflite`: one .tflite file (encode, decode, reconstruct) for LiteRT;
 * the `vae-zoo` command line.
 """
 
@@ -22,4 +23,11 @@ def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihoo
     return _export(model, base_dir, version=version, warmup=warmup, log_likelihood_samples=log_likelihood_samples)
 
 
-__all__ = ["__version__", "distributions", "export_saved_model", "list_presets", "load", "models"]
+def export_tflite(model, path):
+    """Writes `model`'s encode/decode/reconstruct signatures to one `.tflite` file; see `vae_zoo.export.export_tflite`."""
+    from vae_zoo.export import export_tflite as _export
+
+    return _export(model, path)
+
+
+__all__ = ["__version__", "distributions", "export_saved_model", "export_tflite", "list_presets", "load", "models"]

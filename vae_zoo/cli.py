@@ -15,7 +15,7 @@ from vae_zoo.version import __version__
 # subcommand -> (module, function, one-line help); each module defines add_arguments(parser).
 COMMANDS = {
     "train": ("vae_zoo.training.run", "main", "Train a VAE into a run directory (flags or --config)."),
-    "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>)."),
+    "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) or one .tflite file (--format tflite)."),
     "evaluate": ("vae_zoo.evaluation", "main", "Importance-weighted log-likelihood and posterior diagnostics."),
     "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
     "presets": ("vae_zoo.presets.command", "main", "List the pretrained models (vae_zoo.load(name))."),

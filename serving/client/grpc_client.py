@@ -20,6 +20,7 @@ from .common import (
     TFServingError,
     _SignatureMethods,
     prepare_inputs,
+    signature_specs,
 )
 
 __all__ = ["grpc_predict_request", "parse_predict_response", "parse_metadata_response", "GrpcClient"]
@@ -31,24 +32,36 @@ def _tf():
     return tf
 
 
+def _tensor_proto(tf, arr: np.ndarray, dtype_name: str):
+    from tensorflow.core.framework import types_pb2
+
+    dtype = tf.dtypes.as_dtype(types_pb2.DataType.Value(dtype_name))
+    return tf.make_tensor_proto(arr, dtype=dtype, shape=arr.shape)
+
+
 def grpc_predict_request(
     inputs: Mapping[str, Any],
     signature_name: str,
+    specs: Mapping[str, Any],
     model_name: str = DEFAULT_MODEL_NAME,
     version: int | None = None,
     *,
     label: str | None = None,
-    dtypes: Mapping[str, Any] | None = None,
 ):
     """Build a ``tensorflow_serving.apis.predict_pb2.PredictRequest``.
 
-    Each input becomes a ``TensorProto`` via ``tf.make_tensor_proto`` with an
-    explicit dtype and shape (int32 ``num_samples`` / ``seed``, float32
-    otherwise; scalars get shape ``[]``). gRPC, unlike REST, does not convert
-    dtypes server-side, so getting them right here matters.
+    ``specs`` is :func:`signature_specs` of the model's metadata (what
+    :meth:`GrpcClient.specs` returns). The inputs are checked against it by
+    :func:`prepare_inputs` (``ValueError`` naming the input and the expected
+    shape) and each becomes a ``TensorProto`` of the metadata's dtype
+    (``tf.make_tensor_proto``; ``DT_STRING`` from an object array of ``str`` /
+    ``bytes``). gRPC, unlike REST, does not convert dtypes server-side, so
+    this matters.
 
-    >>> req = grpc_predict_request({"z": np.zeros((2, 3))}, "decode", version=1)  # doctest: +SKIP
-    >>> req.model_spec.version.value, req.inputs["z"].dtype                       # doctest: +SKIP
+    >>> from serving.client.common import TensorSpec
+    >>> specs = {"decode": {"inputs": {"z": TensorSpec("DT_FLOAT", [-1, 3])}}}
+    >>> req = grpc_predict_request({"z": np.zeros((2, 3))}, "decode", specs, version=1)  # doctest: +SKIP
+    >>> req.model_spec.version.value, req.inputs["z"].dtype                              # doctest: +SKIP
     (1, 1)
     """
     tf = _tf()
@@ -56,6 +69,7 @@ def grpc_predict_request(
 
     if version is not None and label is not None:
         raise ValueError("pass either version or label, not both")
+    arrays = prepare_inputs(inputs, signature_name, specs)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
@@ -63,15 +77,36 @@ def grpc_predict_request(
         request.model_spec.version.value = int(version)
     if label is not None:
         request.model_spec.version_label = label
-    for name, arr in prepare_inputs(inputs, signature_name, dtypes).items():
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(arr, dtype=tf.as_dtype(arr.dtype), shape=arr.shape))
+    known = specs[signature_name]["inputs"]
+    for name, arr in arrays.items():
+        request.inputs[name].CopyFrom(_tensor_proto(tf, arr, known[name].dtype))
     return request
 
 
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
 def parse_predict_response(response) -> dict[str, np.ndarray]:
-    """``PredictResponse`` -> ``{output_name: np.ndarray}`` via ``tf.make_ndarray``."""
+    """``PredictResponse`` -> ``{output_name: np.ndarray}`` via ``tf.make_ndarray``.
+
+    Numeric outputs keep the server's dtype; ``DT_STRING`` outputs become
+    object arrays of ``str`` (UTF-8; ``bytes`` kept when not valid UTF-8), as
+    over REST.
+    """
     tf = _tf()
-    return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+    out = {}
+    for name, proto in response.outputs.items():
+        arr = tf.make_ndarray(proto)
+        if arr.dtype == object:
+            arr = np.vectorize(_text, otypes=[object])(arr) if arr.size else arr.astype(object)
+        out[name] = arr
+    return out
 
 
 def parse_metadata_response(response) -> dict:
@@ -96,11 +131,14 @@ def parse_metadata_response(response) -> dict:
 class GrpcClient(_SignatureMethods):
     """gRPC client (``PredictionService`` / ``ModelService``) for a vae-zoo model.
 
-    Same prediction methods as :class:`RestClient`; results keep the exact
-    dtypes the server returns. Use as a context manager to close the channel.
+    Same methods as :class:`RestClient`: the metadata (``GetModelMetadata``)
+    is fetched on first use and cached (:meth:`specs`), requests are checked
+    against it and sent with its dtypes. Numeric results keep the dtypes the
+    server returns; strings come back as ``str``. Use as a context manager
+    to close the channel.
 
     >>> with GrpcClient("localhost:8500") as client:               # doctest: +SKIP
-    ...     client.sample(4, seed=(1, 2), temperature=0.8)["x"].shape
+    ...     client.sample(seed=1, temperature=0.8, num_rows=4)["x"].shape
     (4, 28, 28, 1)
     """
 
@@ -123,6 +161,7 @@ class GrpcClient(_SignatureMethods):
         self.timeout = timeout
         self.version = version
         self.label = label
+        self._specs: dict | None = None
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -161,11 +200,21 @@ class GrpcClient(_SignatureMethods):
         elif self.label is not None:
             spec.version_label = self.label
 
-    def predict(self, inputs: Mapping[str, Any], signature_name: str) -> dict[str, np.ndarray]:
+    def predict(self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any) -> dict[str, np.ndarray]:
+        """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])`` (checked against the metadata)."""
         request = grpc_predict_request(
-            inputs, signature_name, self.model_name, self.version, label=self.label
+            {**(inputs or {}), **named}, signature, self.specs(), self.model_name, self.version, label=self.label
         )
         return parse_predict_response(self._call(self.prediction_stub.Predict, request))
+
+    def specs(self, refresh: bool = False) -> dict:
+        """:func:`signature_specs` of the model's metadata, fetched once and cached."""
+        if self._specs is None or refresh:
+            try:
+                self._specs = signature_specs(self.metadata())
+            except ValueError as err:
+                raise TFServingError(f"bad metadata from {self.target}: {err}") from err
+        return self._specs
 
     def status(self) -> dict:
         """``ModelService.GetModelStatus`` as a JSON-style dict."""
@@ -178,7 +227,7 @@ class GrpcClient(_SignatureMethods):
         return json_format.MessageToDict(response, preserving_proto_field_name=True)
 
     def metadata(self) -> dict:
-        """``PredictionService.GetModelMetadata`` (signature_def) as a JSON-style dict."""
+        """``PredictionService.GetModelMetadata`` (signature_def) as a JSON-style dict (not cached)."""
         from tensorflow_serving.apis import get_model_metadata_pb2
 
         request = get_model_metadata_pb2.GetModelMetadataRequest()

@@ -1,32 +1,21 @@
 """REST client for a vae-zoo model on TensorFlow Serving (standard library + numpy only).
 
 This module never imports TensorFlow, ``grpc`` or ``tensorflow_serving``, not
-even lazily: it only builds JSON bodies, sends them with ``urllib`` and parses
-the answers with numpy.
+even lazily: it builds JSON bodies, sends them with ``urllib`` and parses the
+answers with numpy. What a signature takes (names, dtypes, shapes) comes from
+the model's metadata, ``GET /v1/models/NAME[/versions/N]/metadata``.
 
-REST request formats
---------------------
-TF Serving accepts two JSON layouts for ``:predict``:
+TF Serving accepts two JSON layouts for ``:predict``: columnar
+(``{"inputs": {name: value}}``, the default) and row (``{"instances":
+[{name: row}, ...]}``, every input sliced along dimension 0). Every input of
+a vae-zoo signature is batch-major, so both work for every signature.
 
-* columnar (``"inputs"``): one entry per named input, each any shape. This is
-  the only layout that can carry the scalar / ``[2]`` inputs
-  (``num_samples``, ``temperature``, ``seed``), so it is the default.
-* row (``"instances"``): one entry per example, every input sliced along
-  dimension 0. Only possible when *every* input is batched, i.e. for
-  ``decode`` (or a custom signature with batched inputs only);
-  :func:`rest_request` raises ``ValueError`` otherwise.
-
-Examples (offline; they build request bodies and parse responses)::
+Examples (offline; they build URLs and parse responses)::
 
     >>> rest_url("http://localhost:8501")
     'http://localhost:8501/v1/models/vae:predict'
     >>> rest_url("localhost:8501", version=3, verb="metadata")
     'http://localhost:8501/v1/models/vae/versions/3/metadata'
-    >>> body = rest_request({"num_samples": 4, "seed": (1, 2), "temperature": 0.5}, "sample")
-    >>> json.dumps(body)
-    '{"signature_name": "sample", "inputs": {"num_samples": 4, "seed": [1, 2], "temperature": 0.5}}'
-    >>> rest_request({"z": [[0.0, 1.0], [2.0, 3.0]]}, "decode", format="row")
-    {'signature_name': 'decode', 'instances': [[0.0, 1.0], [2.0, 3.0]]}
     >>> out = parse_rest_response({"outputs": {"z": [[0.5, -1.0]]}})
     >>> out["z"].shape, out["z"].dtype
     ((1, 2), dtype('float32'))
@@ -36,7 +25,7 @@ Against a running server (``docker compose -f serving/docker-compose.yml up``)::
     >>> client = RestClient("http://localhost:8501")          # doctest: +SKIP
     >>> client.status()["model_version_status"][0]["state"]  # doctest: +SKIP
     'AVAILABLE'
-    >>> client.sample(4, seed=(1, 2))["x"].shape              # doctest: +SKIP
+    >>> client.sample(seed=1, num_rows=4)["x"].shape         # doctest: +SKIP
     (4, 28, 28, 1)
 """
 
@@ -52,16 +41,20 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .common import (
+    _NUMPY_DTYPES as _NUMPY_NAMES,
     DEFAULT_MODEL_NAME,
     DEFAULT_REST_URL,
-    SINGLE_OUTPUT_NAMES,
+    TensorSpec,
     TFServingError,
-    _is_unbatched,
     _SignatureMethods,
+    batch_size,
+    numpy_dtype,
     prepare_inputs,
+    signature_inputs,
+    signature_specs,
 )
 
-__all__ = ["rest_url", "rest_request", "parse_rest_response", "RestClient"]
+__all__ = ["rest_url", "rest_request", "parse_rest_response", "empty_outputs", "RestClient"]
 
 
 def rest_url(
@@ -110,57 +103,68 @@ def rest_url(
     raise ValueError(f"unknown verb {verb!r}: use predict, classify, regress, metadata or status")
 
 
+def _json_value(arr: np.ndarray) -> Any:
+    """A numpy array as JSON: numbers via ``tolist``; strings as JSON strings, ``bytes`` as ``{"b64": ...}``."""
+    if arr.dtype != object:
+        return arr.tolist()
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        if isinstance(value, bytes):
+            return {"b64": base64.b64encode(value).decode("ascii")}
+        return value
+
+    return encode(arr.tolist())
+
+
 def rest_request(
     inputs: Mapping[str, Any],
     signature_name: str,
+    specs: Mapping[str, Any],
     format: str = "columnar",
-    *,
-    dtypes: Mapping[str, Any] | None = None,
-    unbatched: Iterable[str] | None = None,
 ) -> dict:
     """Build the JSON body (a dict) of a REST ``:predict`` request.
 
+    ``specs`` is :func:`signature_specs` of the model's metadata (what
+    :meth:`RestClient.specs` returns): the inputs are checked and converted
+    by :func:`prepare_inputs` against it, so a wrong name, dtype or shape is
+    a ``ValueError`` before anything is sent. Integers stay JSON integers,
+    ``DT_STRING`` values are JSON strings (``bytes`` go as ``{"b64": ...}``,
+    TF Serving's binary form).
+
     ``format="columnar"`` gives ``{"signature_name": ..., "inputs": {name:
-    value}}``; values keep their shapes, int32 inputs stay JSON integers.
+    value}}``. ``format="row"`` gives ``{"signature_name": ..., "instances":
+    [{name: row_value, ...}, ...]}``, one object per row of dimension 0; every
+    input must then be batched (dimension 0 unknown in the metadata), as all
+    inputs of the vae-zoo signatures are.
 
-    ``format="row"`` gives ``{"signature_name": ..., "instances": [...]}``
-    with one entry per row of dimension 0: a bare value per row for a
-    single-input signature, else ``{name: row_value}`` objects. All inputs
-    must be batched with the same dimension 0; a request with a scalar or
-    unbatched input (``num_samples``, ``temperature``, ``seed`` or anything in
-    ``unbatched``) raises ``ValueError`` because the row format cannot carry
-    it -- use the columnar format.
-
-    >>> rest_request({"x": [[0.0]], "seed": [0, 0]}, "encode")
-    {'signature_name': 'encode', 'inputs': {'x': [[0.0]], 'seed': [0, 0]}}
+    >>> from serving.client.common import TensorSpec as T
+    >>> specs = {"sample": {"inputs": {"seed": T("DT_INT64", [-1]), "temperature": T("DT_FLOAT", [-1])}}}
+    >>> rest_request({"seed": [1, 2], "temperature": [1, 0.5]}, "sample", specs)
+    {'signature_name': 'sample', 'inputs': {'seed': [1, 2], 'temperature': [1.0, 0.5]}}
+    >>> rest_request({"seed": [1, 2], "temperature": [1, 0.5]}, "sample", specs, format="row")["instances"]
+    [{'seed': 1, 'temperature': 1.0}, {'seed': 2, 'temperature': 0.5}]
     """
-    arrays = prepare_inputs(inputs, signature_name, dtypes)
-    if format == "columnar":
-        return {
-            "signature_name": signature_name,
-            "inputs": {name: arr.tolist() for name, arr in arrays.items()},
-        }
-    if format != "row":
+    if format not in ("columnar", "row"):
         raise ValueError(f"format must be 'columnar' or 'row', got {format!r}")
-    not_batched = [n for n, a in arrays.items() if _is_unbatched(n, a, signature_name, unbatched)]
+    return _body(prepare_inputs(inputs, signature_name, specs), signature_name, specs, format)
+
+
+def _body(arrays: Mapping[str, np.ndarray], signature_name: str, specs: Mapping[str, Any], format: str) -> dict:
+    if format == "columnar":
+        return {"signature_name": signature_name, "inputs": {n: _json_value(a) for n, a in arrays.items()}}
+    known = signature_inputs(specs, signature_name)
+    not_batched = sorted(n for n, a in arrays.items() if not a.ndim or not known[n].shape or known[n].shape[0] >= 0)
     if not_batched:
         raise ValueError(
-            f"row format ('instances') cannot express signature {signature_name!r}: "
-            f"input(s) {sorted(not_batched)} have no batch dimension (scalar or "
-            f"fixed-shape), and the row format slices every input along dimension 0. "
-            f"Use format='columnar' ('inputs'), which TF Serving accepts for any shapes."
+            f"row format ('instances') cannot express signature {signature_name!r}: input(s) {not_batched} "
+            f"have no batch dimension in the metadata, and the row format slices every input along "
+            f"dimension 0. Use format='columnar' ('inputs')."
         )
-    sizes = {n: a.shape[0] for n, a in arrays.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"row format needs the same dimension 0 for every input, got {sizes}")
-    if len(arrays) == 1:
-        (arr,) = arrays.values()
-        instances = arr.tolist()
-    else:
-        lists = {n: a.tolist() for n, a in arrays.items()}
-        n_rows = next(iter(sizes.values()))
-        instances = [{n: lists[n][i] for n in lists} for i in range(n_rows)]
-    return {"signature_name": signature_name, "instances": instances}
+    n_rows = batch_size(arrays, known, f"signature {signature_name!r}") or 0
+    lists = {n: _json_value(a) for n, a in arrays.items()}
+    return {"signature_name": signature_name, "instances": [{n: lists[n][i] for n in lists} for i in range(n_rows)]}
 
 
 def _is_b64(value: Any) -> bool:
@@ -175,18 +179,18 @@ def _decode_b64(value: Any) -> Any:
     return value
 
 
-def _to_array(value: Any, dtype: Any) -> np.ndarray:
-    value = _decode_b64(value)
-    arr = np.asarray(value, dtype=object if _contains_bytes(value) else None)
-    if dtype is not None and arr.dtype != object:
-        arr = arr.astype(dtype)
-    return arr
-
-
-def _contains_bytes(value: Any) -> bool:
+def _contains_strings(value: Any) -> bool:
     while isinstance(value, list) and value:
         value = value[0]
-    return isinstance(value, bytes)
+    return isinstance(value, (str, bytes))
+
+
+def _to_array(value: Any, dtype: Any) -> np.ndarray:
+    value = _decode_b64(value)
+    if _contains_strings(value) or (dtype is not None and np.dtype(dtype) == object):
+        return np.asarray(value, dtype=object)  # str / bytes stay Python objects
+    arr = np.asarray(value)
+    return arr if dtype is None else arr.astype(dtype)
 
 
 def _resolve_dtype(dtype: Any, name: str) -> Any:
@@ -199,29 +203,34 @@ def parse_rest_response(
     body: Mapping[str, Any] | str | bytes,
     output_name: str | None = None,
     dtype: Any = "auto",
+    outputs: Mapping[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Turn a REST ``:predict`` response body into ``{output_name: ndarray}``.
 
     Handles TF Serving's three shapes of answer:
 
     * columnar ``{"outputs": {name: value, ...}}``, or ``{"outputs": value}``
-      when the signature has a single output (the name is then
-      ``output_name`` or ``"outputs"``);
+      when the signature has a single output;
     * row ``{"predictions": [{name: row, ...}, ...]}``, or
-      ``{"predictions": [row, ...]}`` for a single output (named
-      ``output_name`` or ``"predictions"``), stacked back along dimension 0;
+      ``{"predictions": [row, ...]}`` for a single output, stacked back along
+      dimension 0;
     * errors ``{"error": "..."}`` -> raises :class:`TFServingError`.
 
-    JSON does not carry dtypes. ``dtype="auto"`` (default) maps JSON floats to
-    float32 (every floating output of the VAE is float32) and integers to
-    int64; ``None`` keeps numpy's defaults; a dtype or a ``{name: dtype}``
-    mapping casts explicitly. ``{"b64": ...}`` values become ``bytes``.
+    ``outputs`` (the signature's output specs from :func:`signature_specs`,
+    as :class:`RestClient` passes them) names a single unnamed output and
+    gives every output its metadata dtype (``DT_STRING`` -> an object array
+    of ``str``). Without it, an unnamed output is called ``output_name`` or
+    the JSON key, and ``dtype="auto"`` maps JSON floats to float32 and
+    integers to int64; ``None`` keeps numpy's defaults; a dtype or a ``{name:
+    dtype}`` mapping casts. ``{"b64": ...}`` values become ``bytes``.
 
     >>> parse_rest_response({"predictions": [{"z": [1.0, 2.0]}, {"z": [3.0, 4.0]}]})["z"]
     array([[1., 2.],
            [3., 4.]], dtype=float32)
     >>> parse_rest_response({"outputs": [-1.5, -2.5]}, output_name="log_likelihood")
     {'log_likelihood': array([-1.5, -2.5], dtype=float32)}
+    >>> parse_rest_response({"outputs": ["a dog", "a cat"]}, outputs={"sentences": TensorSpec("DT_STRING", [-1])})
+    {'sentences': array(['a dog', 'a cat'], dtype=object)}
     """
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8")
@@ -234,21 +243,24 @@ def parse_rest_response(
         raise TFServingError(f"unexpected response of type {type(body).__name__}: {body!r:.200}")
     if "error" in body:
         raise TFServingError(f"TF Serving error: {body['error']}", body=dict(body))
+    if outputs:
+        if output_name is None and len(outputs) == 1:
+            output_name = next(iter(outputs))
+        if isinstance(dtype, str) and dtype == "auto":
+            dtype = {n: numpy_dtype(spec.dtype) for n, spec in outputs.items() if spec.dtype in _NUMPY_NAMES}
 
     def cast(name: str, value: Any) -> np.ndarray:
         if isinstance(dtype, str) and dtype == "auto":
             arr = _to_array(value, None)
-            if arr.dtype.kind == "f":
-                arr = arr.astype(np.float32)
-            return arr
+            return arr.astype(np.float32) if arr.dtype.kind == "f" else arr
         return _to_array(value, _resolve_dtype(dtype, name))
 
     if "outputs" in body:
-        outputs = body["outputs"]
-        if isinstance(outputs, Mapping) and not _is_b64(outputs):
-            return {name: cast(name, value) for name, value in outputs.items()}
+        values = body["outputs"]
+        if isinstance(values, Mapping) and not _is_b64(values):
+            return {name: cast(name, value) for name, value in values.items()}
         name = output_name or "outputs"
-        return {name: cast(name, outputs)}
+        return {name: cast(name, values)}
     if "predictions" in body:
         preds = body["predictions"]
         if not isinstance(preds, list):
@@ -264,18 +276,32 @@ def parse_rest_response(
     raise TFServingError(f"response has none of 'outputs', 'predictions', 'error': keys {sorted(body)}")
 
 
+def empty_outputs(outputs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray] | None:
+    """The outputs of a zero-row request, from the output specs (dimension 0 -> 0), or None if a shape is unknown."""
+    result = {}
+    for name, spec in outputs.items():
+        if spec.shape is None or not spec.shape or any(d < 0 for d in spec.shape[1:]) or spec.dtype not in _NUMPY_NAMES:
+            return None
+        result[name] = np.zeros([0, *spec.shape[1:]], dtype=numpy_dtype(spec.dtype))
+    return result
+
 
 class RestClient(_SignatureMethods):
-    """Minimal REST client for a vae-zoo model on TF Serving (stdlib ``urllib``).
+    """REST client for a vae-zoo model on TF Serving (stdlib ``urllib`` + numpy).
 
-    Every prediction method returns ``{output_name: np.ndarray}``; float
-    outputs come back as float32. Errors raise :class:`TFServingError`.
+    The model's metadata (``GET .../metadata``) is fetched on first use and
+    cached (:meth:`specs`; ``specs(refresh=True)`` fetches it again): every
+    request is checked against it and every output gets its dtype from it
+    (float32 tensors as float32, strings as object arrays of ``str``).
+    Results are ``{output_name: np.ndarray}``; server errors raise
+    :class:`TFServingError`, bad inputs ``ValueError`` before sending.
+    ``format="row"`` sends ``"instances"`` instead of ``"inputs"``.
 
-    >>> client = RestClient("http://localhost:8501")               # doctest: +SKIP
-    >>> client.encode(np.zeros((2, 28, 28, 1)), seed=(1, 2))["z"].shape  # doctest: +SKIP
+    >>> client = RestClient("http://localhost:8501")                 # doctest: +SKIP
+    >>> client.sample(seed=1, temperature=0.8, num_rows=4)["x"].shape  # doctest: +SKIP
+    (4, 28, 28, 1)
+    >>> client.predict("sample", seed=[1, 2], temperature=[1.0, 1.0])["z"].shape  # doctest: +SKIP
     (2, 16)
-    >>> client.log_likelihood(x, num_samples=100)["log_likelihood"]      # doctest: +SKIP
-    array([-95.1, -101.7], dtype=float32)
     """
 
     def __init__(
@@ -285,12 +311,17 @@ class RestClient(_SignatureMethods):
         timeout: float = 30.0,
         version: int | None = None,
         label: str | None = None,
+        format: str = "columnar",
     ):
+        if format not in ("columnar", "row"):
+            raise ValueError(f"format must be 'columnar' or 'row', got {format!r}")
         self.base_url = base_url
         self.model_name = model_name
         self.timeout = timeout
         self.version = version
         self.label = label
+        self.format = format
+        self._specs: dict | None = None
         rest_url(base_url, model_name, version, None, label)  # validate early
 
     def __repr__(self) -> str:
@@ -334,18 +365,31 @@ class RestClient(_SignatureMethods):
         return self._http(self.url(None))
 
     def metadata(self) -> dict:
-        """``GET /v1/models/NAME[/versions/N]/metadata``: the signature definitions."""
+        """``GET /v1/models/NAME[/versions/N]/metadata``: the signature definitions (not cached)."""
         return self._http(self.url("metadata"))
 
-    def predict(
-        self,
-        inputs: Mapping[str, Any],
-        signature_name: str,
-        format: str = "columnar",
-        output_name: str | None = None,
-    ) -> dict[str, np.ndarray]:
-        """POST ``:predict`` for any signature and parse the answer."""
-        body = rest_request(inputs, signature_name, format=format)
-        payload = self._http(self.url("predict"), body)
-        return parse_rest_response(payload, output_name=output_name or SINGLE_OUTPUT_NAMES.get(signature_name))
+    def specs(self, refresh: bool = False) -> dict:
+        """:func:`signature_specs` of the model's metadata, fetched once and cached."""
+        if self._specs is None or refresh:
+            try:
+                self._specs = signature_specs(self.metadata())
+            except ValueError as err:
+                raise TFServingError(f"bad metadata from {self.url('metadata')}: {err}") from err
+        return self._specs
 
+    def predict(self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any) -> dict[str, np.ndarray]:
+        """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])``.
+
+        Inputs go by name (keywords, or a mapping for names that are not
+        identifiers) and are checked against the metadata first. A request
+        with zero rows is answered locally with empty outputs.
+        """
+        specs = self.specs()
+        arrays = prepare_inputs({**(inputs or {}), **named}, signature, specs)
+        outputs = specs[signature]["outputs"]
+        if batch_size(arrays, specs[signature]["inputs"]) == 0:
+            empty = empty_outputs(outputs)
+            if empty is not None:
+                return empty
+        body = _body(arrays, signature, specs, self.format)
+        return parse_rest_response(self._http(self.url("predict"), body), outputs=outputs)

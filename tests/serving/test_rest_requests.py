@@ -1,181 +1,147 @@
 """Tests for serving/client/rest.py, requests: REST ``:predict`` bodies (columnar and row) and URLs.
 
-Offline (no server, no network): request bodies are built and checked.
+Offline (no server, no network). The bodies are built from the metadata of
+real exports (a tiny image and a tiny sentence model, see
+``serving_testing``), checked for TF Serving's JSON types, then read back
+the way the model server reads them and run through the loaded SavedModel:
+the outputs must be those of the signature called directly.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
+from serving_testing import (
+    CORPUS,
+    KINDS,
+    SIGNATURES,
+    SMALL_IMAGE,
+    SMALL_LATENT,
+    _x,
+    assert_outputs_equal,
+    decode_rest_body,
+    model_inputs,
+    run_signature,
+    sc,
+    specs,
+)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-from serving import client as sc  # noqa: E402
-
-LATENT = 4
-IMAGE = (28, 28, 1)
-
-
-def _x(n=2, seed=0):
-    return np.random.default_rng(seed).uniform(size=(n, *IMAGE)).astype(np.float32)
-
-
-def _z(n=3, seed=1):
-    return np.random.default_rng(seed).standard_normal((n, LATENT)).astype(np.float32)
-
+CASES = [(kind, signature) for kind in KINDS for signature in SIGNATURES]
 
 
-# ---------------------------------------------------------------------------
-# REST request bodies
-# ---------------------------------------------------------------------------
-
-
-def _all_ints(value):
+def _leaf_types(value):
     if isinstance(value, list):
-        return all(_all_ints(v) for v in value)
-    return type(value) is int
+        return set().union(*(_leaf_types(v) for v in value)) if value else set()
+    return {type(value).__name__}
 
 
-def _all_floats(value):
-    if isinstance(value, list):
-        return all(_all_floats(v) for v in value)
-    return type(value) is float
-
-
-def _roundtrip(body):
-    return json.loads(json.dumps(body))
-
-
-class TestRestRequestColumnar:
-    def test_encode(self):
-        x = _x()
-        body = sc.rest_request({"x": x, "seed": (3, 4)}, "encode")
-        assert list(body) == ["signature_name", "inputs"]
-        assert body["signature_name"] == "encode"
-        assert set(body["inputs"]) == {"x", "seed"}
-        assert body["inputs"]["seed"] == [3, 4] and _all_ints(body["inputs"]["seed"])
-        assert _all_floats(body["inputs"]["x"])
-        np.testing.assert_array_equal(np.asarray(body["inputs"]["x"], np.float32), x)
-        assert _roundtrip(body) == body
-
-    def test_decode(self):
-        z = _z()
-        body = sc.rest_request({"z": z}, "decode")
-        assert body == {"signature_name": "decode", "inputs": {"z": z.tolist()}}
-        assert np.asarray(body["inputs"]["z"]).shape == (3, LATENT)
-
-    def test_sample_exact_json(self):
-        body = sc.rest_request({"num_samples": 4, "seed": (1, 2), "temperature": 0.5}, "sample")
-        assert json.dumps(body) == (
-            '{"signature_name": "sample", "inputs": '
-            '{"num_samples": 4, "seed": [1, 2], "temperature": 0.5}}'
-        )
-        inputs = body["inputs"]
-        assert type(inputs["num_samples"]) is int
-        assert _all_ints(inputs["seed"])
-        assert type(inputs["temperature"]) is float
-
-    def test_ints_stay_ints_even_from_numpy_or_floats(self):
-        body = sc.rest_request(
-            {"num_samples": np.int64(8), "seed": np.array([5.0, 6.0]), "temperature": 1}, "sample"
-        )
-        assert body["inputs"] == {"num_samples": 8, "seed": [5, 6], "temperature": 1.0}
-        assert type(body["inputs"]["num_samples"]) is int and _all_ints(body["inputs"]["seed"])
-        assert type(body["inputs"]["temperature"]) is float
-        assert json.dumps(body["inputs"]) == '{"num_samples": 8, "seed": [5, 6], "temperature": 1.0}'
-
-    @pytest.mark.parametrize("signature", ["reconstruct", "serving_default"])
-    def test_reconstruct(self, signature):
-        x = _x(1)
-        body = sc.rest_request({"x": x, "seed": [0, 0]}, signature)
+class TestRestRequestBodies:
+    @pytest.mark.parametrize("kind, signature", CASES)
+    @pytest.mark.parametrize("format", ["columnar", "row"])
+    def test_body_runs_against_the_saved_model(self, kind, signature, format):
+        inputs = model_inputs(kind, signature, n=3)
+        body = sc.rest_request(inputs, signature, specs(kind), format=format)
+        body = json.loads(json.dumps(body))  # what goes over the wire
         assert body["signature_name"] == signature
-        assert body["inputs"]["seed"] == [0, 0] and _all_ints(body["inputs"]["seed"])
-        assert np.asarray(body["inputs"]["x"]).shape == (1, *IMAGE)
+        assert list(body) == ["signature_name", "inputs" if format == "columnar" else "instances"]
+        if format == "row":
+            assert len(body["instances"]) == 3 and all(set(r) == set(inputs) for r in body["instances"])
+        decoded_signature, tensors = decode_rest_body(body, kind)  # strict about JSON types
+        assert decoded_signature == signature
+        assert_outputs_equal(run_signature(kind, signature, tensors), run_signature(kind, signature, inputs))
 
-    def test_log_likelihood(self):
-        x = _x(3)
-        body = sc.rest_request({"x": x, "num_samples": 100, "seed": (7, 8)}, "log_likelihood")
-        assert body["signature_name"] == "log_likelihood"
-        assert body["inputs"]["num_samples"] == 100 and type(body["inputs"]["num_samples"]) is int
-        assert body["inputs"]["seed"] == [7, 8]
-        assert np.asarray(body["inputs"]["x"]).shape == (3, *IMAGE)
+    def test_json_types_follow_the_metadata(self):
+        body = sc.rest_request({"seed": np.array([3.0, 4.0]), "temperature": [1, 2]}, "sample", specs("image"))
+        assert body == {"signature_name": "sample", "inputs": {"seed": [3, 4], "temperature": [1.0, 2.0]}}
+        assert _leaf_types(body["inputs"]["seed"]) == {"int"}
+        assert _leaf_types(body["inputs"]["temperature"]) == {"float"}
+        assert json.dumps(body["inputs"]) == '{"seed": [3, 4], "temperature": [1.0, 2.0]}'
+
+    def test_strings_are_json_strings_and_bytes_b64(self):
+        body = sc.rest_request({"sentences": ["a small dog", b"a cat", b"\xff\x00"]}, "reconstruct", specs("sentence"))
+        assert body["inputs"]["sentences"] == ["a small dog", {"b64": "YSBjYXQ="}, {"b64": "/wA="}]
+        row = sc.rest_request({"sentences": np.array(["a small dog"])}, "reconstruct", specs("sentence"), format="row")
+        assert row == {"signature_name": "reconstruct", "instances": [{"sentences": "a small dog"}]}
+
+    def test_exact_sample_json(self):
+        body = sc.rest_request({"seed": [1, 2, 3], "temperature": [1.0, 1.0, 1.0]}, "sample", specs("sentence"))
+        assert json.dumps(body) == (
+            '{"signature_name": "sample", "inputs": {"seed": [1, 2, 3], "temperature": [1.0, 1.0, 1.0]}}'
+        )
 
     def test_float32_values_round_trip_exactly(self):
-        x = np.array([[0.1, 1 / 3, 1e-8]], dtype=np.float32)
-        body = _roundtrip(sc.rest_request({"z": x}, "decode"))
-        np.testing.assert_array_equal(np.asarray(body["inputs"]["z"], dtype=np.float32), x)
+        z = np.array([[0.1, 1 / 3, 1e-8]], dtype=np.float32)
+        body = json.loads(json.dumps(sc.rest_request({"z": z}, "decode", specs("image"))))
+        np.testing.assert_array_equal(np.asarray(body["inputs"]["z"], dtype=np.float32), z)
 
+    def test_zero_rows(self):
+        body = sc.rest_request({"seed": [], "temperature": []}, "sample", specs("image"))
+        assert body["inputs"] == {"seed": [], "temperature": []}
+        assert sc.rest_request({"seed": [], "temperature": []}, "sample", specs("image"), format="row")["instances"] == []
+
+
+class TestValidationAgainstTheMetadata:
     @pytest.mark.parametrize(
-        "inputs, signature, match",
+        "kind, signature, inputs, match",
         [
-            ({"num_samples": 4, "seed": (1, 2, 3), "temperature": 1.0}, "sample", "shape \\[2\\]"),
-            ({"num_samples": [4], "seed": (1, 2), "temperature": 1.0}, "sample", "scalar"),
-            ({"num_samples": 4, "seed": (1, 2)}, "sample", "missing \\['temperature'\\]"),
-            ({"z": _z(), "extra": 1}, "decode", "unexpected \\['extra'\\]"),
-            ({"num_samples": 2.5, "seed": (1, 2), "temperature": 1.0}, "sample", "integers"),
-            ({"num_samples": 4, "seed": (2**40, 1), "temperature": 1.0}, "sample", "int32"),
-            ({"z": 1.0}, "decode", "batch dimension"),
+            ("image", "reconstruct", {"x": _x(2, 0, (16,))}, r"input 'x' of signature 'reconstruct' must have shape \[-1, 4, 4, 1\] \(DT_FLOAT\), got shape \[2, 16\]"),
+            ("image", "reconstruct", {"x": _x(2, 0, (4, 4, 2))}, r"'x' .* \[-1, 4, 4, 1\]"),
+            ("image", "decode", {"z": np.zeros((2, SMALL_LATENT + 1))}, r"input 'z' .* \[-1, 3\] \(DT_FLOAT\), got shape \[2, 4\]"),
+            ("image", "decode", {"z": np.zeros(SMALL_LATENT)}, r"input 'z' .* \[-1, 3\]"),
+            ("image", "sample", {"seed": 1, "temperature": [1.0]}, r"input 'seed' of signature 'sample' must have shape \[-1\] \(DT_INT64\), got shape \[\]"),
+            ("image", "sample", {"seed": [[1, 2]], "temperature": [1.0]}, r"input 'seed' .* \[-1\]"),
+            ("image", "sample", {"seed": [1.5], "temperature": [1.0]}, r"'seed' .* integers \(DT_INT64\)"),
+            ("image", "sample", {"seed": [2**63], "temperature": [1.0]}, r"'seed' .*(DT_INT64|integers)"),
+            ("image", "sample", {"seed": [1], "temperature": ["hot"]}, r"input 'temperature' .* DT_FLOAT with shape \[-1\]"),
+            ("image", "encode", {"x": [["a"]]}, r"input 'x' .* DT_FLOAT"),
+            ("sentence", "encode", {"sentences": [1, 2]}, r"input 'sentences' .* DT_STRING with shape \[-1\] \(str or bytes\)"),
+            ("sentence", "encode", {"sentences": "a small dog"}, r"input 'sentences' .* \[-1\] \(DT_STRING\), got shape \[\]"),
+            ("sentence", "encode", {"sentences": [["a small dog"]]}, r"input 'sentences' .* \[-1\] \(DT_STRING\), got shape \[1, 1\]"),
         ],
     )
-    def test_invalid_inputs(self, inputs, signature, match):
+    def test_wrong_rank_shape_or_dtype(self, kind, signature, inputs, match):
         with pytest.raises(ValueError, match=match):
-            sc.rest_request(inputs, signature)
+            sc.rest_request(inputs, signature, specs(kind))
 
-    def test_unknown_signature_uses_name_based_dtypes(self):
-        body = sc.rest_request({"a": [1, 2], "seed": [1, 2]}, "custom")
-        assert body["inputs"] == {"a": [1.0, 2.0], "seed": [1, 2]}
-        assert _all_floats(body["inputs"]["a"]) and _all_ints(body["inputs"]["seed"])
+    @pytest.mark.parametrize(
+        "kind, signature, inputs",
+        [
+            ("image", "sample", {"seed": [1, 2, 3], "temperature": [1.0, 1.0]}),
+            ("image", "encode_sample", {"x": _x(2, 0, SMALL_IMAGE), "seed": [1, 2, 3]}),
+            ("sentence", "decode_sample", {"z": np.zeros((2, 2)), "seed": [1, 2], "temperature": [1.0]}),
+            ("sentence", "log_likelihood", {"sentences": CORPUS[:2], "seed": [1]}),
+        ],
+    )
+    @pytest.mark.parametrize("format", ["columnar", "row"])
+    def test_inputs_disagreeing_on_dimension_0(self, kind, signature, inputs, format):
+        with pytest.raises(ValueError, match=f"inputs of signature '{signature}' disagree on dimension 0"):
+            sc.rest_request(inputs, signature, specs(kind), format=format)
 
+    def test_names(self):
+        with pytest.raises(ValueError, match=r"missing \['temperature'\], unexpected \[\]"):
+            sc.rest_request({"seed": [1]}, "sample", specs("image"))
+        with pytest.raises(ValueError, match=r"missing \[\], unexpected \['num_samples'\]"):
+            sc.rest_request({"seed": [1], "temperature": [1.0], "num_samples": 1}, "sample", specs("image"))
+        with pytest.raises(ValueError, match=r"unexpected \['temperature'\]"):  # images: decode_sample has no temperature
+            sc.rest_request({"z": np.zeros((1, 3)), "seed": [1], "temperature": [1.0]}, "decode_sample", specs("image"))
+        with pytest.raises(ValueError, match=r"no signature 'generate'; it has \['decode', "):
+            sc.rest_request({"z": np.zeros((1, 3))}, "generate", specs("image"))
 
-class TestRestRequestRow:
-    def test_decode_one_instance_per_row(self):
-        z = _z(3)
-        body = sc.rest_request({"z": z}, "decode", format="row")
-        assert list(body) == ["signature_name", "instances"]
-        assert body["signature_name"] == "decode"
-        # Single named input: instances are the bare rows.
-        assert len(body["instances"]) == 3
-        assert body["instances"] == z.tolist()
-        assert all(isinstance(row, list) and len(row) == LATENT for row in body["instances"])
-
-    @pytest.mark.parametrize("signature", ["sample", "encode", "reconstruct", "log_likelihood"])
-    def test_refuses_signatures_with_unbatched_inputs(self, signature):
-        inputs = {
-            "sample": {"num_samples": 2, "seed": (0, 0), "temperature": 1.0},
-            "encode": {"x": _x(2), "seed": (0, 0)},
-            "reconstruct": {"x": _x(2), "seed": (0, 0)},
-            "log_likelihood": {"x": _x(2), "num_samples": 10, "seed": (0, 0)},
-        }[signature]
-        with pytest.raises(ValueError) as info:
-            sc.rest_request(inputs, signature, format="row")
-        message = str(info.value)
-        assert "row format" in message and "columnar" in message
-        assert "seed" in message and signature in message
-
-    def test_sample_message_names_all_unbatched_inputs(self):
-        with pytest.raises(ValueError, match=r"\['num_samples', 'seed', 'temperature'\]"):
-            sc.rest_request({"num_samples": 2, "seed": (0, 0), "temperature": 1.0}, "sample", format="row")
-
-    def test_multi_input_all_batched_gives_objects(self):
-        body = sc.rest_request({"a": [[1.0, 2.0], [3.0, 4.0]], "b": [5.0, 6.0]}, "custom", format="row")
-        assert body == {
-            "signature_name": "custom",
-            "instances": [{"a": [1.0, 2.0], "b": 5.0}, {"a": [3.0, 4.0], "b": 6.0}],
-        }
-
-    def test_mismatched_batch_sizes(self):
-        with pytest.raises(ValueError, match="same dimension 0"):
-            sc.rest_request({"a": [[1.0], [2.0]], "b": [1.0]}, "custom", format="row")
+    def test_internal_signatures_are_not_offered(self):
+        assert set(specs("image")) == set(SIGNATURES)
+        assert specs("image")["encode"]["inputs"]["x"] == sc.TensorSpec("DT_FLOAT", [-1, *SMALL_IMAGE])
 
     def test_unknown_format(self):
         with pytest.raises(ValueError, match="columnar"):
-            sc.rest_request({"z": _z()}, "decode", format="rows")
+            sc.rest_request({"z": np.zeros((1, 3))}, "decode", specs("image"), format="rows")
+
+    def test_row_format_refuses_inputs_without_a_batch_dimension(self):
+        custom = {"f": {"inputs": {"a": sc.TensorSpec("DT_FLOAT", [-1]), "k": sc.TensorSpec("DT_INT32", [])}, "outputs": {}}}
+        assert sc.rest_request({"a": [1.0], "k": 3}, "f", custom)["inputs"] == {"a": [1.0], "k": 3}
+        with pytest.raises(ValueError, match=r"row format .* \['k'\] have no batch dimension"):
+            sc.rest_request({"a": [1.0], "k": 3}, "f", custom, format="row")
 
 
 # ---------------------------------------------------------------------------
@@ -195,6 +161,7 @@ class TestRestUrl:
 
     def test_other_forms(self):
         assert sc.rest_url("localhost:8501", "m", verb="metadata") == "http://localhost:8501/v1/models/m/metadata"
+        assert sc.rest_url("http://h", version=2, verb="metadata") == "http://h/v1/models/vae/versions/2/metadata"
         assert sc.rest_url("https://h", version=2, verb=None) == "https://h/v1/models/vae/versions/2"
         assert sc.rest_url("http://h", verb="status") == "http://h/v1/models/vae"
         assert sc.rest_url("http://h", label="stable") == "http://h/v1/models/vae/labels/stable:predict"
@@ -206,3 +173,4 @@ class TestRestUrl:
     def test_invalid(self, kwargs):
         with pytest.raises(ValueError):
             sc.rest_url("http://h", **kwargs)
+

@@ -57,13 +57,30 @@ class TestBatchingConfig:
         assert params.DESCRIPTOR.full_name == "tensorflow.serving.BatchingParameters"
         for field in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
             assert params.HasField(field), field
-        assert params.max_batch_size.value == 32
-        assert 0 < params.batch_timeout_micros.value <= 10_000  # <= 10 ms on CPU
+        assert params.max_batch_size.value == 64
+        assert 0 <= params.batch_timeout_micros.value <= 10_000  # <= 10 ms on CPU
         assert params.num_batch_threads.value == 2  # 2-core box
-        assert params.max_enqueued_batches.value >= 1
-        sizes = list(params.allowed_batch_sizes)
-        assert sizes == sorted(set(sizes)) and sizes[-1] == params.max_batch_size.value
+        assert params.max_enqueued_batches.value >= params.num_batch_threads.value
+        assert not params.pad_variable_length_inputs  # every input has a fixed shape but for dimension 0
         assert cp.check_batching_parameters(params) == []
+
+    def test_allowed_batch_sizes_end_at_max_batch_size(self):
+        params = cp.load_batching_parameters()
+        sizes = list(params.allowed_batch_sizes)
+        assert sizes[0] == 1  # a lone request is never padded
+        assert sizes == sorted(set(sizes)) and sizes[-1] == params.max_batch_size.value
+        # padding adds at most 7 rows, and at most doubles a batch
+        assert all(b - a <= 8 and b <= 2 * a for a, b in zip(sizes, sizes[1:]))
+
+    def test_warmup_uses_the_largest_allowed_batch_size(self):
+        """export/warmup.py sends a request of the largest allowed size; more rows than max_batch_size would fail the load."""
+        from vae_zoo.export import warmup
+
+        params = cp.load_batching_parameters()
+        largest = params.allowed_batch_sizes[-1]
+        assert warmup.LARGEST_ALLOWED_BATCH_SIZE == largest == params.max_batch_size.value
+        assert warmup.largest_allowed_batch_size() == largest
+        assert warmup.warmup_batch_sizes() == (1, largest)
 
     def test_fallback_schema_matches_upstream_definition(self):
         cls = cp.batching_parameters_class(prefer_upstream=False)
@@ -176,15 +193,68 @@ class TestCompose:
             assert os.path.normpath(os.path.join(SERVING_DIR, source)) == os.path.join(SERVING_DIR, local)
             assert os.path.isfile(os.path.join(SERVING_DIR, local))
         assert "--enable_batching" in flags
-        # Without per-model batching the scalar/[2] inputs of sample, encode,
-        # reconstruct and log_likelihood would be rejected by the batcher.
-        assert "--enable_per_model_batching_parameters" in flags
+
+    def test_every_signature_is_batched(self, service):
+        """No per-model carve-out: with --enable_per_model_batching_parameters only versions that ship
+        batching_params.pbtxt would be batched. Every signature input is batch-major, so all are."""
+        flags = _flags(service)
+        assert "--enable_batching" in flags and flags["--batching_parameters_file"] == "/config/batching.config"
+        assert not any("per_model" in flag for flag in flags)
+        with open(COMPOSE_FILE, encoding="utf-8") as fh:
+            assert "per_model" not in fh.read()
+        with open(os.path.join(SERVING_DIR, "README.md"), encoding="utf-8") as fh:
+            assert "per_model" not in fh.read()
 
     def test_healthcheck_hits_model_status(self, service):
         test = service["healthcheck"]["test"]
         text = " ".join(test) if isinstance(test, list) else test
         assert "/v1/models/vae" in text and "8501" in text
 
+
+
+# ---------------------------------------------------------------------------
+# The signatures the batcher will see
+# ---------------------------------------------------------------------------
+
+
+def _families():
+    import vae_zoo
+    from vae_zoo.text import TextCodec
+
+    codec = TextCodec.from_corpus(["a cat sat", "a dog ran"], max_length=6)
+    sequence = dict(max_length=6, embedding_dim=8, hidden_units=8, latent_dim=2, seed=0)
+    return {
+        "dense": vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0),
+        "conv": vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=2, filters=(4, 8), hidden_units=8, seed=0),
+        "beta": vae_zoo.models.BetaVAE((28, 28, 1), latent_dim=2, seed=0),
+        "sentences": vae_zoo.models.SequenceVAE(vocabulary=codec.vocabulary, **sequence),
+        "tokens": vae_zoo.models.SequenceVAE(vocab_size=10, **sequence),
+    }
+
+
+def test_every_signature_input_of_every_family_is_batch_major():
+    """TF Serving's batcher refuses scalar inputs and joins requests along dimension 0 of every input."""
+    for family, model in _families().items():
+        for name, (_, specs) in model.serving_signatures().items():
+            for spec in specs:
+                assert spec.shape.rank and spec.shape[0] is None, f"{family} {name}/{spec.name}: shape {spec.shape}"
+
+
+def test_every_exported_signature_input_has_dimension_0_unknown(tmp_path):
+    """In the SignatureDefs TF Serving reads (serving_default included): dimension 0 of every input is -1."""
+    import vae_zoo
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
+    path = vae_zoo.export_saved_model(model, str(tmp_path), warmup=False)
+    with open(os.path.join(path, "saved_model.pb"), "rb") as fh:
+        (meta_graph,) = saved_model_pb2.SavedModel.FromString(fh.read()).meta_graphs
+    signatures = {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
+    assert {"serving_default", "encode", "decode", "sample", "log_likelihood"} <= set(signatures)
+    for name, signature in signatures.items():
+        for key, info in signature.inputs.items():
+            dims = [d.size for d in info.tensor_shape.dim]
+            assert not info.tensor_shape.unknown_rank and dims and dims[0] == -1, f"{name}/{key}: {dims}"
 
 
 # ---------------------------------------------------------------------------

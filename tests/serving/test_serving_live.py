@@ -12,17 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-from serving import client as sc  # noqa: E402
-
+from serving_testing import sc
 
 # ---------------------------------------------------------------------------
 # Live server (skipped unless TF_SERVING_URL is set)
@@ -31,7 +24,18 @@ from serving import client as sc  # noqa: E402
 LIVE_URL = os.environ.get("TF_SERVING_URL")
 LIVE_GRPC = os.environ.get("TF_SERVING_GRPC")
 LIVE_MODEL = os.environ.get("TF_SERVING_MODEL", "vae")
-EXPECTED_SIGNATURES = {"encode", "decode", "sample", "reconstruct", "serving_default", "log_likelihood"}
+EXPECTED_SIGNATURES = {
+    "encode", "decode", "reconstruct", "serving_default", "encode_sample", "decode_sample", "sample", "log_likelihood",
+}  # fmt: skip
+
+
+def _close(a, b):
+    assert set(a) == set(b)
+    for name in a:
+        if a[name].dtype == object:
+            assert a[name].tolist() == b[name].tolist(), name
+        else:
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.skipif(not LIVE_URL, reason="set TF_SERVING_URL (e.g. http://localhost:8501) to test a live TF Serving")
@@ -42,14 +46,18 @@ class TestLiveServer:
 
     @pytest.fixture(scope="class")
     def specs(self, rest):
-        return sc.signature_specs(rest.metadata())
+        return rest.specs()
 
     @pytest.fixture(scope="class")
-    def dims(self, specs):
-        input_shape = tuple(specs["encode"]["inputs"]["x"][1][1:])
-        latent = specs["decode"]["inputs"]["z"][1][-1]
-        assert all(d > 0 for d in input_shape) and latent > 0
-        return input_shape, latent
+    def data(self, specs):
+        """Three rows of valid data for the model's data input (images or sentences), from the metadata."""
+        (name,) = specs["encode"]["inputs"]
+        spec = specs["encode"]["inputs"][name]
+        if spec.dtype == "DT_STRING":
+            return ["a small dog", "the cat sat", "a man walked"]
+        assert all(d > 0 for d in spec.shape[1:]), spec
+        x = np.random.default_rng(0).uniform(size=(3, *spec.shape[1:]))
+        return x.astype(np.float32) if spec.dtype == "DT_FLOAT" else (x * 3).astype(np.int32)
 
     @pytest.fixture(scope="class")
     def grpc_client(self):
@@ -59,73 +67,64 @@ class TestLiveServer:
         yield client
         client.close()
 
-    def _check_all(self, client, dims):
-        input_shape, latent = dims
-        n = 3
-        x = np.random.default_rng(0).uniform(size=(n, *input_shape)).astype(np.float32)
-
-        enc = client.encode(x, seed=(1, 2))
-        assert enc["mean"].shape == (n, latent) and enc["z"].shape == (n, latent)
-        if "stddev" in enc:
-            assert enc["stddev"].shape == (n, latent) and np.all(enc["stddev"] > 0)
-        else:
-            assert enc["scale_tril"].shape == (n, latent, latent)
-
-        dec = client.decode(enc["z"])
-        assert dec["mean"].shape == (n, *input_shape)
-        assert len(dec) >= 2  # likelihood parameters + mean
-
-        smp = client.sample(4, seed=(3, 4), temperature=0.7)
-        assert smp["x"].shape == (4, *input_shape) and smp["z"].shape == (4, latent)
-        again = client.sample(4, seed=(3, 4), temperature=0.7)
-        np.testing.assert_allclose(again["x"], smp["x"], rtol=1e-5, atol=1e-6)
-
-        rec = client.reconstruct(x, seed=(5, 6))
-        assert rec["reconstruction"].shape == (n, *input_shape)
-
-        ll = client.log_likelihood(x, num_samples=8, seed=(7, 8))
-        assert ll["log_likelihood"].shape == (n,) and np.all(np.isfinite(ll["log_likelihood"]))
-        for out in (enc, dec, smp, rec, ll):
-            assert all(v.dtype == np.float32 for v in out.values())
-        return enc, dec
+    def _check_all(self, client, specs, data):
+        n = len(data)
+        latent = specs["decode"]["inputs"]["z"].shape[-1]
+        results = {}
+        for signature in sorted(EXPECTED_SIGNATURES - {"serving_default"}):
+            if signature == "sample":
+                out = client.sample(seed=3, temperature=0.7, num_rows=n)
+            elif signature in ("decode", "decode_sample"):
+                z = np.random.default_rng(1).standard_normal((n, latent)).astype(np.float32)
+                out = client.decode(z) if signature == "decode" else client.decode_sample(z, seed=4)
+            elif signature in ("encode", "reconstruct"):
+                out = getattr(client, signature)(data)
+            else:
+                out = getattr(client, signature)(data, seed=5)
+            outputs = specs[signature]["outputs"]
+            assert set(out) == set(outputs), signature
+            for name, spec in outputs.items():
+                assert out[name].shape[0] == n and (spec.shape is None or out[name].ndim == len(spec.shape)), name
+            results[signature] = out
+        assert np.all(np.isfinite(results["log_likelihood"]["log_likelihood"]))
+        # Same seeds, same rows; rows do not depend on each other.
+        _close(client.sample(seed=3, temperature=0.7, num_rows=n), results["sample"])
+        _close(client.sample(seed=5, temperature=0.7), {k: v[2:] for k, v in results["sample"].items()})
+        return results
 
     def test_status_available(self, rest):
-        status = rest.status()
-        states = [v["state"] for v in status["model_version_status"]]
-        assert "AVAILABLE" in states, status
+        states = [v["state"] for v in rest.status()["model_version_status"]]
+        assert "AVAILABLE" in states
 
     def test_metadata_signatures(self, specs):
         assert EXPECTED_SIGNATURES <= set(specs), sorted(specs)
-        assert specs["sample"]["inputs"]["num_samples"] == ("DT_INT32", [])
-        assert specs["sample"]["inputs"]["seed"] == ("DT_INT32", [2])
-        assert specs["sample"]["inputs"]["temperature"] == ("DT_FLOAT", [])
-        assert specs["log_likelihood"]["outputs"]["log_likelihood"][1] in ([-1], None)
+        assert specs["sample"]["inputs"]["seed"] == ("DT_INT64", [-1])
+        assert specs["sample"]["inputs"]["temperature"] == ("DT_FLOAT", [-1])
+        assert specs["log_likelihood"]["outputs"]["log_likelihood"].shape == [-1]
+        for signature in EXPECTED_SIGNATURES:
+            assert all(s.shape and s.shape[0] == -1 for s in specs[signature]["inputs"].values()), signature
 
-    def test_rest_signatures(self, rest, dims):
-        self._check_all(rest, dims)
+    def test_rest_signatures(self, rest, specs, data):
+        self._check_all(rest, specs, data)
 
-    def test_rest_row_format_decode(self, rest, dims):
-        _, latent = dims
-        z = np.random.default_rng(1).standard_normal((2, latent)).astype(np.float32)
-        row = rest.decode(z, format="row")
-        col = rest.decode(z)
-        assert set(row) == set(col)
-        for name in col:
-            np.testing.assert_allclose(row[name], col[name], rtol=1e-5, atol=1e-6)
+    def test_rest_row_format(self, specs, data):
+        row = sc.RestClient(LIVE_URL, LIVE_MODEL, timeout=120, format="row")
+        col = sc.RestClient(LIVE_URL, LIVE_MODEL, timeout=120)
+        _close(row.log_likelihood(data, seed=1), col.log_likelihood(data, seed=1))
+        _close(row.sample(seed=1, num_rows=2), col.sample(seed=1, num_rows=2))
 
-    def test_serving_default_is_reconstruct(self, rest, dims):
-        input_shape, _ = dims
-        x = np.random.default_rng(2).uniform(size=(2, *input_shape)).astype(np.float32)
-        a = rest.predict({"x": x, "seed": (1, 1)}, "serving_default")["reconstruction"]
-        b = rest.reconstruct(x, seed=(1, 1))["reconstruction"]
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    def test_serving_default_is_reconstruct(self, rest, specs, data):
+        (name,) = specs["serving_default"]["inputs"]
+        _close(rest.predict("serving_default", {name: data}), rest.reconstruct(data))
 
-    def test_grpc_signatures(self, grpc_client, rest, dims):
+    def test_bad_requests_are_refused_before_sending(self, rest, data):
+        with pytest.raises(ValueError, match="disagree on dimension 0"):
+            rest.encode_sample(data, seed=[1])
+
+    def test_grpc_signatures(self, grpc_client, rest, specs, data):
         assert "AVAILABLE" in json.dumps(grpc_client.status())
-        assert EXPECTED_SIGNATURES <= set(sc.signature_specs(grpc_client.metadata()))
-        _, dec = self._check_all(grpc_client, dims)
-        z = np.random.default_rng(3).standard_normal((2, dims[1])).astype(np.float32)
-        via_grpc = grpc_client.decode(z)
-        via_rest = rest.decode(z)
-        for name in via_rest:
-            np.testing.assert_allclose(via_grpc[name], via_rest[name], rtol=1e-5, atol=1e-6)
+        assert grpc_client.specs() == specs
+        via_grpc = self._check_all(grpc_client, specs, data)
+        via_rest = self._check_all(rest, specs, data)
+        for signature in via_rest:
+            _close(via_grpc[signature], via_rest[signature])

@@ -87,7 +87,7 @@ class DiagonalGaussianPosterior(PosteriorHead):
 class FullCovarianceGaussianPosterior(PosteriorHead):
     """Full-covariance Gaussian `N(loc, L L^T)` with a lower-triangular `scale_tril`.
 
-    The diagonal of `L` is `softplus(raw) + min_scale` (`tfb.FillScaleTriL`).
+    The diagonal of `L` is `softplus(raw) + min_scale` (as `tfb.FillScaleTriL`).
 
     Example:
 
@@ -105,8 +105,11 @@ class FullCovarianceGaussianPosterior(PosteriorHead):
     def call(self, features):
         out = self.projection(features)
         loc, raw_tril = out[..., : self.latent_dim], out[..., self.latent_dim :]
-        fill = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(), diag_shift=self.min_scale)
-        return {"loc": loc, "scale_tril": fill.forward(raw_tril)}
+        # tfb.FillScaleTriL(diag_bijector=Softplus(), diag_shift=min_scale), written with a mask
+        # instead of tf.linalg.diag_part (MatrixDiagPartV3 is not a TFLite builtin): the same numbers.
+        tril = tfp.math.fill_triangular(raw_tril)
+        diagonal = tf.eye(self.latent_dim, dtype=tf.bool)
+        return {"loc": loc, "scale_tril": tf.where(diagonal, tf.math.softplus(tril) + self.min_scale, tril)}
 
     def distribution(self, params):
         return tfd.MultivariateNormalTriL(loc=params["loc"], scale_tril=params["scale_tril"])

@@ -247,7 +247,7 @@ class SequenceVAE(DecodingMixin, VAE):
         """Logits (raw outputs) for `z` `[k*B, latent]` read with `targets` `[B, T(, F)]` as the previous
         tokens (k-major: `z` row `i*B + b` reads example `b`)."""
         batch = tf.shape(targets)[0]
-        repeats = tf.shape(z)[0] // batch
+        repeats = tf.shape(z)[0] // tf.maximum(batch, 1)  # B = 0: an empty batch, no division by zero
         drop = None
         if training and self.word_dropout > 0:
             drop = self._word_dropout_mask(repeats, batch, seed)
