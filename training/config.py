@@ -57,7 +57,7 @@ DEFAULTS = {
     "strategy": "auto",
     "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
     "mixed_precision": False,
-    "jit_compile": False,
+    "jit_compile": None,  # None: the family's choice (jit_compile="auto"); True / False: forced
     "steps_per_execution": None,  # None: the model's default (vae_zoo.models.trainer.DEFAULT_STEPS_PER_EXECUTION)
     "seed": 0,
     "out": None,

@@ -73,7 +73,8 @@ def add_arguments(parser):
     g.add_argument("--strategy", default=s, help="auto | default | mirrored | multiworker")
     g.add_argument("--logical-cpus", type=int, default=s, help="split the CPU into N devices (mirrored on CPU)")
     g.add_argument("--mixed-precision", action="store_true", default=s)
-    g.add_argument("--jit-compile", action="store_true", default=s, help="XLA")
+    g.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=s, help="XLA (default: the family's choice)")
+    g.add_argument("--no-jit-compile", dest="jit_compile", action="store_false", default=s, help="no XLA")
     g.add_argument("--steps-per-execution", type=int, default=s)
     g.add_argument("--seed", type=int, default=s)
     g.add_argument("--out", default=s, help="run directory (default runs/<model>_<dataset>)")
@@ -269,7 +270,7 @@ def train(config):
         optimizer = optimizer_class(_learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
         model.compile(
             optimizer=optimizer,
-            jit_compile=config["jit_compile"],
+            jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],
             steps_per_execution=config["steps_per_execution"],
         )
 

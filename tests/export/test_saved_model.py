@@ -16,28 +16,12 @@ import tensorflow as tf
 import vae_zoo
 from vae_zoo.export import saved_model as sm
 from vae_zoo.export.warmup import example_inputs, warmup_batch_sizes
+from export_testing import BLOCKED_PREAMBLE
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 # Runs in a fresh interpreter in which `import vae_zoo` and `import tensorflow_probability` fail.
-RUNNER = r"""
-import importlib.abc, json, sys
-import numpy as np
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("vae_zoo", "tensorflow_probability"):
-            raise ImportError(f"{name} is blocked in this process")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-try:
-    import vae_zoo  # noqa
-    raise SystemExit("the blocker did not work")
-except ImportError:
-    pass
-import tensorflow as tf
-from tensorflow_serving.apis import prediction_log_pb2
+RUNNER = BLOCKED_PREAMBLE + r"""
 
 path, inputs_file, out_file = sys.argv[1:4]
 inputs = dict(np.load(inputs_file, allow_pickle=False))

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 import vae_zoo
 from vae_zoo.export import saved_model as sm
+from export_testing import BLOCKED_PREAMBLE
 from vae_zoo.export import warmup
 from vae_zoo.text import TextCodec
 
@@ -63,24 +64,8 @@ SENTENCE_OUTPUTS = {
 }
 
 # Runs in a fresh interpreter in which `import vae_zoo` and `import tensorflow_probability` fail.
-SESSION_RUNNER = r"""
-import importlib.abc, json, sys, traceback
-import numpy as np
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("vae_zoo", "tensorflow_probability"):
-            raise ImportError(f"{name} is blocked in this process")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-try:
-    import vae_zoo  # noqa
-    raise SystemExit("the blocker did not work")
-except ImportError:
-    pass
-import tensorflow as tf
-from tensorflow_serving.apis import prediction_log_pb2
+SESSION_RUNNER = BLOCKED_PREAMBLE + r"""
+import traceback
 
 tf1 = tf.compat.v1
 path, inputs_file, out_file = sys.argv[1:4]

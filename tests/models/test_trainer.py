@@ -1,4 +1,4 @@
-"""The Keras integration: mixed precision keeps the heads in float32."""
+"""The Keras integration: mixed precision keeps the heads in float32; automatic XLA; the fused XLA loop."""
 
 import keras
 import numpy as np
@@ -22,3 +22,45 @@ def test_mixed_precision_keeps_distribution_heads_in_float32(fashion_train):
         assert model.decode(tf.zeros((1, 4))).dtype == tf.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_automatic_xla_is_announced_once_and_explicit_settings_win(capsys):
+    from vae_zoo.models import ConvVAE
+    from vae_zoo.models import trainer
+
+    trainer._ANNOUNCED.clear()
+    dense = DenseVAE((6,), latent_dim=2, hidden_units=(4,), seed=0)
+    dense.compile()
+    dense.compile()
+    out = capsys.readouterr().out
+    assert dense.jit_compile is True and out.count("DenseVAE compiles its training step with XLA") == 1
+    dense.compile(jit_compile=False, steps_per_execution=3)
+    assert dense.jit_compile is False and dense.steps_per_execution == 3
+    conv = ConvVAE((8, 8, 1), latent_dim=2, filters=(4,), hidden_units=0, seed=0)
+    conv.compile()
+    assert conv.jit_compile is False  # not measured faster for convolutions: the family does not choose it
+
+
+def test_the_fused_xla_loop_trains_like_the_plain_loop(fashion_train):
+    """100 examples at batch 32: three full batches and a last one of 4 in one execution. The fused
+    XLA loop (the default) and one plain step per call must end with the same weights and metrics:
+    a skipped, repeated or reordered batch, or other training noise, would not."""
+    x = fashion_train[:100]
+
+    def trained(**compile_args):
+        keras.utils.set_random_seed(0)  # the same initial weights
+        model = DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0)
+        model.compile(optimizer=keras.optimizers.SGD(0.01), **compile_args)
+        history = model.fit(x, batch_size=32, epochs=2, shuffle=False, verbose=0).history
+        return model, history
+
+    fused, fused_history = trained()
+    plain, plain_history = trained(jit_compile=False, steps_per_execution=1)
+    assert fused.jit_compile and fused.steps_per_execution > 1
+    assert int(fused.optimizer.iterations.numpy()) == int(plain.optimizer.iterations.numpy()) == 8
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(fused_history["loss"], plain_history["loss"], rtol=1e-5)
+    keras.utils.set_random_seed(0)
+    initial = DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0).get_weights()
+    assert max(float(np.abs(a - b).max()) for a, b in zip(fused.get_weights(), initial)) > 1e-3  # it trained

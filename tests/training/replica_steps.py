@@ -40,7 +40,7 @@ def build(case):
         model = vae_zoo.models.DenseVAE((16,), latent_dim=3, hidden_units=(8,), seed=7)
         data = (np.random.default_rng(0).random((2 * BATCH, 16)) > 0.5).astype("float32")
     clipnorm = 0.05 if case.endswith("clipnorm") else None
-    model.compile(optimizer=keras.optimizers.SGD(0.05, clipnorm=clipnorm), steps_per_execution=1)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, clipnorm=clipnorm))  # the defaults: XLA and a fused multi-step loop on one device for DenseVAE
     return model, data
 
 

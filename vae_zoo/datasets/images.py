@@ -34,9 +34,10 @@ def load(
     Image datasets yield float32 images in [0, 1] of shape `(28, 28, 1)` (or
     `(x, y)` pairs with `with_labels=True`, `y` an int64 class id); text
     datasets yield `tf.string` sentences. The pipeline is: examples (uint8
-    images, binarized already when `binarize="static"`) -> `cache()` ->
-    `shuffle()` -> `map(to float32 / dynamic binarization)` -> `batch()` ->
-    `prefetch()`.
+    images, binarized already when `binarize="static"`) -> batches of indices
+    (one permutation per epoch when shuffling) -> `map(gather)` ->
+    `map(to float32 / dynamic binarization)` -> `prefetch()`; with
+    `batch_size=None`, examples -> `cache()` -> `shuffle()` -> `map(...)`.
 
     Args:
         name_or_path: one of `KNOWN_DATASETS` (`"fashion_mnist"`, `"mnist"`,
@@ -137,35 +138,62 @@ def load(
         raise ValueError(f"{target!r} has no labels for split {split!r}; use with_labels=False")
     if x.ndim == 3:
         x = x[..., np.newaxis]
-    ds = tf.data.Dataset.from_tensor_slices((x, y) if with_labels else x)
-    if cache:
-        ds = ds.cache()
-    if shuffle and len(x):
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    # Batch first, then convert / binarize whole batches: one vectorized op per
-    # batch instead of one per image keeps the pipeline off the model's cores.
-    if batch_size is not None:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if batch_size is None:
+        ds = tf.data.Dataset.from_tensor_slices((x, y) if with_labels else x)
+        if cache:
+            ds = ds.cache()
+        if shuffle and len(x):
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        convert = _to_unit_float
+    else:
+        # Batches of indices gathered from the in-memory arrays: the shuffle is one permutation per
+        # epoch, and every later op runs once per batch, which keeps the pipeline off the model's cores.
+        ds = _index_batches(len(x), batch_size, drop_remainder, shuffle, seed).map(
+            _gatherer(x, y if with_labels else None), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        convert = _to_unit_float
     if binarize == "dynamic":
         noise_seeds = tf.data.Dataset.random(
             seed=_derived_seed(seed, 1), rerandomize_each_iteration=True
         )
         ds = tf.data.Dataset.zip(ds, noise_seeds)
         if with_labels:
-            ds = ds.map(
-                lambda xy, key: (_bernoulli(_to_unit_float(xy[0]), key), xy[1]),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            ds = ds.map(lambda xy, key: (_bernoulli(xy[0], key), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
         else:
-            ds = ds.map(
-                lambda x, key: _bernoulli(_to_unit_float(x), key),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            ds = ds.map(_bernoulli, num_parallel_calls=tf.data.AUTOTUNE)
     elif with_labels:
-        ds = ds.map(lambda x, y: (_to_unit_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (convert(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = ds.map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _index_batches(n, batch_size, drop_remainder, shuffle, seed):
+    """Batches of example indices: `[0, n)` in order, or one fresh permutation per epoch (iteration)."""
+    if not shuffle or not n:
+        return tf.data.Dataset.range(n).batch(batch_size, drop_remainder=drop_remainder)
+    full = n // batch_size * batch_size
+
+    def epoch(key):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([key, tf.constant(0, tf.int64)])
+        )
+        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch_size]))
+        if not drop_remainder and full < n:
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full:]))
+        return batches
+
+    keys = tf.data.Dataset.random(seed=_derived_seed(seed, 2), rerandomize_each_iteration=True).take(1)
+    batches = n // batch_size if drop_remainder else -(-n // batch_size)
+    return keys.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def _gatherer(x, y):
+    x = tf.constant(x)
+    if y is None:
+        return lambda index: tf.gather(x, index)
+    y = tf.constant(y)
+    return lambda index: (tf.gather(x, index), tf.gather(y, index))
 
 
 def load_arrays(
@@ -243,11 +271,26 @@ def _to_unit_float(x):
     return tf.cast(x, tf.float32) / 255.0
 
 
-def _bernoulli(probs, key):
-    """One Bernoulli(probs) draw per pixel, keyed by the int64 scalar `key`."""
+def _bernoulli(images, key):
+    """One Bernoulli draw per pixel of uint8 `images` (probability `pixel / 255`), keyed by the
+    int64 scalar `key`; float32 0/1.
+
+    Each pixel compares 16 random bits with `257 * pixel` (and pixel 255 always gives 1), so
+    P(1) = 257 * pixel / 65536 = pixel / 255.004 for pixel < 255: half the random words of a
+    float uniform per pixel, and integer arithmetic only.
+    """
+    images = tf.convert_to_tensor(images)
+    if images.dtype != tf.uint8:  # already scaled to [0, 1] (static or float inputs)
+        images = tf.cast(tf.round(tf.cast(images, tf.float32) * 255.0), tf.uint8)
+    shape = tf.shape(images)
+    flat = tf.reshape(images, [shape[0], -1])
+    pixels = tf.shape(flat)[1]
     seed = tf.stack([key, tf.constant(0, tf.int64)])
-    noise = tf.random.stateless_uniform(tf.shape(probs), seed=seed, dtype=tf.float32)
-    return tf.cast(noise < probs, tf.float32)
+    words = tf.random.stateless_uniform([shape[0], (pixels + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.int32)
+    noise = tf.cast(tf.reshape(tf.bitcast(words, tf.uint16), [shape[0], -1])[:, :pixels], tf.int32)
+    levels = tf.cast(flat, tf.int32)
+    threshold = levels * 257 + tf.cast(tf.equal(levels, 255), tf.int32)
+    return tf.reshape(tf.cast(noise < threshold, tf.float32), shape)
 
 
 # --------------------------------------------------------------------------

@@ -49,7 +49,15 @@ class ObjectivesMixin:
     """Bounds and losses of `VAE`; uses the model's heads, networks and settings."""
 
     def _noise(self, num_samples, batch_size, seed):
-        """Standard normal `[k, B, latent]`, the same for a global batch on any number of replicas."""
+        """Standard normal `[k, B, latent]`, the same for a global batch on any number of replicas.
+
+        Under XLA the trainer draws it outside the compiled step and hands it in
+        (`_injected_noise`): XLA's stateless generators give other numbers than
+        TensorFlow's for the same seed, and an XLA step must train like a plain one.
+        """
+        injected = getattr(self, "_injected_noise", None)
+        if injected is not None:
+            return injected
         return global_batch_draw(tf.random.stateless_normal, num_samples, batch_size, [self.latent_dim], seed)
 
     def _kl_available(self, q, p):

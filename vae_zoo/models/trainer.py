@@ -14,11 +14,13 @@
 import keras
 import tensorflow as tf
 
+from vae_zoo.models.fused_steps import fused_function
 from vae_zoo.utils.distribute import multi_worker
 
 #: Training steps per call of the compiled train function, unless `compile` is told otherwise.
 DEFAULT_STEPS_PER_EXECUTION = 32
 METRICS = ("loss", "elbo", "kl", "reconstruction")
+_ANNOUNCED = set()
 
 
 def clip_aggregated_gradients(optimizer):
@@ -66,22 +68,47 @@ class TrainerMixin:
         super().__init__(**kwargs)
         self._trackers = [keras.metrics.Mean(name=name) for name in METRICS]
 
-    def compile(self, optimizer="adam", steps_per_execution=None, **kwargs):
+    #: Whether `compile(jit_compile="auto")` (the default) XLA-compiles the training step.
+    #: A family sets it from measurements (benchmarks/README.md): only where XLA is faster.
+    AUTO_JIT_COMPILE = False
+
+    def _auto_jit_compile(self):
+        """The `jit_compile` that `"auto"` means for this model here, printed once per class."""
+        choice = bool(self.AUTO_JIT_COMPILE) and not self._distributed()
+        key = (type(self).__name__, choice)
+        if choice and key not in _ANNOUNCED:
+            _ANNOUNCED.add(key)
+            print(
+                f"vae_zoo: {type(self).__name__} compiles its training step with XLA (jit_compile='auto' -> True): "
+                "measured faster on CPU (benchmarks/README.md); pass jit_compile=False to turn it off"
+            )
+        return choice
+
+    def compile(self, optimizer="adam", steps_per_execution=None, jit_compile="auto", **kwargs):
         """`keras.Model.compile`, with `steps_per_execution` defaulting to `DEFAULT_STEPS_PER_EXECUTION`.
 
         A VAE step at batch 128 is a few milliseconds of compute, so Keras's
         per-step dispatch would otherwise cost about as much as the step itself
         (measured in benchmarks/README.md). Pass `steps_per_execution=1` for
         per-batch callbacks. Under a `tf.distribute` strategy the default is 1:
-        Keras 3.15's multi-step loop fails there. Losses and metrics passed here are not used: the
-        objective is the model's own (`objective`, `beta`, `free_bits`, ...).
+        Keras 3.15's multi-step loop fails there. `jit_compile="auto"` (the default)
+        is the family's `AUTO_JIT_COMPILE` (off under a strategy); an explicit value
+        always wins. Losses and metrics passed here are not used: the objective is
+        the model's own (`objective`, `beta`, `free_bits`, ...).
         """
         if steps_per_execution is None:
             # Keras 3.15's multi-step loop fails under tf.distribute strategies ("You must feed a
             # value for placeholder ... while/cond"), so distributed models run one step per call.
             steps_per_execution = 1 if self._distributed() else DEFAULT_STEPS_PER_EXECUTION
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        if jit_compile == "auto":
+            jit_compile = self._auto_jit_compile()
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
         clip_aggregated_gradients(self.optimizer)
+
+    def step_noise(self, rows, counter):
+        """The standard normal noise `[num_samples, rows, latent]` of the step at optimizer step `counter`
+        on one device (what `_noise` draws there), drawn by TensorFlow's kernels, outside XLA."""
+        return tf.random.stateless_normal([self.num_samples, rows, self.latent_dim], self._step_seed(counter))
 
     def _distributed(self):
         """Whether the model lives under a tf.distribute strategy (built in its scope, or compiled in one)."""
@@ -94,13 +121,25 @@ class TrainerMixin:
         # hook that builds the train and test functions.
         # Not under a tf.distribute strategy: there the optimizer's cross-replica merge_call may
         # not run inside a nested function, so Keras compiles its whole replica step instead.
+        if self.jit_compile and not self.run_eagerly and not self._distributed() and self.steps_per_execution > 1:
+            return fused_function(self, step_function)  # the whole execution in one XLA loop
         if not (self.jit_compile and self.validate_inputs) or self.run_eagerly or self._distributed():
             return super()._make_function(step_function)
-        compiled = tf.function(step_function, jit_compile=True, reduce_retracing=True)
+        def with_noise(data, noise):
+            self._injected_noise = noise
+            try:
+                return step_function(data)
+            finally:
+                self._injected_noise = None
+
+        compiled = tf.function(with_noise, jit_compile=True, reduce_retracing=True)
+        training = step_function == self.train_step
 
         @tf.autograph.experimental.do_not_convert
         def checked_step(data):
-            return compiled(self.prepare_inputs(data))
+            x = self.prepare_inputs(data)
+            counter = self.optimizer.iterations if training else -1
+            return compiled(x, self.step_noise(tf.shape(x)[0], counter))
 
         self._jit_compile = False  # the loop around the step stays uncompiled
         try:
