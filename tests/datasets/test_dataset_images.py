@@ -137,3 +137,18 @@ def test_invalid_arguments_raise_value_error(tmp_path, kwargs, pattern):
     write_idx_dir(tmp_path)
     with pytest.raises(ValueError, match=pattern):
         datasets.load(tmp_path, **{"verbose": False, **kwargs})
+
+
+def test_dynamic_binarization_draws_each_pixel_with_its_intensity():
+    """P(1) = pixel / 255 per pixel: 0 never, 255 always, the levels between at their rate (a threshold
+    of 256 * pixel, or forgetting pixel 255, would give 255 a 1/256 chance of 0)."""
+    from vae_zoo.datasets import images
+
+    levels = np.array([0, 1, 64, 128, 254, 255], "uint8")
+    batch = np.tile(levels, (40000, 1))
+    bits = images._bernoulli(tf.constant(batch), tf.constant(7, tf.int64)).numpy()
+    assert set(np.unique(bits)) <= {0.0, 1.0}
+    assert bits[:, 0].max() == 0.0 and bits[:, -1].min() == 1.0
+    np.testing.assert_allclose(bits.mean(axis=0), levels / 255.0, atol=0.006)
+    again = images._bernoulli(tf.constant(batch), tf.constant(7, tf.int64)).numpy()
+    assert np.array_equal(bits, again) and not np.array_equal(bits, images._bernoulli(tf.constant(batch), tf.constant(8, tf.int64)).numpy())

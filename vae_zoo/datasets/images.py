@@ -144,14 +144,12 @@ def load(
             ds = ds.cache()
         if shuffle and len(x):
             ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        convert = _to_unit_float
     else:
         # Batches of indices gathered from the in-memory arrays: the shuffle is one permutation per
         # epoch, and every later op runs once per batch, which keeps the pipeline off the model's cores.
         ds = _index_batches(len(x), batch_size, drop_remainder, shuffle, seed).map(
             _gatherer(x, y if with_labels else None), num_parallel_calls=tf.data.AUTOTUNE
         )
-        convert = _to_unit_float
     if binarize == "dynamic":
         noise_seeds = tf.data.Dataset.random(
             seed=_derived_seed(seed, 1), rerandomize_each_iteration=True
@@ -162,9 +160,9 @@ def load(
         else:
             ds = ds.map(_bernoulli, num_parallel_calls=tf.data.AUTOTUNE)
     elif with_labels:
-        ds = ds.map(lambda x, y: (convert(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (_to_unit_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -15,8 +15,8 @@ execution is three calls:
 3. run the steps in one XLA-compiled `tf.while_loop`.
 
 The logs returned are those of the last step, as Keras's own loop returns.
-Used for single-device models compiled with `jit_compile=True` and
-`steps_per_execution > 1`.
+Used for every single-device model compiled with `jit_compile=True`
+(with `steps_per_execution=1` an execution is one step).
 """
 
 import tensorflow as tf

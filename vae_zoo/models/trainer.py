@@ -115,37 +115,16 @@ class TrainerMixin:
         return getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
 
     def _make_function(self, step_function):
-        # XLA drops in-graph asserts, so under `jit_compile` the input checks (NaN/Inf, value
-        # range) would silently vanish. Here the step itself is XLA-compiled and the checks run
-        # around it, in Keras's (not compiled) loop. `_make_function` is the Keras 3 TF trainer's
-        # hook that builds the train and test functions.
+        # `_make_function` is the Keras 3 TF trainer's hook that builds the train and test
+        # functions. On one device with XLA, every execution (1 or `steps_per_execution` steps)
+        # runs as one XLA loop whose input checks and training noise stay outside XLA
+        # (`fused_steps.py`): XLA drops in-graph asserts, and its random generators give other
+        # numbers than TensorFlow's for the same seed.
         # Not under a tf.distribute strategy: there the optimizer's cross-replica merge_call may
         # not run inside a nested function, so Keras compiles its whole replica step instead.
-        if self.jit_compile and not self.run_eagerly and not self._distributed() and self.steps_per_execution > 1:
-            return fused_function(self, step_function)  # the whole execution in one XLA loop
-        if not (self.jit_compile and self.validate_inputs) or self.run_eagerly or self._distributed():
-            return super()._make_function(step_function)
-        def with_noise(data, noise):
-            self._injected_noise = noise
-            try:
-                return step_function(data)
-            finally:
-                self._injected_noise = None
-
-        compiled = tf.function(with_noise, jit_compile=True, reduce_retracing=True)
-        training = step_function == self.train_step
-
-        @tf.autograph.experimental.do_not_convert
-        def checked_step(data):
-            x = self.prepare_inputs(data)
-            counter = self.optimizer.iterations if training else -1
-            return compiled(x, self.step_noise(tf.shape(x)[0], counter))
-
-        self._jit_compile = False  # the loop around the step stays uncompiled
-        try:
-            return super()._make_function(checked_step)
-        finally:
-            self._jit_compile = True
+        if self.jit_compile and not self.run_eagerly and not self._distributed():
+            return fused_function(self, step_function)
+        return super()._make_function(step_function)
 
     def compile_from_config(self, config):
         # Keras skips this for models whose compile() is overridden; ours only adds a default.
