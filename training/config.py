@@ -25,7 +25,7 @@ DEFAULTS = {
     "model": "dense",
     "latent_dim": 32,
     "likelihood": None,  # None: the family's default (bernoulli for images, categorical for tokens)
-    "posterior": "diagonal",
+    "posterior": None,  # None: the family's default (diagonal; diagonal_batch_norm for sequence)
     "prior": "normal",
     "beta": 1.0,
     "kl": "auto",

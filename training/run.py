@@ -40,7 +40,7 @@ def add_arguments(parser):
     g.add_argument("--model", default=s, help=" | ".join(family_names()))
     g.add_argument("--latent-dim", type=int, default=s)
     g.add_argument("--likelihood", default=s, help="bernoulli | gaussian | discretized_logistic | ... (default: the family's)")
-    g.add_argument("--posterior", default=s, help="diagonal | full")
+    g.add_argument("--posterior", default=s, help="diagonal | diagonal_batch_norm | full (default: the family's)")
     g.add_argument("--prior", default=s, help="normal | mixture | vamp")
     g.add_argument("--beta", type=float, default=s)
     g.add_argument("--kl", default=s, help="auto | analytic | mc")

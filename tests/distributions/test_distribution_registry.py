@@ -11,7 +11,7 @@ def test_unknown_names_list_valid_ones():
         d.get_likelihood("poisson")
     with pytest.raises(ValueError, match="Unknown prior 'flow'.*mixture, normal, vamp"):
         d.get_prior("flow", 2, (4,))
-    with pytest.raises(ValueError, match="Unknown posterior 'iaf'.*diagonal, full"):
+    with pytest.raises(ValueError, match="Unknown posterior 'iaf'.*diagonal, diagonal_batch_norm, full"):
         d.get_posterior("iaf", 2)
 
 

@@ -64,6 +64,26 @@ def test_training_lowers_the_loss_and_uses_the_code(trained):
     assert history["kl"][-1] > 1.0  # free bits + word dropout keep the posterior from collapsing
 
 
+def test_default_posterior_is_batch_normalized_in_training_and_fixed_after(trained, corpus):
+    """The family's default (BN-VAE): fit normalizes the means with each batch's statistics (so the
+    batch KL of every dimension is >= gamma^2 / 2, tests/distributions/test_posteriors.py) and moves
+    the moving statistics; encode uses the moving ones, so a row's posterior does not depend on its
+    batch. A plain posterior is one argument away."""
+    model, _ = trained
+    head = model.posterior
+    norm = head.mean_norm
+    assert head.batch_norm_scale == 0.6
+    assert np.abs(norm.moving_mean.numpy()).max() > 1e-3 and np.abs(norm.moving_variance.numpy() - 1).max() > 0.5
+    held_out = model.tokenize(datasets.wordnet_sentences("test")[:200])
+    raw = head.projection(model.encoder_network(held_out))[:, : model.latent_dim].numpy()
+    expected = 0.6 * (raw - norm.moving_mean.numpy()) / np.sqrt(norm.moving_variance.numpy() + 1e-12) + head.shift.numpy()
+    mean = model.encode(held_out).mean().numpy()
+    np.testing.assert_allclose(mean, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.encode(held_out[:1]).mean().numpy(), mean[:1], rtol=1e-5, atol=1e-6)
+    plain = SequenceVAE(vocab_size=50, max_length=6, embedding_dim=4, hidden_units=4, latent_dim=2, posterior="diagonal")
+    assert plain.posterior.batch_norm_scale is None
+
+
 def test_teacher_forcing_masks_padding(trained, corpus):
     model, _ = trained
     x = model.tokenize(corpus[:4])

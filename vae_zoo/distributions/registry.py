@@ -27,6 +27,8 @@ LIKELIHOODS = {
 }
 POSTERIORS = {
     "diagonal": (DiagonalGaussianPosterior, {}),
+    # BN-VAE's default gamma for text (Zhu et al. 2020 use 0.5-0.7): KL >= latent_dim * 0.18 nats.
+    "diagonal_batch_norm": (DiagonalGaussianPosterior, {"batch_norm_scale": 0.6}),
     "full": (FullCovarianceGaussianPosterior, {}),
     "full_covariance": (FullCovarianceGaussianPosterior, {}),
 }

@@ -47,7 +47,7 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
             ("bernoulli", "gaussian", "gaussian_fixed", "gaussian_per_dimension",
             "discretized_logistic", "categorical"), a `{"name": ..., **kwargs}`
             dict, or a `LikelihoodHead` layer.
-        posterior: `q(z|x)`: "diagonal" or "full" (or a dict / layer).
+        posterior: `q(z|x)`: "diagonal", "diagonal_batch_norm" (BN-VAE), "full" (or a dict / layer).
         prior: `p(z)`: "normal", "mixture" or "vamp" (or a dict / layer).
         beta: weight of the KL term in the training loss (a non-trainable
             variable `model.beta`, which KL-annealing callbacks change).
@@ -153,10 +153,11 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
     @classmethod
     def training_kwargs(cls, config):
         """Constructor arguments from a resolved training config: the shared settings (a `None`
-        likelihood means the family's default) and the family's `model_kwargs`."""
+        likelihood or posterior means the family's default) and the family's `model_kwargs`."""
         kwargs = {key: config[key] for key in cls.TRAINING_KEYS if key in config}
-        if kwargs.get("likelihood") is None:
-            kwargs.pop("likelihood", None)
+        for key in ("likelihood", "posterior"):
+            if kwargs.get(key) is None:
+                kwargs.pop(key, None)
         kwargs.update(config.get("model_kwargs") or {})
         return kwargs
 
@@ -204,7 +205,7 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
     # ------------------------------------------------------------------
 
     def _posterior_params(self, x, training=False):
-        return self.posterior(self.encoder_network(x, training=training))
+        return self.posterior(self.encoder_network(x, training=training), training=training)
 
     def _likelihood_params(self, z, training=False, targets=None, seed=None):
         """Likelihood parameters for `z` of shape `[..., latent_dim]` (any leading dims).
