@@ -154,3 +154,37 @@ def test_evaluate_command(tmp_path, fashion_train):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert bad.returncode == 2 and "--num-samples must be >= 1, got 0" in bad.stderr
+
+
+def test_standard_error_of_the_nll_is_over_examples(monkeypatch):
+    """The report's standard error is std(log p(x_i), ddof=1) / sqrt(n) of the per-example estimates."""
+    model = DenseVAE((10,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)
+    x = np.random.default_rng(0).normal(size=(4, 10)).astype("float32")
+    known = np.array([-10.0, -12.0, -11.0, -15.0])  # mean -12, deviations 2, 0, 1, -3: sum of squares 14
+    monkeypatch.setattr(evaluation, "log_likelihood", lambda *args, **kwargs: known)
+    report = evaluation.evaluate_model(model, x, num_samples=2, mi_examples=4, progress=False)
+    assert report["negative_log_likelihood"] == pytest.approx(12.0)
+    assert report["negative_log_likelihood_standard_error"] == pytest.approx(np.sqrt(14 / 3) / 2)  # 1.0801
+    assert evaluation.standard_error([3.0]) is None and evaluation.standard_error([1.0, 3.0]) == pytest.approx(1.0)
+
+
+def test_standard_error_of_the_real_estimate():
+    model = DenseVAE((10,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)
+    x = np.random.default_rng(1).normal(size=(30, 10)).astype("float32")
+    ll = evaluation.log_likelihood(model, x, num_samples=8, seed=4, progress=False)
+    report = evaluation.evaluate_model(model, x, num_samples=8, seed=4, progress=False)
+    assert report["negative_log_likelihood_standard_error"] == pytest.approx(ll.std(ddof=1) / np.sqrt(30), rel=1e-6)
+    assert report["negative_log_likelihood_standard_error"] > 0
+
+
+def test_mi_examples_bound_and_choice():
+    """I(x; z) on N examples is at most log N; None takes all of them; bad values are refused."""
+    model = DenseVAE((10,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)
+    x = np.random.default_rng(2).normal(size=(40, 10)).astype("float32")
+    for n in (5, None):
+        report = evaluation.evaluate_model(model, x, num_samples=2, mi_examples=n, progress=False)
+        assert report["mi_examples"] == (n or 40)
+        assert report["mutual_information"] <= np.log(n or 40) + 1e-6
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="mi_examples must be"):
+            evaluation.evaluate_model(model, x, num_samples=2, mi_examples=bad, progress=False)

@@ -1,29 +1,37 @@
 """Publishes a finished run as a preset: weights, SHA-256, measured metrics, registry entry.
 
-    python -m vae_zoo.training.publish RUN_DIR NAME --recipe training/recipes/NAME.yaml \\
-        --description "..." [--num-samples 5000] [--nll-examples N]
+    python -m vae_zoo.training.publish RUN_DIR NAME --registry vae_zoo/presets/registry.json \\
+        --recipe training/recipes/NAME.yaml --description "..." \\
+        [--num-samples 5000] [--nll-examples N] [--mi-examples M]
 
 Measures on the test split the entry states (`vae_zoo.evaluation.preset_data`):
 images binarized once with the run's seed (as in training), sentences
 tokenized with the model's vocabulary. With `vae_zoo.evaluation.evaluate_model`
 it records the importance-weighted NLL with `--num-samples` samples (over the
-first `--nll-examples` examples, default all), the ELBO terms, KL per
-dimension, active units and mutual information, plus perplexity for
-sentences. The test -ELBO, KL and reconstruction over the whole split and the
--ELBO over its first 1,000 examples (the subset the tests re-measure) come
-from `model.evaluate`. Writes `NAME.weights.h5` into the `weights/` folder
-beside the registry file it is told (`--registry`, e.g. the checkout's
-`vae_zoo/presets/registry.json`) and the entry into that file; it refuses a
-registry inside an installed package (site-packages).
+first `--nll-examples` examples, default all) and its standard error over
+those examples, KL per dimension and active units (on the same examples),
+and the mutual information I(x; z) on the first `--mi-examples` of them
+(at most log M nats), plus perplexity for sentences. The test -ELBO, KL and
+reconstruction over the whole split and the -ELBO over its first 1,000
+examples (the subset the tests re-measure) come from `model.evaluate`. The
+entry also records the parameter count and the environment publish runs in
+(TensorFlow, Keras, TFP and Python versions; CPU model, cores, GPUs).
+Writes `NAME.weights.h5` into the `weights/` folder beside the registry file
+it is told (`--registry`, e.g. the checkout's `vae_zoo/presets/registry.json`)
+and the entry into that file; it refuses a registry inside an installed
+package (site-packages). `python -m vae_zoo.training.remeasure NAME` measures
+a published entry again; `python -m vae_zoo.training.cards` renders its card.
 """
 
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 
 SUBSET = 1000
+MI_EXAMPLES = 2000  # evaluate_model's default
 LICENSES = {
     "fashion_mnist": "MIT (Fashion-MNIST, Zalando Research)",
     "mnist": "CC BY-SA 3.0 (MNIST, LeCun, Cortes and Burges)",
@@ -31,8 +39,13 @@ LICENSES = {
 }
 
 
-def measure(model, x, num_samples, seed, nll_examples=None):
-    """Test metrics of `model` on a prepared test split `x` (numpy)."""
+def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES):
+    """Test metrics of `model` on a prepared test split `x` (numpy).
+
+    The NLL, its standard error, KL per dimension and active units are over the
+    first `nll_examples` examples (None: all); I(x; z) over the first
+    `mi_examples` of those (None: all of them), so it is at most log(mi_examples).
+    """
     from vae_zoo import evaluation
 
     def elbo_terms(data):
@@ -40,13 +53,14 @@ def measure(model, x, num_samples, seed, nll_examples=None):
         return {"negative_elbo": -logs["elbo"], "kl": logs["kl"], "reconstruction": logs["reconstruction"]}
 
     start = time.time()
-    if model.optimizer is None:
+    if getattr(model, "optimizer", None) is None:  # presets and never-compiled models
         model.compile()
     nll_x = x if nll_examples is None else x[:nll_examples]
-    report = evaluation.evaluate_model(model, nll_x, num_samples=num_samples, seed=seed)
+    report = evaluation.evaluate_model(model, nll_x, num_samples=num_samples, seed=seed, mi_examples=mi_examples)
     full, subset = elbo_terms(x), elbo_terms(x[:SUBSET])
     metrics = {
         "test_nll": report["negative_log_likelihood"],
+        "test_nll_standard_error": report["negative_log_likelihood_standard_error"],
         "test_nll_num_samples": num_samples,
         "test_nll_num_examples": report["num_examples"],
         "test_negative_elbo": full["negative_elbo"],
@@ -56,12 +70,68 @@ def measure(model, x, num_samples, seed, nll_examples=None):
         "test_num_examples": int(len(x)),
         "active_units": report["active_units"],
         "mutual_information": report["mutual_information"],
+        "mutual_information_num_examples": report["mi_examples"],
         "kl_per_dimension": [round(v, 4) for v in report["kl_per_dimension"]] if report["kl_per_dimension"] else None,
     }
     if "perplexity" in report:
         metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
     metrics["evaluation_seconds"] = round(time.time() - start, 1)
     return metrics
+
+
+def parameter_count(model):
+    """The number of trainable parameters (scalars) of a built model."""
+    return int(sum(int(w.numpy().size) for w in model.trainable_weights))
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (else `platform.processor()`, else "unknown")."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def environment():
+    """The software and machine publish runs in: recorded in the entry as `environment`."""
+    import keras
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    return {
+        "source": (
+            "recorded by training/publish.py in the environment it published the run from "
+            "(the training run's own when it is published where it trained)"
+        ),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_probability": tfp.__version__,
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "platform": platform.platform(),
+        },
+    }
+
+
+def evaluation_flags(num_samples, nll_examples, mi_examples):
+    """The measurement settings as command-line flags (the entry's `evaluation_command`)."""
+    nll = f" --nll-examples {nll_examples}" if nll_examples else ""
+    mi = f" --mi-examples {mi_examples or 'all'}"
+    return f"--num-samples {num_samples}{nll}{mi}"
+
+
+def write_registry(registry_file, registry):
+    """Writes the registry as the repository keeps it: sorted keys, indent 2, a final newline."""
+    with open(registry_file, "w") as f:
+        json.dump(registry, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def save_weights(model, path):
@@ -108,14 +178,36 @@ def registry_path(path):
     return path
 
 
+def examples(value):
+    """A count of examples >= 1 for the command line, or "all" (None)."""
+    if value == "all":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'all', got {value!r}")
+    return int(value)
+
+
+def add_measure_arguments(parser, num_samples_default=5000):
+    parser.add_argument("--num-samples", type=int, default=num_samples_default, help="importance samples of the NLL estimate")
+    parser.add_argument(
+        "--nll-examples", type=examples, default=None, help="estimate the NLL on the first N test examples (default all)"
+    )
+    parser.add_argument(
+        "--mi-examples",
+        type=examples,
+        default=MI_EXAMPLES,
+        help=f"estimate I(x; z) on the first M of those, or 'all' (default {MI_EXAMPLES}); the estimate is at most "
+        "log M nats, so showing I >= 8 nats takes M >= 3000 (log 3000 = 8.01)",
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir")
     parser.add_argument("name")
     parser.add_argument("--description", required=True)
     parser.add_argument("--recipe", required=True, help="the recipe that produced the run (training/recipes/...)")
-    parser.add_argument("--num-samples", type=int, default=5000, help="importance samples of the NLL estimate")
-    parser.add_argument("--nll-examples", type=int, default=None, help="estimate the NLL on the first N test examples")
+    add_measure_arguments(parser)
     parser.add_argument("--registry", required=True, help="the registry.json to write (weights go to weights/ beside it)")
     args = parser.parse_args(argv)
     registry_file = registry_path(args.registry)
@@ -132,14 +224,13 @@ def main(argv=None):
     model = load_model(args.run_dir)
     entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
     x = evaluation.preset_data(entry, model)
-    metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples)
+    metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples, args.mi_examples)
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
     os.makedirs(weights_dir, exist_ok=True)
     filename = f"{args.name}.weights.h5"
     path = os.path.join(weights_dir, filename)
     save_weights(model, path)
-    nll_flag = f" --nll-examples {args.nll_examples}" if args.nll_examples else ""
     entry.update({
         "description": args.description,
         "model_class": type(model).__name__,
@@ -147,20 +238,20 @@ def main(argv=None):
         "recipe": args.recipe,
         "train_command": f"vae-zoo train --config {args.recipe}",
         "train_seconds": run_metrics.get("train_seconds_this_session"),
+        "parameters": parameter_count(model),
+        "environment": environment(),
         "weights": {"file": filename, "sha256": sha256(path), "url": None, "bytes": os.path.getsize(path)},
         "metrics": metrics,
         "evaluation_command": (
             f"python -m vae_zoo.training.publish RUN_DIR {args.name} --registry REGISTRY --recipe {args.recipe} "
-            f"--num-samples {args.num_samples}{nll_flag} --description ..."
+            f"{evaluation_flags(args.num_samples, args.nll_examples, args.mi_examples)} --description ..."
         ),
         "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
         "vae_zoo_version": __version__,
     })  # fmt: skip
     registry = presets.registry(registry_file) if os.path.exists(registry_file) else {}
     registry[args.name] = dict(sorted(entry.items()))
-    with open(registry_file, "w") as f:
-        json.dump(registry, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_registry(registry_file, registry)
     print(json.dumps({args.name: metrics}, indent=2))
     return 0
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import keras
 import numpy as np
@@ -338,6 +339,10 @@ def test_train_evaluate_export_commands(tmp_path):
     assert json.loads((run / "metrics.json").read_text())["precision_policy"] == "mixed_bfloat16"  # on a CPU
     assert len((run / "samples.txt").read_text().splitlines()) == 33  # 3 temperatures x (header + 10)
     assert (run / "reconstructions.txt").read_text().startswith("in:  ")
+    # no --posterior: the family's default, BN-VAE's batch-normalized means
+    with zipfile.ZipFile(run / "model.keras") as archive:
+        saved = json.loads(archive.read("config.json"))["config"]["posterior"]["config"]
+    assert saved["batch_norm_scale"] == 0.6
     evaluate = subprocess.run(
         [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(run), "--dataset", "wordnet_sentences",
          "--num-samples", "3", "--max-examples", "40"],

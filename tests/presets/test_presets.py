@@ -20,8 +20,11 @@ def test_registry_entries_are_complete():
     assert SHIPPED, "no shipped presets"
     for name, e in presets.registry().items():
         for key in ("description", "model_class", "config", "dataset", "preprocessing", "recipe", "weights",
-                    "metrics", "evaluation_command", "data_license", "vae_zoo_version", "train_seconds"):  # fmt: skip
+                    "metrics", "evaluation_command", "data_license", "vae_zoo_version", "train_seconds",
+                    "parameters", "environment"):  # fmt: skip
             assert key in e, (name, key)
+        for key in ("tensorflow", "keras", "tensorflow_probability", "python", "machine"):
+            assert key in e["environment"], (name, key)
         assert os.path.exists(os.path.join(REPO, e["recipe"])), e["recipe"]
         assert len(e["weights"]["sha256"]) == 64
         assert os.path.getsize(os.path.join(presets.WEIGHTS_DIR, e["weights"]["file"])) < 20 * 2**20
@@ -32,6 +35,7 @@ def test_shipped_entry_loads_offline_and_reproduces_its_numbers(name):
     e = presets.entry(name)
     model = vae_zoo.load(name)
     assert type(model).__name__ == e["model_class"]
+    assert e["parameters"] == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     x = evaluation.preset_data(e, model)[:1000]  # images binarized once with the run's seed; sentences tokenized
     model.compile()  # presets come uncompiled
     logs = model.evaluate(x, batch_size=500, verbose=0, return_dict=True)

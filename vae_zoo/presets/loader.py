@@ -25,18 +25,23 @@ def list_presets():
     }
 
 
-def entry(name):
-    """The registry entry of `name`; unknown names list the known ones."""
-    presets = registry()
+def entry(name, registry_file=None):
+    """The registry entry of `name` (in `registry_file`, default the shipped one); unknown names list the known ones."""
+    presets = registry(registry_file)
     if name not in presets:
         raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(sorted(presets)) or 'none'}.")
     return presets[name]
 
 
-def weights_path(name):
-    """Local path of a preset's verified weights (shipped, or downloaded into `home()`)."""
-    weights = entry(name)["weights"]
-    shipped = os.path.join(WEIGHTS_DIR, weights["file"])
+def weights_dir(registry_file=None):
+    """The folder of a registry's shipped weights: `weights/` beside `registry_file` (default `WEIGHTS_DIR`)."""
+    return WEIGHTS_DIR if registry_file is None else os.path.join(os.path.dirname(os.path.abspath(registry_file)), "weights")
+
+
+def weights_path(name, registry_file=None):
+    """Local path of a preset's verified weights (shipped beside the registry, or downloaded into `home()`)."""
+    weights = entry(name, registry_file)["weights"]
+    shipped = os.path.join(weights_dir(registry_file), weights["file"])
     if os.path.exists(shipped):
         return verify(shipped, weights["sha256"])
     if not weights.get("url"):
@@ -47,16 +52,17 @@ def weights_path(name):
     return verify(path, weights["sha256"])
 
 
-def build_registered(name, cls=None, **overrides):
+def build_registered(name, cls=None, registry_file=None, **overrides):
     """Builds registry preset `name` (checking it is a `cls`), loads its verified weights and returns it.
 
-    The model is not compiled: compile it to fine-tune with `fit`.
+    `registry_file`: another registry than the shipped one (its weights in
+    `weights/` beside it). The model is not compiled: compile it to fine-tune with `fit`.
     """
-    e = entry(name)
+    e = entry(name, registry_file)
     preset_cls = model_class(e["model_class"])
     if cls is not None and not issubclass(preset_cls, cls):
         raise ValueError(f"preset {name!r} is a {e['model_class']}, not a {cls.__name__}; use {e['model_class']}.from_preset")
-    path = weights_path(name)
+    path = weights_path(name, registry_file)
     model = preset_cls.from_config({**e["config"], **overrides})
     model.load_weights(path)
     return model

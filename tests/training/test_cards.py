@@ -1,0 +1,42 @@
+"""The committed model cards are what the generator renders from the committed registry."""
+
+import json
+import os
+import shutil
+
+from vae_zoo import presets
+from vae_zoo.training import cards
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CARDS_DIR = os.path.join(REPO, "docs", "model_cards")
+
+
+def test_committed_cards_match_the_registry():
+    rendered = cards.render_all()
+    assert sorted(rendered) == sorted(f"{name}.md" for name in presets.registry())
+    assert cards.stale(CARDS_DIR, rendered) == [], (
+        "docs/model_cards is out of date with vae_zoo/presets/registry.json: run `python -m vae_zoo.training.cards`"
+    )
+
+
+def test_a_changed_record_makes_its_card_stale(tmp_path):
+    registry = json.load(open(presets.REGISTRY_FILE))
+    name = sorted(registry)[0]
+    registry[name]["metrics"]["test_nll"] += 0.5  # a re-measure that forgot to regenerate the cards
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(registry))
+    out = tmp_path / "cards"
+    shutil.copytree(CARDS_DIR, out)
+    (out / "unrelated.md").write_text("# not a generated card\n")
+    (out / "gone.md").write_text(cards.HEADER + "\n")  # a generated card of an entry the registry lost
+    assert cards.stale(str(out), cards.render_all(str(path))) == sorted(["gone.md", f"{name}.md"])
+    assert cards.main(["--registry", str(path), "--out", str(out)]) == 0
+    assert cards.stale(str(out), cards.render_all(str(path))) == []
+    assert (out / "unrelated.md").exists() and not (out / "gone.md").exists()
+    assert cards.main(["--registry", str(path), "--out", str(out), "--check"]) == 0
+
+
+def test_readme_links_every_card():
+    readme = open(os.path.join(REPO, "README.md")).read()
+    for name in presets.registry():
+        assert f"(docs/model_cards/{name}.md)" in readme, f"README's Pretrained zoo section does not link the card of {name}"

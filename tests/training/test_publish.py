@@ -1,0 +1,133 @@
+"""Publishing a tiny run into a temporary registry, re-measuring it without retraining, and its card."""
+
+import json
+import os
+import platform
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+import yaml
+
+from vae_zoo import datasets, evaluation, presets
+from vae_zoo.models import DenseVAE
+from vae_zoo.training import cards, publish, remeasure
+
+SEED = 5  # not 0, so a measurement on the wrong binarization shows
+RECIPE = "training/recipes/dense_fashion_mnist_2d.yaml"
+#: 784*8+8 (encoder) + 8*4+4 (posterior: loc and scale of z 2) + 2*8+8 (decoder) + 8*784+784 (Bernoulli logits)
+TINY_PARAMETERS = 6280 + 36 + 24 + 7056
+
+
+def _test_images(seed):
+    x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=seed)
+    return (x.reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A tiny untrained DenseVAE published as `tiny` (k 3, first 40 examples, I(x; z) on 20), beside an `other` entry."""
+    root = tmp_path_factory.mktemp("publish")
+    run = root / "run"
+    run.mkdir()
+    model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
+    model.save(run / "model.keras")
+    (run / "config.yaml").write_text(yaml.safe_dump({"dataset": "fashion_mnist", "binarize": "dynamic", "seed": SEED}))
+    (run / "metrics.json").write_text(json.dumps({"train_seconds_this_session": 12.5}))
+    registry = root / "presets" / "registry.json"
+    registry.parent.mkdir()
+    other = {"description": "another entry", "metrics": {"test_nll": 1.0}, "weights": {"file": "none"}}
+    registry.write_text(json.dumps({"other": other}))
+    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE",
+            "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20"]  # fmt: skip
+    assert publish.main(argv) == 0
+    return registry, model
+
+
+def test_publish_records_the_standard_error_environment_and_parameters(published):
+    registry, model = published
+    e = presets.entry("tiny", str(registry))
+    m = e["metrics"]
+    ll = evaluation.log_likelihood(model, _test_images(SEED)[:40], num_samples=3, seed=SEED, progress=False)
+    assert m["test_nll"] == pytest.approx(-ll.mean(), rel=1e-6)
+    assert m["test_nll_standard_error"] == pytest.approx(np.std(ll, ddof=1) / np.sqrt(40), rel=1e-5)
+    assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["test_num_examples"]) == (3, 40, 10000)
+    assert m["mutual_information_num_examples"] == 20 and m["mutual_information"] <= np.log(20) + 1e-6
+    assert e["parameters"] == TINY_PARAMETERS
+    assert e["train_seconds"] == 12.5 and e["preprocessing"]["seed"] == SEED
+    env = e["environment"]
+    assert (env["tensorflow"], env["keras"], env["tensorflow_probability"]) == (tf.__version__, keras.__version__, tfp.__version__)
+    assert env["python"] == platform.python_version()
+    assert env["machine"]["cores"] == os.cpu_count() and env["machine"]["cpu"]
+    assert "--num-samples 3 --nll-examples 40 --mi-examples 20" in e["evaluation_command"]
+    assert presets.verify(str(registry.parent / "weights" / "tiny.weights.h5"), e["weights"]["sha256"])
+    assert presets.registry(str(registry))["other"]["description"] == "another entry"
+
+
+def test_card_of_the_published_entry(published):
+    registry, _ = published
+    e = presets.entry("tiny", str(registry))
+    card = cards.render("tiny", e)
+    m = e["metrics"]
+    assert f"**{m['test_nll']:.2f}** ± {m['test_nll_standard_error']:.2f} (standard error" in card
+    assert "k = 3 samples" in card and "the first n = 40 |" in card
+    assert f"at most log 20 = {np.log(20):.2f}" in card
+    assert f"Trainable parameters: {TINY_PARAMETERS:,}." in card
+    assert f"TensorFlow {tf.__version__}, Keras {keras.__version__}, TensorFlow Probability {tfp.__version__}" in card
+    assert f"binarized once (`static`) with seed {SEED}" in card
+    assert open(os.path.join(cards.TRAINING_DIR, "recipes", "dense_fashion_mnist_2d.yaml")).read().strip() in card
+    assert "| `log_likelihood` | `x` float32 [B, 28, 28, 1], `seed` int64 [B] | `log_likelihood` float32 [B] |" in card
+    assert "| `encode` | `x` float32 [B, 28, 28, 1] | `mean` float32 [B, 2], `stddev` float32 [B, 2] |" in card
+
+
+def test_remeasure_changes_only_the_metrics(published, tmp_path):
+    source, _ = published
+    registry = tmp_path / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    before = presets.registry(str(registry))
+    weights = (registry.parent / "weights" / "tiny.weights.h5").read_bytes()
+    argv = ["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30", "--mi-examples", "all"]
+    assert remeasure.main(argv) == 0
+    after = presets.registry(str(registry))
+    assert after["other"] == before["other"]
+    changed = {key for key in set(before["tiny"]) | set(after["tiny"]) if before["tiny"].get(key) != after["tiny"].get(key)}
+    assert changed == {"metrics", "evaluation_command"}
+    assert (registry.parent / "weights" / "tiny.weights.h5").read_bytes() == weights
+    m = after["tiny"]["metrics"]
+    assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"]) == (2, 30, 30)
+    assert after["tiny"]["evaluation_command"] == (
+        "python -m vae_zoo.training.remeasure tiny --registry REGISTRY --num-samples 2 --nll-examples 30 --mi-examples all"
+    )
+    # measured on the entry's binarization (seed 5) with the loaded weights, not on seed 0's
+    model = presets.loader.build_registered("tiny", registry_file=str(registry))
+    ll = evaluation.log_likelihood(model, _test_images(SEED)[:30], num_samples=2, seed=SEED, progress=False)
+    assert m["test_nll"] == pytest.approx(-ll.mean(), rel=1e-6)
+    assert m["test_nll_standard_error"] == pytest.approx(np.std(ll, ddof=1) / np.sqrt(30), rel=1e-5)
+    wrong = evaluation.log_likelihood(model, _test_images(0)[:30], num_samples=2, seed=SEED, progress=False)
+    assert abs(m["test_nll"] + wrong.mean()) > 1e-3
+    # the file stays in the repository's format: sorted keys, indent 2, a final newline
+    assert registry.read_text() == json.dumps(after, indent=2, sort_keys=True) + "\n"
+
+
+def test_remeasure_refuses_tampered_weights(published, tmp_path):
+    source, _ = published
+    registry = tmp_path / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    path = registry.parent / "weights" / "tiny.weights.h5"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    text = registry.read_text()
+    with pytest.raises(presets.PresetChecksumError, match="tiny.weights.h5 has SHA-256"):
+        remeasure.main(["tiny", "--registry", str(registry), "--num-samples", "2"])
+    assert registry.read_text() == text
+
+
+def test_measure_flags():
+    assert publish.evaluation_flags(5000, None, 2000) == "--num-samples 5000 --mi-examples 2000"
+    assert publish.evaluation_flags(1000, 1000, None) == "--num-samples 1000 --nll-examples 1000 --mi-examples all"
+    with pytest.raises(SystemExit):
+        remeasure.main(["tiny", "--registry", "x.json", "--num-samples", "2", "--mi-examples", "0"])

@@ -1,0 +1,70 @@
+"""Measures a published registry entry again, without retraining: only its `metrics` change.
+
+    python -m vae_zoo.training.remeasure NAME --registry vae_zoo/presets/registry.json \\
+        --num-samples 5000 [--nll-examples N] [--mi-examples M]
+
+Builds the entry's model and loads its weights through the preset loader
+(`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
+the test split from the entry's own `dataset` and `preprocessing`
+(`vae_zoo.evaluation.preset_data`: images binarized once with its seed,
+sentences tokenized by the model's vocabulary) and measures it as publish
+does (`training/publish.py`'s `measure`, importance samples seeded with the
+same seed). It then replaces the entry's `metrics` and `evaluation_command`
+and nothing else: the weights, config, recipe, environment, the other
+entries and the file's formatting stay as they were. The registry is read
+again just before it is written, so entries re-measured in parallel do not
+undo each other. Afterwards regenerate the model cards
+(`python -m vae_zoo.training.cards`) and update the entry's numbers in
+README's "Pretrained zoo" table; the tests check both against the registry.
+"""
+
+import argparse
+import json
+import sys
+
+from vae_zoo.training import publish
+
+
+def remeasure(name, registry_file, num_samples, nll_examples=None, mi_examples=publish.MI_EXAMPLES):
+    """Measures entry `name` of `registry_file` again and writes its new metrics; returns them."""
+    from vae_zoo import evaluation, presets
+
+    entry = presets.entry(name, registry_file)
+    model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
+    x = evaluation.preset_data(entry, model)
+    metrics = publish.measure(model, x, num_samples, entry["preprocessing"]["seed"], nll_examples, mi_examples)
+
+    registry = presets.registry(registry_file)  # fresh: another entry may have been re-measured meanwhile
+    current = registry.get(name)
+    if current is None or current["weights"] != entry["weights"]:
+        raise RuntimeError(
+            f"entry {name!r} of {registry_file} was removed or got other weights while it was measured; nothing was written"
+        )
+    current["metrics"] = metrics
+    current["evaluation_command"] = (
+        f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
+        f"{publish.evaluation_flags(num_samples, nll_examples, mi_examples)}"
+    )
+    publish.write_registry(registry_file, registry)
+    return metrics
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="the registry entry to measure again")
+    parser.add_argument("--registry", required=True, help="the registry.json holding the entry (weights in weights/ beside it)")
+    publish.add_measure_arguments(parser)
+    args = parser.parse_args(argv)
+    registry_file = publish.registry_path(args.registry)
+    metrics = remeasure(args.name, registry_file, args.num_samples, args.nll_examples, args.mi_examples)
+    print(json.dumps({args.name: metrics}, indent=2))
+    print(
+        "now regenerate the model cards (python -m vae_zoo.training.cards) and update the entry's row of "
+        "README's Pretrained zoo table (tests/presets checks its numbers)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
