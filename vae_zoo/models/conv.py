@@ -1,9 +1,16 @@
 """`ConvVAE`: strided convolutions down, transposed convolutions up."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from vae_zoo.models.registry import FamilyArgument, int_list, register_family
 from vae_zoo.models.vae import VAE
+
+#: Up to this many output channels, `Conv2D` computes a stride-1 "same" convolution as a per-pixel
+#: product and a shift-and-sum (measured faster on CPU for 1 and 2 channels, not for 3:
+#: benchmarks/README.md).
+SHIFT_SUM_MAX_FILTERS = 2
 
 CONV_ARGUMENTS = {
     "filters": FamilyArgument(int_list, "channels of each stride-2 convolution, e.g. 32,64"),
@@ -11,6 +18,42 @@ CONV_ARGUMENTS = {
     "hidden_units": FamilyArgument(int, "width of the dense layer between convolutions and z (0: none)"),
     "activation": FamilyArgument(str, "activation of the hidden layers (default relu)"),
 }
+
+
+@keras.saving.register_keras_serializable(package="vae_zoo", name="ShiftSumConv2D")
+class Conv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D`, computed another way when it has few output channels.
+
+    oneDNN's convolution kernels run a 3x3 convolution to 1 channel (the Bernoulli head of a
+    grayscale ConvVAE) at a small fraction of their usual rate, forward and backward. The same
+    function, y = sum over taps (kh, kw) of shift_(kh, kw)(x @ W[kh, kw]), is one matrix product
+    `[N*H*W, C] x [C, k*k*m]` and a fixed one-hot k x k convolution from k*k*m channels to m that
+    shifts and sums the products; only the order of the additions changes. Used for stride 1,
+    "same" padding, no dilation or groups, channels last and at most `SHIFT_SUM_MAX_FILTERS`
+    filters; otherwise, and for the weights, it is Keras's layer. The class keeps Keras's name so
+    that the weights keep their path (`.../conv2d/vars/0`) in saved files and shipped presets.
+    """
+
+    def _shift_sum(self):
+        return (self.filters <= SHIFT_SUM_MAX_FILTERS and self.kernel_size[0] % 2 == 1
+                and self.kernel_size[0] == self.kernel_size[1] and tuple(self.strides) == (1, 1)
+                and self.padding == "same" and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
+                and self.data_format == "channels_last")  # fmt: skip
+
+    def convolution_op(self, inputs, kernel):
+        if not self._shift_sum():
+            return super().convolution_op(inputs, kernel)
+        k, _, channels, filters = kernel.shape
+        shape = tf.shape(inputs)
+        taps = tf.reshape(tf.transpose(kernel, [2, 0, 1, 3]), [channels, k * k * filters])  # columns (kh, kw, o)
+        products = tf.matmul(tf.reshape(inputs, [-1, channels]), taps)
+        products = tf.reshape(products, tf.concat([shape[:3], [k * k * filters]], axis=0))
+        one_hot = np.zeros((k, k, k * k * filters, filters), "float32")  # tap (kh, kw) of product o -> output o
+        for kh in range(k):
+            for kw in range(k):
+                for o in range(filters):
+                    one_hot[kh, kw, (kh * k + kw) * filters + o, o] = 1
+        return tf.nn.conv2d(products, tf.constant(one_hot, products.dtype), 1, "SAME")
 
 
 @register_family("conv")
@@ -98,9 +141,7 @@ class ConvVAE(VAE):
             ]
             + [keras.layers.Conv2DTranspose(f, **self._conv()) for f in reversed(self.filters)]
             + [
-                keras.layers.Conv2D(
-                    channels * params, self.kernel_size, padding="same", dtype="float32", name="likelihood_params"
-                ),
+                Conv2D(channels * params, self.kernel_size, padding="same", dtype="float32", name="likelihood_params"),
                 keras.layers.Reshape((height, width, channels, params), dtype="float32"),
             ],
             name="decoder",
