@@ -59,7 +59,9 @@ class DiagonalGaussianPosterior(PosteriorHead):
     the moving statistics are used (an affine map in the exported graph).
     BatchNormalization's epsilon is 1e-12, not Keras's 1e-3: with a larger one
     an encoder escapes the floor by shrinking its raw means' spread towards
-    the epsilon (an LSTM encoder under Adam did so in 40 steps).
+    the epsilon (an LSTM encoder under Adam did so in 40 steps). Under
+    `tf.distribute` the statistics are synchronized over the replicas, so N
+    replicas take the step one device takes on the global batch.
 
     Example:
 
@@ -79,8 +81,8 @@ class DiagonalGaussianPosterior(PosteriorHead):
                 raise ValueError(f"batch_norm_scale must be a positive number (gamma of BN-VAE) or None, got {batch_norm_scale!r}")
             batch_norm_scale = float(batch_norm_scale)
             self.mean_norm = keras.layers.BatchNormalization(
-                epsilon=1e-12, center=False, scale=False, dtype="float32", name="mean_norm"
-            )
+                epsilon=1e-12, center=False, scale=False, synchronized=True, dtype="float32", name="mean_norm"
+            )  # synchronized: under tf.distribute the statistics are the global batch's, as on one device
         self.batch_norm_scale = batch_norm_scale
 
     @property
