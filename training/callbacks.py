@@ -1,4 +1,4 @@
-"""Keras callbacks for VAE training: KL annealing, image summaries, NaN guard.
+"""Keras callbacks for VAE training: KL annealing, image summaries, NaN guard, atomic backups.
 
 All schedules read the optimizer's step count, so a resumed run (restored
 weights and optimizer state) continues the schedule where it stopped.
@@ -16,7 +16,10 @@ Example:
 0.375
 """
 
+import json
 import math
+import os
+import shutil
 
 import keras
 import numpy as np
@@ -134,3 +137,47 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             print(f"\nBatch {batch}: the loss is {np.asarray(loss).ravel()[0]}; training stopped. {self.ADVICE}.")
             self.model.stop_training = True
             self.model.nan_stopped = True
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose saves are atomic.
+
+    Keras rewrites `latest.weights.h5` in place, so a run killed while it
+    writes (SIGKILL, out of memory, preemption) leaves a truncated file that
+    the restarted run cannot open ("bad object header version number").
+    Here each save goes into a new directory `save-<epoch>-<batch>` (weights
+    and epoch together), and then the symlink `latest` is swapped to it with
+    `os.replace`, which is atomic on POSIX: `latest` always names a complete
+    save, and the restart resumes from the last one. Older saves are removed
+    after the swap. A backup directory in Keras's own layout is still read.
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self._link = os.path.join(backup_dir, "latest")
+        if os.path.lexists(self._link) or not os.path.exists(self._weights_path):
+            self._weights_path = os.path.join(self._link, "latest.weights.h5")
+            self._training_metadata_path = os.path.join(self._link, "training_metadata.json")
+
+    def _save_model(self):
+        name = f"save-{self._current_epoch:06d}-{self._last_batch_seen:09d}"
+        target = os.path.join(self.backup_dir, name)
+        if os.path.exists(target):  # left by a run killed before its swap
+            shutil.rmtree(target)
+        os.makedirs(target)
+        self.model.save_weights(os.path.join(target, "latest.weights.h5"), overwrite=True)
+        with open(os.path.join(target, "training_metadata.json"), "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        staged = self._link + ".new"
+        if os.path.lexists(staged):
+            os.remove(staged)
+        os.symlink(name, staged)
+        os.replace(staged, self._link)
+        self._weights_path = os.path.join(self._link, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self._link, "training_metadata.json")
+        for entry in os.listdir(self.backup_dir):
+            if entry != name and (entry.startswith("save-") or entry in ("latest.weights.h5", "training_metadata.json")):
+                path = os.path.join(self.backup_dir, entry)
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)

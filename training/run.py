@@ -3,8 +3,9 @@
 The run directory holds:
 
 * `config.yaml`: the resolved configuration (defaults < config file < flags);
-* `backup/`: `keras.callbacks.BackupAndRestore` state; a killed run restarted
-  with the same command resumes from the last completed epoch;
+* `backup/`: `keras.callbacks.BackupAndRestore` state, saved atomically
+  (`callbacks.AtomicBackupAndRestore`); a killed run restarted with the same
+  command resumes from the last completed epoch, even if it was killed while saving;
 * `checkpoints/last.keras`, `checkpoints/best.keras` (best validation ELBO);
 * `history.csv` (appended across resumes) and `logs/` (TensorBoard scalars,
   sample and reconstruction images each epoch);
@@ -276,7 +277,7 @@ def train(config):
 
     callbacks = [
         cb.NaNGuard(),
-        keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
+        cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup")),
     ]
     if config["kl_annealing"]:
         callbacks.append(cb.KLAnnealing(config["kl_annealing"], steps=config["anneal_steps"], max_beta=config["beta"]))

@@ -1,9 +1,10 @@
-"""Callbacks: KL schedules and annealing, the NaN guard."""
-
+"""Callbacks: KL schedules and annealing, the NaN guard, atomic backups."""
 
 import keras
+import numpy as np
 import pytest
 
+import vae_zoo
 from vae_zoo.training import callbacks as cb
 
 from training_testing import ENV, QUICK, assert_same_weights, run_cli, weights_of  # noqa: F401
@@ -54,3 +55,45 @@ def test_nan_guard_stops_with_advice(capsys, fashion_train):
     out = capsys.readouterr().out
     assert getattr(model, "nan_stopped", False)
     assert "training stopped. try a lower --learning-rate, gradient clipping (--clipnorm 1.0)" in out
+
+
+def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp_path, monkeypatch):
+    """Keras's BackupAndRestore rewrites latest.weights.h5 in place: a run killed in the middle of
+    that write left a truncated file, and the restart failed with "bad object header version number"
+    (seen in CI). Killed mid-save here (a partial file, then death), the restart resumes after the
+    last complete save, with its weights."""
+    x = np.random.default_rng(0).random((64, 8)).astype("float32")
+    backup = str(tmp_path / "backup")
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = vae_zoo.models.DenseVAE((8,), latent_dim=2, hidden_units=(8,), seed=0)
+        m.compile(optimizer="adam", jit_compile=False)
+        return m
+
+    class Killed(Exception):
+        pass
+
+    first = model()
+    first.fit(x, batch_size=16, epochs=2, verbose=0, callbacks=[cb.AtomicBackupAndRestore(backup, delete_checkpoint=False)])
+    saved = [w.copy() for w in first.get_weights()]
+    real_save = keras.Model.save_weights
+
+    def dies_while_writing(self, filepath, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # the first bytes of an HDF5 file, then death
+        raise Killed
+
+    monkeypatch.setattr(keras.Model, "save_weights", dies_while_writing)
+    with pytest.raises(Killed):
+        model().fit(x, batch_size=16, epochs=4, verbose=0, callbacks=[cb.AtomicBackupAndRestore(backup)])
+    monkeypatch.setattr(keras.Model, "save_weights", real_save)
+
+    restarted = model()
+    seen = []
+    restarted.fit(
+        x, batch_size=16, epochs=2, verbose=0,
+        callbacks=[cb.AtomicBackupAndRestore(backup), keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append([w.copy() for w in restarted.get_weights()]))],
+    )  # fmt: skip
+    assert_same_weights(seen[0], saved, atol=0)  # restored from the save of epoch 2, not the partial one
+    assert restarted._initial_epoch == 2
