@@ -262,7 +262,18 @@ class _SignatureMethods:
     seeds ``s, s + 1, ..., s + n - 1`` and a scalar ``temperature`` is
     repeated, as in the Python API (``model.sample(n, seed=s)`` equals
     ``client.sample(seed=s, num_rows=n)``); arrays give one value per row.
+    A client sets ``self._specs = None`` and defines ``metadata()`` and
+    ``_metadata_source()`` (where the metadata comes from, for errors).
     """
+
+    def specs(self, refresh: bool = False) -> dict:
+        """:func:`signature_specs` of the model's metadata, fetched once and cached."""
+        if self._specs is None or refresh:
+            try:
+                self._specs = signature_specs(self.metadata())
+            except ValueError as err:
+                raise TFServingError(f"bad metadata from {self._metadata_source()}: {err}") from err
+        return self._specs
 
     def _data_name(self, signature: str) -> str:
         names = [n for n in signature_inputs(self.specs(), signature) if n not in _ROW_ARGUMENTS]

@@ -20,7 +20,6 @@ from .common import (
     TFServingError,
     _SignatureMethods,
     prepare_inputs,
-    signature_specs,
 )
 
 __all__ = ["grpc_predict_request", "parse_predict_response", "parse_metadata_response", "GrpcClient"]
@@ -207,14 +206,8 @@ class GrpcClient(_SignatureMethods):
         )
         return parse_predict_response(self._call(self.prediction_stub.Predict, request))
 
-    def specs(self, refresh: bool = False) -> dict:
-        """:func:`signature_specs` of the model's metadata, fetched once and cached."""
-        if self._specs is None or refresh:
-            try:
-                self._specs = signature_specs(self.metadata())
-            except ValueError as err:
-                raise TFServingError(f"bad metadata from {self.target}: {err}") from err
-        return self._specs
+    def _metadata_source(self) -> str:
+        return self.target
 
     def status(self) -> dict:
         """``ModelService.GetModelStatus`` as a JSON-style dict."""

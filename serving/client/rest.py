@@ -51,7 +51,6 @@ from .common import (
     numpy_dtype,
     prepare_inputs,
     signature_inputs,
-    signature_specs,
 )
 
 __all__ = ["rest_url", "rest_request", "parse_rest_response", "empty_outputs", "RestClient"]
@@ -368,14 +367,8 @@ class RestClient(_SignatureMethods):
         """``GET /v1/models/NAME[/versions/N]/metadata``: the signature definitions (not cached)."""
         return self._http(self.url("metadata"))
 
-    def specs(self, refresh: bool = False) -> dict:
-        """:func:`signature_specs` of the model's metadata, fetched once and cached."""
-        if self._specs is None or refresh:
-            try:
-                self._specs = signature_specs(self.metadata())
-            except ValueError as err:
-                raise TFServingError(f"bad metadata from {self.url('metadata')}: {err}") from err
-        return self._specs
+    def _metadata_source(self) -> str:
+        return self.url("metadata")
 
     def predict(self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any) -> dict[str, np.ndarray]:
         """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])``.
