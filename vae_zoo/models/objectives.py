@@ -73,6 +73,10 @@ class ObjectivesMixin:
             return False
         return True
 
+    def _log_px_z(self, z, x, training=False, seed=None):
+        """log p(x|z) `[k, B]` for z `[k, B, latent]` and prepared `x` `[B, ...]` (the ELBO's first term)."""
+        return self.likelihood.log_prob(self._likelihood_params(z, training, targets=x, seed=seed), x)
+
     def compute_terms(self, x, seed, num_samples=1, training=False, densities=True, per_dimension=True):
         """All terms of the bounds for prepared inputs `x` `[B, ...]`, per example.
 
@@ -89,7 +93,7 @@ class ObjectivesMixin:
         z = self.posterior.reparameterize(params, eps)
         # Decoder noise (word dropout) has its own stream, keyed by the same (seed, step).
         decoder_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-        log_px_z = self.likelihood.log_prob(self._likelihood_params(z, training, targets=x, seed=decoder_seed), x)
+        log_px_z = self._log_px_z(z, x, training, decoder_seed)
         prior = self._prior_distribution()
         analytic = self._kl_available(q, prior)
         # STL: log q(z|x) is evaluated with stopped parameters, in the total and per dimension alike.

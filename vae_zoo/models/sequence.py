@@ -27,6 +27,7 @@ import tensorflow as tf
 from vae_zoo import distributions as dists
 from vae_zoo import text
 from vae_zoo.models.registry import FamilyArgument, register_family
+from vae_zoo.models.sampled_softmax import SampledSoftmaxMixin, check_sampled_softmax
 from vae_zoo.models.sequence_decoding import DecodingMixin
 from vae_zoo.models.sequence_distribution import SequenceDistribution
 from vae_zoo.models.vae import VAE
@@ -42,7 +43,7 @@ def _flag(text):
 
 @register_family("sequence")
 @keras.saving.register_keras_serializable(package="vae_zoo")
-class SequenceVAE(DecodingMixin, VAE):
+class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
     """A sequence VAE with LSTM encoder and decoder.
 
     Args:
@@ -60,6 +61,8 @@ class SequenceVAE(DecodingMixin, VAE):
             input) or "both".
         vocabulary: the words of a `vae_zoo.text.TextCodec`; with it the model
             takes and returns strings (`encode(["a sentence"])`, `sample_sentences`).
+        sampled_softmax: S > 0: the training loss's softmax estimated from S candidate tokens
+            (`vae_zoo.models.sampled_softmax`); evaluation and exports use the exact one (0).
         features: for real-valued sequences `[max_length, features]` (time
             series) instead of tokens; pair with a Gaussian `likelihood`.
         likelihood: "categorical" for tokens (default), a Gaussian for values.
@@ -85,6 +88,7 @@ class SequenceVAE(DecodingMixin, VAE):
         "word_dropout": FamilyArgument(float, "probability of replacing a decoder input token by [UNK]"),
         "conditioning": FamilyArgument(str, "initial_state | input | both"),
         "bidirectional_encoder": FamilyArgument(_flag, "read sentences in both directions (true/false)"),
+        "sampled_softmax": FamilyArgument(int, "candidate tokens of the training softmax (0: exact)"),
     }
 
     def __init__(
@@ -98,6 +102,7 @@ class SequenceVAE(DecodingMixin, VAE):
         word_dropout=0.25,
         conditioning="both",
         vocabulary=None,
+        sampled_softmax=0,
         features=None,
         likelihood=None,
         input_shape=None,
@@ -142,17 +147,15 @@ class SequenceVAE(DecodingMixin, VAE):
         self.embedding_dim, self.hidden_units = int(embedding_dim), int(hidden_units)
         self.bidirectional_encoder, self.word_dropout = bool(bidirectional_encoder), float(word_dropout)
         self.conditioning = conditioning
+        self.sampled_softmax = check_sampled_softmax(sampled_softmax, self.tokens, self.vocab_size)
         super().__init__(shape, latent_dim, likelihood=likelihood, **kwargs)
 
     @classmethod
     def from_training_config(cls, config, data):
         """A sentence model over `data["codec"]`'s vocabulary, `config["max_length"]` tokens long."""
-        return cls(
-            vocabulary=data["codec"].vocabulary,
-            max_length=config["max_length"],
-            latent_dim=config["latent_dim"],
-            **cls.training_kwargs(config),
-        )
+        codec = data["codec"]
+        return cls(vocabulary=codec.vocabulary, max_length=config["max_length"], latent_dim=config["latent_dim"],
+                   **cls.training_kwargs(config))  # fmt: skip
 
     def build_encoder(self):
         if self.tokens != self.likelihood.integer_events:
@@ -249,9 +252,9 @@ class SequenceVAE(DecodingMixin, VAE):
         uniform = global_batch_draw(tf.random.stateless_uniform, repeats, batch, [self.max_length], seed)
         return tf.reshape(uniform < self.word_dropout, [repeats * batch, self.max_length])
 
-    def _teacher_forced(self, z, targets, training, seed=None):
-        """Logits (raw outputs) for `z` `[k*B, latent]` read with `targets` `[B, T(, F)]` as the previous
-        tokens (k-major: `z` row `i*B + b` reads example `b`)."""
+    def _decoder_hidden(self, z, targets, training, seed=None):
+        """The decoder LSTM's outputs `[k*B, T, H]` for `z` `[k*B, latent]` read with `targets` `[B, T(, F)]`
+        as the previous tokens (k-major: `z` row `i*B + b` reads example `b`), and the tiled targets."""
         batch = tf.shape(targets)[0]
         repeats = tf.shape(z)[0] // tf.maximum(batch, 1)  # B = 0: an empty batch, no division by zero
         drop = None
@@ -266,7 +269,10 @@ class SequenceVAE(DecodingMixin, VAE):
         hidden, _, _ = self.decoder_lstm(
             self._step_inputs(previous, z, drop), initial_state=self._initial_state(z), training=training
         )
-        raw = self.decoder_output(hidden)
+        return hidden, targets
+
+    def _teacher_forced(self, z, targets, training, seed=None):
+        raw = self.decoder_output(self._decoder_hidden(z, targets, training, seed)[0])  # logits of those positions
         if self.tokens:
             return raw + self._banned_logits()
         return tf.reshape(raw, [-1, self.max_length, self.features, self.likelihood.num_params])
@@ -387,5 +393,6 @@ class SequenceVAE(DecodingMixin, VAE):
             conditioning=self.conditioning,
             vocabulary=None if self.codec is None else list(self.codec.vocabulary),
             features=self.features,
+            sampled_softmax=self.sampled_softmax,
         )
         return config

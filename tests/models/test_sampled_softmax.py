@@ -1,0 +1,144 @@
+"""Sampled softmax: the proposal, the estimate against TensorFlow's, and SequenceVAE's training loss."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vae_zoo import text
+from vae_zoo.models import SequenceVAE
+from vae_zoo.models.sampled_softmax import log_uniform_candidates, log_uniform_log_prob, sampled_log_softmax
+
+
+def test_log_uniform_candidates_follow_the_proposal():
+    vocab = 12
+    q = np.exp(log_uniform_log_prob(np.arange(vocab), vocab).numpy())
+    assert abs(q.sum() - 1.0) < 1e-6 and q[0] == pytest.approx(math.log(2) / math.log(13), rel=1e-6)
+    ids, log_expected = log_uniform_candidates(200_000, vocab, tf.constant([3, 4]))
+    frequencies = np.bincount(ids.numpy(), minlength=vocab) / 200_000
+    assert np.abs(frequencies - q).max() < 0.004  # a uniform sampler would be 0.09 off at id 0
+    np.testing.assert_allclose(log_expected.numpy(), np.log(200_000 * q[ids.numpy()]), rtol=1e-5)
+    again, _ = log_uniform_candidates(200_000, vocab, tf.constant([3, 4]))
+    assert (again.numpy() == ids.numpy()).all()  # stateless: the step's seed decides
+
+
+def _problem(seed=0, n=3, t=5, h=6, vocab=40):
+    rng = np.random.default_rng(seed)
+    hidden = tf.constant(rng.normal(size=(n, t, h)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(h, vocab)), tf.float32)
+    bias = tf.constant(rng.normal(size=(vocab,)), tf.float32)
+    labels = tf.constant(rng.integers(0, vocab, size=(n, t)), tf.int32)
+    return hidden, kernel, bias, labels
+
+
+def test_matches_tensorflows_sampled_softmax_loss_with_an_exact_target_term():
+    hidden, kernel, bias, labels = _problem()
+    vocab, num_sampled = 40, 16
+    candidates, log_expected = log_uniform_candidates(num_sampled, vocab, tf.constant([0, 7]))
+    ours = sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected)
+    flat_labels = tf.reshape(labels, [-1, 1])
+    true_expected = tf.ones(tf.shape(flat_labels))  # our target logit is not corrected by log(S Q(t))
+    reference = tf.nn.sampled_softmax_loss(
+        weights=tf.transpose(kernel), biases=bias, labels=flat_labels, inputs=tf.reshape(hidden, [-1, 6]),
+        num_sampled=num_sampled, num_classes=vocab, remove_accidental_hits=True,
+        sampled_values=(candidates, true_expected, tf.exp(log_expected)),
+    )  # fmt: skip
+    hits = (labels.numpy()[..., None] == candidates.numpy()).sum(-1).ravel()
+    assert (hits == 1).any() and (hits == 0).any()  # accidental hits occur and are removed
+    once = hits <= 1
+    np.testing.assert_allclose(-ours.numpy().ravel()[once], reference.numpy()[once], rtol=1e-5, atol=1e-5)
+    # A label drawn several times: TensorFlow removes one of its copies, we remove them all (checked by hand).
+    assert (hits > 1).any()
+    h, w, b, y = (v.numpy() for v in (tf.reshape(hidden, [-1, 6]), kernel, bias, tf.reshape(labels, [-1])))
+    c, e = candidates.numpy(), log_expected.numpy()
+    for i in np.flatnonzero(hits > 1):
+        true = h[i] @ w[:, y[i]] + b[y[i]]
+        others = (h[i] @ w[:, c] + b[c] - e)[c != y[i]]
+        assert ours.numpy().ravel()[i] == pytest.approx(true - np.logaddexp.reduce(np.r_[true, others]), abs=1e-5)
+        assert -ours.numpy().ravel()[i] < reference.numpy()[i] - 1e-3
+
+
+def test_converges_to_the_exact_log_softmax_with_many_candidates():
+    hidden, kernel, bias, labels = _problem(seed=1)
+    exact = tf.gather(tf.nn.log_softmax(tf.einsum("nth,hv->ntv", hidden, kernel) + bias), labels, batch_dims=2)
+    candidates, log_expected = log_uniform_candidates(400_000, 40, tf.constant([5, 5]))
+    estimate = sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected)
+    np.testing.assert_allclose(estimate.numpy(), exact.numpy(), atol=0.05)  # 0.03 seen: importance-sampling noise
+    # Without the -log(S Q) correction of the candidates the estimate is off by about log S.
+    uncorrected = sampled_log_softmax(hidden, kernel, bias, labels, candidates, tf.zeros_like(log_expected))
+    assert np.abs(uncorrected.numpy() - exact.numpy()).mean() > 5.0
+    # tf.nn.sampled_softmax_loss's convention (target corrected too) drifts by log(S Q(t)): 7-12 nats here.
+    flat_labels = tf.reshape(labels, [-1, 1])
+    tf_convention = -tf.nn.sampled_softmax_loss(
+        weights=tf.transpose(kernel), biases=bias, labels=flat_labels, inputs=tf.reshape(hidden, [-1, 6]),
+        num_sampled=400_000, num_classes=40, remove_accidental_hits=False,
+        sampled_values=(candidates, tf.exp(log_uniform_log_prob(flat_labels, 40)) * 400_000, tf.exp(log_expected)),
+    )  # fmt: skip
+    assert np.abs(tf_convention.numpy() - exact.numpy().ravel()).min() > 5.0
+
+
+def test_banned_tokens_and_hits_leave_the_normalizer():
+    hidden, kernel, bias, labels = _problem(seed=2, vocab=8)
+    labels = tf.fill(tf.shape(labels), 5)
+    same = tf.constant([5, 5, 5], tf.int32)
+    zero = sampled_log_softmax(hidden, kernel, bias, labels, same, tf.zeros([3]))
+    np.testing.assert_allclose(zero.numpy(), 0.0, atol=1e-6)  # only the target is left: log 1
+    banned = sampled_log_softmax(hidden, kernel, bias, labels, tf.constant([0, 2], tf.int32), tf.zeros([2]), (0, 2))
+    np.testing.assert_allclose(banned.numpy(), 0.0, atol=1e-6)
+
+
+def _model(sampled_softmax, vocab=300):
+    words = [f"w{i}" for i in range(vocab - len(text.SPECIAL_TOKENS))]
+    keras.utils.set_random_seed(0)
+    return SequenceVAE(
+        vocabulary=words, max_length=8, embedding_dim=8, hidden_units=16, latent_dim=4, word_dropout=0.0,
+        sampled_softmax=sampled_softmax, seed=0,
+    )  # fmt: skip
+
+
+def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
+    sampled, exact = _model(32), _model(0)
+    ids = np.random.default_rng(0).integers(4, 300, size=(16, 8)).astype("int32")
+    ids[:, 5], ids[:, 6:] = text.EOS, text.PAD
+    sampled(ids), exact(ids)
+    exact.set_weights(sampled.get_weights())
+    z = sampled.encode(ids).mean()[None]
+    seed = tf.constant([4, 2])
+    # Outside training both are the exact categorical log-likelihood.
+    np.testing.assert_allclose(sampled._log_px_z(z, ids, False, seed), exact._log_px_z(z, ids, False, seed), rtol=1e-6)
+    # In training, the sampled estimate over the step's candidates (recomputed here by hand).
+    train = sampled._log_px_z(z, ids, True, seed).numpy()
+    candidates, log_expected = log_uniform_candidates(32, 300, tf.random.experimental.stateless_fold_in(seed, 2))
+    hidden, targets = sampled._decoder_hidden(z[0], ids, True, seed)
+    by_hand = sampled_log_softmax(
+        hidden, sampled.decoder_output.kernel, sampled.decoder_output.bias, targets, candidates, log_expected,
+        (text.PAD, text.BOS),
+    )  # fmt: skip
+    np.testing.assert_allclose(train[0], tf.reduce_sum(tf.where(targets == text.PAD, 0.0, by_hand), -1), rtol=1e-5)
+    assert np.abs(train - exact._log_px_z(z, ids, True, seed).numpy()).max() > 0.1  # not the exact softmax
+    # The gradient reaches only the output columns of targets and candidates: no V-wide product.
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_sum(sampled._log_px_z(z, ids, True, seed))
+    grad = tape.gradient(loss, sampled.decoder_output.kernel).numpy()
+    touched = set(np.flatnonzero(np.abs(grad).sum(0)))
+    assert touched <= set(ids.ravel()) | set(candidates.numpy()) and len(touched) < 150
+    sampled.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = sampled.fit(ids, batch_size=8, epochs=3, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    assert SequenceVAE.from_config(sampled.get_config()).sampled_softmax == 32
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sampled_softmax=-1), "sampled_softmax must be a non-negative integer \\(0: exact softmax\\), got -1"),
+        (dict(sampled_softmax=300), "sampled_softmax=300 candidates would not be fewer than the 300 tokens"),
+        (dict(sampled_softmax=8, features=3, vocabulary=None), "sampled_softmax applies to token sequences"),
+    ],
+)
+def test_sampled_softmax_refusals(kwargs, message):
+    base = dict(vocabulary=[f"w{i}" for i in range(296)], max_length=8, latent_dim=4)
+    with pytest.raises(ValueError, match=message):
+        SequenceVAE(**{**base, **kwargs})

@@ -1,0 +1,121 @@
+"""Sampled softmax for token decoders: the training-time estimate of log p(x_t | x_<t, z).
+
+A decoder over V tokens computes V logits per position; at V = 32,000 and a
+batch of 128 sentences of 32 tokens the output product alone is ~200 GFLOP a
+step. In training the softmax's normalizer can instead be estimated from a few
+hundred candidate tokens (importance sampling, Bengio and Senecal 2008; Jean et
+al. 2015): S candidates `c` are drawn with replacement from a proposal Q and
+
+    log p(t) ~ s_t - log(exp(s_t) + sum over c != t of exp(s_c - log(S Q(c))))
+
+with s the logits and t the position's target. The sum is an unbiased estimate
+of the other tokens' mass, so as S grows the estimate converges to the exact
+log-softmax (the logged `reconstruction` is on the exact one's scale; for
+finite S it is optimistic on average, by Jensen). This differs from
+`tf.nn.sampled_softmax_loss` in two points: the target's logit is not
+corrected by log(S Q(t)) (there the estimate drifts by that amount as S
+grows), and every candidate equal to the target is left out, not one copy.
+
+Here the proposal is log-uniform (Zipfian) over ids, `Q(i) = log((i + 2) /
+(i + 1)) / log(V + 1)`, which suits `vae_zoo.text.TextCodec` vocabularies
+(most frequent words first), and the candidates are drawn statelessly from the
+training step's own seed, so a resumed or distributed run draws the same ones.
+One draw serves the whole batch. Evaluation, the importance-weighted NLL and
+every exported signature use the exact softmax: only the training loss (and
+the `reconstruction` it logs) is the sampled estimate.
+
+Example:
+
+>>> import numpy as np
+>>> ids, log_q = log_uniform_candidates(4, 100, [1, 2])
+>>> ids.shape, bool(np.all((ids.numpy() >= 0) & (ids.numpy() < 100)))
+(TensorShape([4]), True)
+"""
+
+import math
+
+import tensorflow as tf
+
+from vae_zoo import text
+from vae_zoo.utils.seeds import as_seed
+
+
+def log_uniform_log_prob(ids, vocab_size):
+    """log Q(id) of the log-uniform proposal over `vocab_size` ids (float32, the shape of `ids`)."""
+    ids = tf.cast(ids, tf.float64)
+    return tf.cast(tf.math.log(tf.math.log1p(1.0 / (ids + 1.0)) / math.log(vocab_size + 1.0)), tf.float32)
+
+
+def log_uniform_candidates(num_sampled, vocab_size, seed):
+    """`num_sampled` ids drawn with replacement from the log-uniform proposal, and log(S Q(id)) of each.
+
+    Inverse-CDF draws keyed by `seed` (`[2]`): `id = floor((V + 1) ** u) - 1`, `u ~ U[0, 1)`.
+    """
+    u = tf.random.stateless_uniform([num_sampled], seed, dtype=tf.float64)
+    ids = tf.cast(tf.floor(tf.exp(u * math.log(vocab_size + 1.0))) - 1.0, tf.int32)
+    ids = tf.clip_by_value(ids, 0, vocab_size - 1)
+    return ids, log_uniform_log_prob(ids, vocab_size) + math.log(num_sampled)
+
+
+def sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected, banned_ids=()):
+    """Per-position sampled estimate of log softmax(hidden @ kernel + bias)[label], `[N, T]`.
+
+    `hidden` `[N, T, H]`, `kernel` `[H, V]`, `bias` `[V]`, `labels` `[N, T]`,
+    `candidates` `[S]` with `log_expected` = log(S Q(candidate)) `[S]`.
+    The label's own logit enters the normalizer exactly; candidates equal to
+    it, or in `banned_ids` (tokens the model never emits), are left out.
+    """
+    hidden = tf.cast(hidden, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    true_weights = tf.gather(tf.transpose(kernel), labels)  # [N, T, H]
+    true_logits = tf.reduce_sum(hidden * true_weights, axis=-1) + tf.gather(bias, labels)
+    sampled_logits = tf.einsum("nth,hs->nts", hidden, tf.gather(kernel, candidates, axis=1))
+    sampled_logits += tf.gather(bias, candidates) - log_expected
+    excluded = tf.equal(labels[..., None], candidates)
+    for banned in banned_ids:
+        excluded = tf.logical_or(excluded, tf.equal(candidates, banned))
+    sampled_logits = tf.where(excluded, -math.inf, sampled_logits)
+    logits = tf.concat([true_logits[..., None], sampled_logits], axis=-1)
+    return true_logits - tf.reduce_logsumexp(logits, axis=-1)
+
+
+def check_sampled_softmax(sampled_softmax, tokens, vocab_size):
+    """The validated number of candidates (0: the exact softmax); refuses what cannot apply."""
+    if isinstance(sampled_softmax, bool) or not isinstance(sampled_softmax, int) or sampled_softmax < 0:
+        raise ValueError(f"sampled_softmax must be a non-negative integer (0: exact softmax), got {sampled_softmax!r}")
+    if sampled_softmax and not tokens:
+        raise ValueError("sampled_softmax applies to token sequences; a real-valued SequenceVAE has no softmax")
+    if sampled_softmax and sampled_softmax >= vocab_size:
+        raise ValueError(
+            f"sampled_softmax={sampled_softmax} candidates would not be fewer than the {vocab_size} tokens; "
+            "use the exact softmax (0) or fewer candidates"
+        )
+    return sampled_softmax
+
+
+class SampledSoftmaxMixin:
+    """`SequenceVAE`'s training-time log p(x|z) through the sampled softmax (when `sampled_softmax > 0`)."""
+
+    def _log_px_z(self, z, x, training=False, seed=None):
+        if not (training and self.sampled_softmax):
+            return super()._log_px_z(z, x, training, seed)
+        lead = tf.shape(z)[:-1]
+        flat_z = tf.reshape(tf.convert_to_tensor(z, tf.float32), [-1, self.latent_dim])
+        hidden, targets = self._decoder_hidden(flat_z, x, training, seed)
+        seed = as_seed(None) if seed is None else seed  # an ad-hoc call outside the training step
+        candidate_seed = tf.random.experimental.stateless_fold_in(seed, 2)
+        candidates, log_expected = log_uniform_candidates(self.sampled_softmax, self.vocab_size, candidate_seed)
+        per_position = sampled_log_softmax(
+            hidden,
+            self.decoder_output.kernel,
+            self.decoder_output.bias,
+            targets,
+            candidates,
+            log_expected,
+            banned_ids=(text.PAD, text.BOS),
+        )
+        per_position = tf.where(tf.equal(targets, text.PAD), 0.0, per_position)
+        return tf.reshape(tf.reduce_sum(per_position, axis=-1), lead)
+
+
+__all__ = ["SampledSoftmaxMixin", "check_sampled_softmax", "log_uniform_candidates", "sampled_log_softmax"]
