@@ -188,3 +188,52 @@ def test_mi_examples_bound_and_choice():
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="mi_examples must be"):
             evaluation.evaluate_model(model, x, num_samples=2, mi_examples=bad, progress=False)
+
+
+def test_token_f1_counts_words_as_multisets():
+    assert evaluation.token_f1(["a", "b", "a"], ["a", "a", "c"]) == pytest.approx(2 / 3)  # sets would give 0.5
+    assert evaluation.token_f1(["a", "b"], ["b", "a"]) == 1.0  # order does not matter
+    assert (evaluation.token_f1([], []), evaluation.token_f1(["a"], []), evaluation.token_f1(["a"], ["b"])) == (1.0, 0.0, 0.0)
+
+
+class _Reconstructs:
+    """A sentence model whose greedy reconstructions are given (to check the counting alone)."""
+
+    def __init__(self, vocabulary, outputs):
+        from vae_zoo.text import TextCodec
+
+        self.codec, self.outputs, self.calls = TextCodec(vocabulary, max_length=4), list(outputs), []
+
+    def reconstruct_sentences(self, sentences):
+        self.calls.append(len(sentences))
+        return [self.outputs.pop(0) for _ in sentences]
+
+
+def test_sentence_report_counts_words_independently_of_the_vocabulary():
+    model = _Reconstructs(["the", "cat", "sat", "."], ["the cat sat", "[UNK] [UNK] .", "the"])
+    sentences = ["The cat sat on the mat.", "A dog ran.", ""]
+    report = evaluation.sentence_report(model, sentences, batch_size=2)
+    # words: the cat sat on the mat . | a dog ran . | (none): 11, of which on, mat, a, dog, ran are unknown;
+    # counted untruncated, although max_length 4 keeps 3 words of the first sentence
+    assert report["unknown_share"] == pytest.approx(5 / 11)
+    f1 = [2 * (3 / 3) * (3 / 7) / (3 / 3 + 3 / 7), 2 * (1 / 3) * (1 / 4) / (1 / 3 + 1 / 4), 0.0]
+    assert report["reconstruction_token_f1"] == pytest.approx(np.mean(f1))
+    assert report["reconstruction_unknown_share"] == pytest.approx(2 / 7)
+    assert report["sentences"] == 3 and model.calls == [2, 1]
+    with pytest.raises(ValueError, match="needs a model with a vocabulary"):
+        evaluation.sentence_report(DenseVAE((4,), latent_dim=2, hidden_units=(), seed=0), sentences)
+
+
+def test_measure_records_the_word_level_numbers_of_sentence_models():
+    from vae_zoo.models import SequenceVAE
+    from vae_zoo.text import TextCodec
+    from vae_zoo.training import publish
+
+    sentences = ["the cat sat on the mat", "a dog ran", "the dog sat", "a cat ran far away"]
+    codec = TextCodec.from_corpus(sentences[:2], max_length=8)
+    model = SequenceVAE(vocabulary=codec.vocabulary, max_length=8, embedding_dim=4, hidden_units=4, latent_dim=2, seed=0)
+    metrics = publish.measure(model, model.tokenize(sentences).numpy(), 2, 0, mi_examples=None, sentences=sentences)
+    direct = evaluation.sentence_report(model, sentences)
+    assert metrics["test_unknown_share"] == pytest.approx(2 / 17)  # far and away, of 17 words
+    assert metrics["test_reconstruction_token_f1"] == pytest.approx(direct["reconstruction_token_f1"])
+    assert metrics["test_reconstruction_unknown_share"] == pytest.approx(direct["reconstruction_unknown_share"])

@@ -155,6 +155,12 @@ def _metrics_section(name, entry, model):
     lines.append(f"| I(x; z) | {_nats(mi)}{ceiling} | {('—' if mi is None else NOT_RECORDED) if n_mi is None else f'the first {n_mi:,}'} |")
     if m.get("perplexity") is not None:
         lines.append(f"| perplexity per token (`[EOS]` included) | {m['perplexity']:.2f} | {_count(m.get('tokens'))} tokens of the n examples |")
+    if m.get("test_reconstruction_token_f1") is not None:
+        lines += [
+            f"| words outside the vocabulary (`[UNK]`) | {m['test_unknown_share']:.1%} | all {n_all} |",
+            f"| token F1, sentence vs its greedy reconstruction from the posterior mean | {m['test_reconstruction_token_f1']:.3f} | all {n_all} |",
+            f"| `[UNK]` among the reconstructions' words | {m['test_reconstruction_unknown_share']:.1%} | all {n_all} |",
+        ]
     if m.get("kl_per_dimension"):
         lines.append(f"| KL per dimension | {', '.join(f'{v:.2f}' for v in m['kl_per_dimension'])} | {nll_examples} |")
     seconds = m.get("evaluation_seconds")

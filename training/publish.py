@@ -39,8 +39,12 @@ LICENSES = {
 }
 
 
-def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES):
+def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None):
     """Test metrics of `model` on a prepared test split `x` (numpy).
+
+    Sentence models also get the word-level numbers of
+    `vae_zoo.evaluation.sentence_report` on the raw test `sentences` (all of them):
+    `test_unknown_share`, `test_reconstruction_token_f1`, `test_reconstruction_unknown_share`.
 
     The NLL, its standard error, KL per dimension and active units are over the
     first `nll_examples` examples (None: all); I(x; z) over the first
@@ -75,6 +79,9 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
     }
     if "perplexity" in report:
         metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
+    if sentences is not None:
+        words = evaluation.sentence_report(model, sentences)
+        metrics.update({f"test_{key}": words[key] for key in ("unknown_share", "reconstruction_token_f1", "reconstruction_unknown_share")})
     metrics["evaluation_seconds"] = round(time.time() - start, 1)
     return metrics
 
@@ -224,7 +231,8 @@ def main(argv=None):
     model = load_model(args.run_dir)
     entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
     x = evaluation.preset_data(entry, model)
-    metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples, args.mi_examples)
+    sentences = evaluation.preset_sentences(entry, model)
+    metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples, args.mi_examples, sentences)
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
     os.makedirs(weights_dir, exist_ok=True)

@@ -32,7 +32,8 @@ def remeasure(name, registry_file, num_samples, nll_examples=None, mi_examples=p
     entry = presets.entry(name, registry_file)
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
     x = evaluation.preset_data(entry, model)
-    metrics = publish.measure(model, x, num_samples, entry["preprocessing"]["seed"], nll_examples, mi_examples)
+    sentences = evaluation.preset_sentences(entry, model)
+    metrics = publish.measure(model, x, num_samples, entry["preprocessing"]["seed"], nll_examples, mi_examples, sentences)
 
     registry = presets.registry(registry_file)  # fresh: another entry may have been re-measured meanwhile
     current = registry.get(name)

@@ -25,6 +25,7 @@ Example:
 True
 """
 
+import collections
 import json
 import math
 
@@ -217,6 +218,64 @@ def evaluate_model(
     }
 
 
+def sentence_words(sentences):
+    """The words of each sentence as `vae_zoo.text` standardizes them (lowercased, punctuation split
+    off), untruncated: a list of lists of str, whatever vocabulary a model has."""
+    from vae_zoo import text
+
+    sentences, words = list(sentences), []
+    for start in range(0, len(sentences), 8192):
+        rows = text.split_tokens(sentences[start : start + 8192]).to_list()
+        words.extend([w.decode("utf-8") for w in row] for row in rows)
+    return words
+
+
+def token_f1(reference, candidate):
+    """F1 of two word lists as multisets (each shared word counts min(times in each)); 1 for two empty lists."""
+    if not reference and not candidate:
+        return 1.0
+    overlap = sum(min(count, candidate.count(word)) for word, count in collections.Counter(reference).items())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(candidate), overlap / len(reference)
+    return 2 * precision * recall / (precision + recall)
+
+
+def sentence_report(model, sentences, batch_size=500):
+    """Word-level numbers of a sentence model (one with a vocabulary) on raw `sentences`.
+
+    `unknown_share`: the share of the sentences' words that are not in the
+    vocabulary (those the codec maps to `[UNK]`); `reconstruction_token_f1`:
+    the mean over sentences of `token_f1` between a sentence's words and those
+    of its greedy reconstruction from the posterior mean (an `[UNK]` matches
+    nothing, a word cut by `max_length` counts as missed);
+    `reconstruction_unknown_share`: the share of `[UNK]` among the
+    reconstructions' words; `sentences`: how many.
+    """
+    from vae_zoo import text
+
+    if getattr(model, "codec", None) is None:
+        raise ValueError(f"sentence_report needs a model with a vocabulary (a SequenceVAE built with vocabulary=), got {type(model).__name__}")
+    sentences = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in sentences]
+    if not sentences:
+        raise ValueError("sentence_report needs at least one sentence")
+    inputs = sentence_words(sentences)
+    known = set(model.codec.vocabulary)
+    reconstructions = []
+    for start in range(0, len(sentences), batch_size):
+        reconstructions.extend(model.reconstruct_sentences(sentences[start : start + batch_size]))
+    outputs = [sentence.split(" ") if sentence else [] for sentence in reconstructions]  # tokens joined by spaces
+    input_words = sum(len(words) for words in inputs)
+    output_words = sum(len(words) for words in outputs)
+    unknown = text.SPECIAL_TOKENS[text.UNK]
+    return {
+        "sentences": len(sentences),
+        "unknown_share": sum(w not in known for words in inputs for w in words) / max(input_words, 1),
+        "reconstruction_token_f1": float(np.mean([token_f1(a, b) for a, b in zip(inputs, outputs)])),
+        "reconstruction_unknown_share": sum(w == unknown for words in outputs for w in words) / max(output_words, 1),
+    }
+
+
 def load_split(model, dataset, split="test", binarize="static", seed=0, data_dir=None):
     """A dataset split as the numpy inputs `model` scores.
 
@@ -241,6 +300,15 @@ def preset_data(entry, model):
     preprocessing = entry["preprocessing"]
     x = load_split(model, entry["dataset"], binarize=preprocessing.get("test_binarize"), seed=preprocessing["seed"])
     return model.prepare_inputs(x).numpy()
+
+
+def preset_sentences(entry, model):
+    """The raw test sentences of a sentence entry (what `sentence_report` reads); None for images."""
+    from vae_zoo import datasets
+
+    if getattr(model, "codec", None) is None:
+        return None
+    return datasets.load_sentences(entry["dataset"], split="test")
 
 
 # ---------------------------------------------------------------------- command
@@ -278,6 +346,11 @@ def main(args):
     report = evaluate_model(
         model, x, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size, mi_examples=args.mi_examples
     )
+    if getattr(model, "codec", None) is not None:  # word-level: [UNK] share, reconstruction token F1
+        from vae_zoo import datasets
+
+        sentences = datasets.load_sentences(args.dataset, split=args.split, data_dir=args.data_dir)
+        report.update(sentence_report(model, sentences[: len(x)]))
     report.update(dataset=args.dataset, split=args.split, binarize=binarize, model=args.model)
     out = args.out or os.path.join(args.model if os.path.isdir(args.model) else os.path.dirname(args.model) or ".", "evaluation.json")
     with open(out, "w") as f:
