@@ -237,3 +237,11 @@ def test_measure_records_the_word_level_numbers_of_sentence_models():
     assert metrics["test_unknown_share"] == pytest.approx(2 / 17)  # far and away, of 17 words
     assert metrics["test_reconstruction_token_f1"] == pytest.approx(direct["reconstruction_token_f1"])
     assert metrics["test_reconstruction_unknown_share"] == pytest.approx(direct["reconstruction_unknown_share"])
+
+
+def test_sentence_report_takes_string_tensors_and_refuses_a_bad_batch_size():
+    model = _Reconstructs(["the", "cat"], ["the cat", "cat"])
+    report = evaluation.sentence_report(model, tf.constant(["the cat", "a cat"]))
+    assert report["unknown_share"] == pytest.approx(1 / 4) and report["sentences"] == 2
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        evaluation.sentence_report(model, ["the cat"], batch_size=0)

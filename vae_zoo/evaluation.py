@@ -256,9 +256,13 @@ def sentence_report(model, sentences, batch_size=500):
 
     if getattr(model, "codec", None) is None:
         raise ValueError(f"sentence_report needs a model with a vocabulary (a SequenceVAE built with vocabulary=), got {type(model).__name__}")
+    if isinstance(sentences, (tf.Tensor, np.ndarray)):
+        sentences = np.asarray(sentences).reshape(-1).tolist()
     sentences = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in sentences]
     if not sentences:
         raise ValueError("sentence_report needs at least one sentence")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     inputs = sentence_words(sentences)
     known = set(model.codec.vocabulary)
     reconstructions = []

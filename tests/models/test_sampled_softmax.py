@@ -18,10 +18,18 @@ def test_log_uniform_candidates_follow_the_proposal():
     assert abs(q.sum() - 1.0) < 1e-6 and q[0] == pytest.approx(math.log(2) / math.log(13), rel=1e-6)
     ids, log_expected = log_uniform_candidates(200_000, vocab, tf.constant([3, 4]))
     frequencies = np.bincount(ids.numpy(), minlength=vocab) / 200_000
-    assert np.abs(frequencies - q).max() < 0.004  # a uniform sampler would be 0.09 off at id 0
+    assert np.abs(frequencies - q).max() < 0.004  # a uniform sampler would be 0.19 off at id 0
     np.testing.assert_allclose(log_expected.numpy(), np.log(200_000 * q[ids.numpy()]), rtol=1e-5)
     again, _ = log_uniform_candidates(200_000, vocab, tf.constant([3, 4]))
     assert (again.numpy() == ids.numpy()).all()  # stateless: the step's seed decides
+    # Excluded ids ([PAD] 0 and [BOS] 2) are never drawn; the others follow Q over the 10 allowed ids.
+    ids, log_expected = log_uniform_candidates(200_000, vocab, tf.constant([3, 4]), excluded=(0, 2))
+    allowed = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    q_allowed = np.exp(log_uniform_log_prob(np.arange(10), 10).numpy())
+    frequencies = np.bincount(ids.numpy(), minlength=vocab) / 200_000
+    assert frequencies[[0, 2]].sum() == 0 and np.abs(frequencies[allowed] - q_allowed).max() < 0.004
+    position = np.array([allowed.index(i) for i in ids.numpy()])
+    np.testing.assert_allclose(log_expected.numpy(), np.log(200_000 * q_allowed[position]), rtol=1e-5)
 
 
 def _problem(seed=0, n=3, t=5, h=6, vocab=40):
@@ -110,7 +118,8 @@ def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
     np.testing.assert_allclose(sampled._log_px_z(z, ids, False, seed), exact._log_px_z(z, ids, False, seed), rtol=1e-6)
     # In training, the sampled estimate over the step's candidates (recomputed here by hand).
     train = sampled._log_px_z(z, ids, True, seed).numpy()
-    candidates, log_expected = log_uniform_candidates(32, 300, tf.random.experimental.stateless_fold_in(seed, 2))
+    step_seed = tf.random.experimental.stateless_fold_in(seed, 2)
+    candidates, log_expected = log_uniform_candidates(32, 300, step_seed, (text.PAD, text.BOS))
     hidden, targets = sampled._decoder_hidden(z[0], ids, True, seed)
     by_hand = sampled_log_softmax(
         hidden, sampled.decoder_output.kernel, sampled.decoder_output.bias, targets, candidates, log_expected,
@@ -118,6 +127,12 @@ def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
     )  # fmt: skip
     np.testing.assert_allclose(train[0], tf.reduce_sum(tf.where(targets == text.PAD, 0.0, by_hand), -1), rtol=1e-5)
     assert np.abs(train - exact._log_px_z(z, ids, True, seed).numpy()).max() > 0.1  # not the exact softmax
+    # k = 2 samples of z: row i of each sample reads sentence i (k-major), as the exact path does.
+    z2 = tf.concat([z, z + 0.5], axis=0)
+    both = sampled._log_px_z(z2, ids, True, seed).numpy()
+    np.testing.assert_allclose(both[0], train[0], rtol=1e-5)
+    shifted = sampled._log_px_z(z + 0.5, ids, True, seed).numpy()[0]
+    np.testing.assert_allclose(both[1], shifted, rtol=1e-5)
     # The gradient reaches only the output columns of targets and candidates: no V-wide product.
     with tf.GradientTape() as tape:
         loss = -tf.reduce_sum(sampled._log_px_z(z, ids, True, seed))
@@ -128,6 +143,42 @@ def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
     history = sampled.fit(ids, batch_size=8, epochs=3, verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
     assert SequenceVAE.from_config(sampled.get_config()).sampled_softmax == 32
+
+
+def test_fit_trains_on_the_sampled_loss(monkeypatch):
+    from vae_zoo.models import sampled_softmax
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[4].shape[0])  # the number of candidates
+        return sampled_softmax.sampled_log_softmax.__wrapped__(*args, **kwargs)
+
+    spy.__wrapped__ = sampled_softmax.sampled_log_softmax
+    monkeypatch.setattr(sampled_softmax, "sampled_log_softmax", spy)
+    model = _model(16)
+    ids = np.random.default_rng(1).integers(4, 300, size=(16, 8)).astype("int32")
+    model.compile(optimizer="adam")
+    model.fit(ids, batch_size=8, epochs=1, verbose=0)
+    assert calls and set(calls) == {16}  # traced into the training step
+    calls.clear()
+    model.evaluate(ids, batch_size=8, verbose=0)
+    assert calls == []  # evaluation is exact
+
+
+def test_sampled_softmax_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = _model(16)
+        ids = np.random.default_rng(2).integers(4, 300, size=(8, 8)).astype("int32")
+        model(ids)
+        z = model.encode(ids).mean()[None]
+        value = model._log_px_z(z, ids, True, tf.constant([1, 1]))
+        assert value.dtype == tf.float32 and np.isfinite(value.numpy()).all()
+        model.compile(optimizer="adam")
+        assert np.isfinite(model.fit(ids, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.mark.parametrize(

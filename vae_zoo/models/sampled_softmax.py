@@ -16,11 +16,15 @@ finite S it is optimistic on average, by Jensen). This differs from
 corrected by log(S Q(t)) (there the estimate drifts by that amount as S
 grows), and every candidate equal to the target is left out, not one copy.
 
-Here the proposal is log-uniform (Zipfian) over ids, `Q(i) = log((i + 2) /
-(i + 1)) / log(V + 1)`, which suits `vae_zoo.text.TextCodec` vocabularies
-(most frequent words first), and the candidates are drawn statelessly from the
-training step's own seed, so a resumed or distributed run draws the same ones.
-One draw serves the whole batch. Evaluation, the importance-weighted NLL and
+Here the proposal is log-uniform (Zipfian) over the ids the model can emit
+(`[PAD]` and `[BOS]` left out, the others in id order j = 0, 1, ...):
+`Q(j) = log((j + 2) / (j + 1)) / log(n + 1)` over n ids, which suits
+`vae_zoo.text.TextCodec` vocabularies (most frequent words first). The
+candidates are drawn statelessly from the training step's own seed, so a
+resumed or distributed run draws the same ones; one draw serves the whole
+batch. Under `jit_compile=True` they come from XLA's generator, which gives
+other numbers for the same seed than the plain one (as word dropout's do):
+an XLA run and a plain run draw different candidates. Evaluation, the importance-weighted NLL and
 every exported signature use the exact softmax: only the training loss (and
 the `reconstruction` it logs) is the sampled estimate.
 
@@ -46,15 +50,19 @@ def log_uniform_log_prob(ids, vocab_size):
     return tf.cast(tf.math.log(tf.math.log1p(1.0 / (ids + 1.0)) / math.log(vocab_size + 1.0)), tf.float32)
 
 
-def log_uniform_candidates(num_sampled, vocab_size, seed):
-    """`num_sampled` ids drawn with replacement from the log-uniform proposal, and log(S Q(id)) of each.
+def log_uniform_candidates(num_sampled, vocab_size, seed, excluded=()):
+    """`num_sampled` ids drawn with replacement from the log-uniform proposal over the ids of
+    `range(vocab_size)` not in `excluded` (in id order), and log(S Q(id)) of each.
 
-    Inverse-CDF draws keyed by `seed` (`[2]`): `id = floor((V + 1) ** u) - 1`, `u ~ U[0, 1)`.
+    Inverse-CDF draws keyed by `seed` (`[2]`): `j = floor((n + 1) ** u) - 1`, `u ~ U[0, 1)`,
+    over the n allowed ids; the candidate is the j-th allowed id.
     """
+    allowed = [i for i in range(vocab_size) if i not in set(excluded)]
     u = tf.random.stateless_uniform([num_sampled], seed, dtype=tf.float64)
-    ids = tf.cast(tf.floor(tf.exp(u * math.log(vocab_size + 1.0))) - 1.0, tf.int32)
-    ids = tf.clip_by_value(ids, 0, vocab_size - 1)
-    return ids, log_uniform_log_prob(ids, vocab_size) + math.log(num_sampled)
+    j = tf.cast(tf.floor(tf.exp(u * math.log(len(allowed) + 1.0))) - 1.0, tf.int32)
+    j = tf.clip_by_value(j, 0, len(allowed) - 1)
+    ids = tf.gather(tf.constant(allowed, tf.int32), j)
+    return ids, log_uniform_log_prob(j, len(allowed)) + math.log(num_sampled)
 
 
 def sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected, banned_ids=()):
@@ -104,7 +112,8 @@ class SampledSoftmaxMixin:
         hidden, targets = self._decoder_hidden(flat_z, x, training, seed)
         seed = as_seed(None) if seed is None else seed  # an ad-hoc call outside the training step
         candidate_seed = tf.random.experimental.stateless_fold_in(seed, 2)
-        candidates, log_expected = log_uniform_candidates(self.sampled_softmax, self.vocab_size, candidate_seed)
+        banned = (text.PAD, text.BOS)  # never emitted (see _banned_logits): not in the normalizer
+        candidates, log_expected = log_uniform_candidates(self.sampled_softmax, self.vocab_size, candidate_seed, banned)
         per_position = sampled_log_softmax(
             hidden,
             self.decoder_output.kernel,
@@ -112,9 +121,11 @@ class SampledSoftmaxMixin:
             targets,
             candidates,
             log_expected,
-            banned_ids=(text.PAD, text.BOS),
+            banned_ids=banned,
         )
-        per_position = tf.where(tf.equal(targets, text.PAD), 0.0, per_position)
+        pad_id = self.likelihood.pad_id  # as CategoricalLikelihood.log_prob: padding counts zero
+        if pad_id is not None:
+            per_position = tf.where(tf.equal(targets, pad_id), 0.0, per_position)
         return tf.reshape(tf.reduce_sum(per_position, axis=-1), lead)
 
 
