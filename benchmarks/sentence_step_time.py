@@ -15,9 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from vae_zoo import datasets, evaluation  # noqa: E402
+from vae_zoo import datasets  # noqa: E402
 from vae_zoo.models import SequenceVAE  # noqa: E402
-from vae_zoo.text import TextCodec  # noqa: E402
+from vae_zoo.text import TextCodec, sentence_words  # noqa: E402
 
 
 def setting(text):
@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     train = datasets.load_sentences("wordnet_sentences", split="train")
-    test_words = evaluation.sentence_words(datasets.load_sentences("wordnet_sentences", split="test"))
+    test_words = sentence_words(datasets.load_sentences("wordnet_sentences", split="test"))
     total = sum(map(len, test_words))
     for vocabulary, candidates in args.settings:
         codec = TextCodec.from_corpus(train, max_length=32, max_tokens=vocabulary)

@@ -218,18 +218,6 @@ def evaluate_model(
     }
 
 
-def sentence_words(sentences):
-    """The words of each sentence as `vae_zoo.text` standardizes them (lowercased, punctuation split
-    off), untruncated: a list of lists of str, whatever vocabulary a model has."""
-    from vae_zoo import text
-
-    sentences, words = list(sentences), []
-    for start in range(0, len(sentences), 8192):
-        rows = text.split_tokens(sentences[start : start + 8192]).to_list()
-        words.extend([w.decode("utf-8") for w in row] for row in rows)
-    return words
-
-
 def token_f1(reference, candidate):
     """F1 of two word lists as multisets (each shared word counts min(times in each)); 1 for two empty lists."""
     if not reference and not candidate:
@@ -263,7 +251,7 @@ def sentence_report(model, sentences, batch_size=500):
         raise ValueError("sentence_report needs at least one sentence")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    inputs = sentence_words(sentences)
+    inputs = text.sentence_words(sentences)  # as the codec standardizes them, untruncated
     known = set(model.codec.vocabulary)
     reconstructions = []
     for start in range(0, len(sentences), batch_size):

@@ -48,6 +48,15 @@ def split_tokens(sentences):
     return tf.strings.split(standardize(tf.convert_to_tensor(sentences, tf.string)))
 
 
+def sentence_words(sentences, block=8192):
+    """The tokens of each sentence as str lists (standardized, untruncated), `block` sentences at a time."""
+    sentences, words = list(sentences), []
+    for start in range(0, len(sentences), block):
+        rows = split_tokens(sentences[start : start + block]).to_list()
+        words.extend([token.decode("utf-8") for token in row] for row in rows)
+    return words
+
+
 @keras.saving.register_keras_serializable(package="vae_zoo")
 class TextCodec(keras.layers.Layer):
     """Sentences to padded token ids `[B, max_length]` (with `[EOS]`) and back.
@@ -87,10 +96,8 @@ class TextCodec(keras.layers.Layer):
         occurrences, most frequent first (ties alphabetical), at most `max_tokens`
         entries in all (special tokens included)."""
         counts = collections.Counter()
-        sentences = list(sentences)
-        for start in range(0, len(sentences), 8192):
-            for row in split_tokens(sentences[start : start + 8192]).to_list():
-                counts.update(token.decode("utf-8") for token in row)
+        for row in sentence_words(sentences):
+            counts.update(row)
         for special in SPECIAL_TOKENS:
             counts.pop(special, None)
         words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))

@@ -57,7 +57,8 @@ def log_uniform_candidates(num_sampled, vocab_size, seed, excluded=()):
     Inverse-CDF draws keyed by `seed` (`[2]`): `j = floor((n + 1) ** u) - 1`, `u ~ U[0, 1)`,
     over the n allowed ids; the candidate is the j-th allowed id.
     """
-    allowed = [i for i in range(vocab_size) if i not in set(excluded)]
+    excluded = set(excluded)
+    allowed = [i for i in range(vocab_size) if i not in excluded]
     u = tf.random.stateless_uniform([num_sampled], seed, dtype=tf.float64)
     j = tf.cast(tf.floor(tf.exp(u * math.log(len(allowed) + 1.0))) - 1.0, tf.int32)
     j = tf.clip_by_value(j, 0, len(allowed) - 1)
