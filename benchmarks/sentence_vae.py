@@ -1,23 +1,29 @@
-"""The sentence VAE, measured: held-out NLL, KL, perplexity and active units against an LSTM language model.
+"""The sentence VAE's baseline: an LSTM language model of the same size and budget, on the same data.
 
 1. Trains `SequenceVAE` with its recipe (`training/recipes/lstm_wordnet_sentences.yaml`,
-   the same as `vae-zoo train --config ...`), or loads a finished run (`--run`).
-2. Trains an LSTM language model of the same size (embedding, LSTM units,
-   vocabulary) without z, with the same budget: optimizer, learning rate,
-   batch size, number of steps, the same shuffled training stream.
-3. On the first `--test-sentences` held-out test sentences reports, per
-   sentence: the VAE's importance-weighted NLL (`--num-samples` samples), its
-   -ELBO and KL, active units (Cov_x E_q[z_d] > 0.01), perplexity per token
-   ([EOS] included), and the language model's exact NLL and perplexity.
-4. Prints 5 reconstructions and a 5-step interpolation (greedy decoding).
+   the same as `vae-zoo train --config ...`), or reads a finished run (`--run`).
+2. Trains an LSTM language model of the same size (embedding, LSTM units and
+   vocabulary of the VAE's decoder, without z) with the same budget: the
+   recipe's optimizer, learning rate and schedule, batch size, number of
+   steps, precision policy and training softmax (sampled with the same number
+   of candidates when the recipe samples), on the same shuffled training
+   stream (the training loader of `vae-zoo train`, same seed, same vocabulary).
+3. Measures its exact NLL (the exact softmax) on the whole test split the
+   VAE's preset entry is measured on, with its standard error, and perplexity
+   per token (`[EOS]` included); writes `RUN/language_model.json` (and the
+   weights, `RUN/language_model.weights.h5`), which `python -m
+   vae_zoo.training.publish ... --baseline RUN/language_model.json` records in
+   the entry beside the VAE's importance-weighted NLL on the same sentences.
+4. Prints 5 of the VAE's reconstructions and a 5-step interpolation (greedy decoding).
 
-    python benchmarks/sentence_vae.py                  # trains both (about 15 min on 2 cores)
+    python benchmarks/sentence_vae.py                  # trains both (about 35 + 19 min on 2 cores)
     python benchmarks/sentence_vae.py --run runs/lstm_wordnet_sentences
 """
 
 import argparse
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,111 +32,163 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vae_zoo import datasets, evaluation, text  # noqa: E402
+from vae_zoo import evaluation, text  # noqa: E402
+from vae_zoo.models.sampled_softmax import log_uniform_candidates, sampled_log_softmax  # noqa: E402
+from vae_zoo.models.trainer import DEFAULT_STEPS_PER_EXECUTION  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 from vae_zoo.training import config as config_lib  # noqa: E402
-from vae_zoo.training.run import train  # noqa: E402
+from vae_zoo.training import strategies  # noqa: E402
+from vae_zoo.training.run import DATA_LOADERS, learning_rate, train  # noqa: E402
 
 RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml")
+BANNED = (text.PAD, text.BOS)  # never targets: left out of the sampled normalizer, as in SequenceVAE
 
 
 class LanguageModel(keras.Model):
-    """An LSTM language model: the SequenceVAE's decoder without z."""
+    """An LSTM language model: the SequenceVAE's decoder without z.
 
-    def __init__(self, vocab_size, embedding_dim, hidden_units, **kwargs):
+    `sampled_softmax=S > 0` trains through the sampled softmax of
+    `vae_zoo.models.sampled_softmax` (S log-uniform candidates per step, drawn
+    from `seed` folded with the step count); `nll` is always exact.
+    """
+
+    def __init__(self, vocab_size, embedding_dim, hidden_units, sampled_softmax=0, seed=0, **kwargs):
         super().__init__(**kwargs)
+        self.vocab_size, self.sampled_softmax, self.seed = int(vocab_size), int(sampled_softmax), int(seed)
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim)
         self.lstm = keras.layers.LSTM(hidden_units, return_sequences=True)
-        self.head = keras.layers.Dense(vocab_size)
+        self.head = keras.layers.Dense(vocab_size, dtype="float32")  # float32 logits under mixed precision
+        self.head.build((None, None, hidden_units))  # the sampled softmax reads its kernel directly
         self.tracker = keras.metrics.Mean(name="loss")
 
     @property
     def metrics(self):
         return [self.tracker]
 
-    def nll(self, ids):
-        """-log p(x) per sentence, [PAD] left out, [EOS] included."""
+    def hidden(self, ids):
         previous = tf.concat([tf.fill([tf.shape(ids)[0], 1], text.BOS), ids[:, :-1]], axis=1)
-        logits = self.head(self.lstm(self.embedding(previous)))
-        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits)
+        return self.lstm(self.embedding(previous))
+
+    def call(self, ids):
+        return self.head(self.hidden(ids))
+
+    def nll(self, ids):
+        """Exact -log p(x) per sentence, [PAD] left out, [EOS] included."""
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=self(ids))
         return tf.reduce_sum(tf.where(tf.equal(ids, text.PAD), 0.0, per_token), axis=1)
+
+    def training_nll(self, ids):
+        """The training loss per sentence: exact, or the sampled-softmax estimate."""
+        if not self.sampled_softmax:
+            return self.nll(ids)
+        seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 0], tf.int64), self.optimizer.iterations)
+        candidates, log_expected = log_uniform_candidates(self.sampled_softmax, self.vocab_size, seed, BANNED)
+        log_p = sampled_log_softmax(
+            self.hidden(ids), self.head.kernel, self.head.bias, ids, candidates, log_expected, banned_ids=BANNED
+        )
+        return -tf.reduce_sum(tf.where(tf.equal(ids, text.PAD), 0.0, log_p), axis=1)
 
     def train_step(self, ids):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(self.nll(ids))
-        self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            loss = tf.reduce_mean(self.training_nll(ids))
+            scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16; identity otherwise
+        self.optimizer.apply(tape.gradient(scaled, self.trainable_variables), self.trainable_variables)
         self.tracker.update_state(loss)
         return {"loss": self.tracker.result()}
 
 
-def main():
+def train_language_model(config, vae):
+    """The baseline trained with the VAE's budget, copied into float32 for evaluation (as a
+    preset VAE is evaluated); returns (float32 model, facts of its training)."""
+    if config["strategy"] not in ("auto", "default"):
+        raise ValueError(f"the baseline trains on one device; the recipe's strategy {config['strategy']!r} does not apply")
+    policy = strategies.set_precision(config["mixed_precision"])
+    keras.utils.set_random_seed(config["seed"])
+    data, info = DATA_LOADERS["sentences"](config, tf.distribute.get_strategy(), verbose=False)
+    if list(info["codec"].vocabulary) != list(vae.codec.vocabulary):
+        raise ValueError("the training loader built another vocabulary than the VAE's: not the same data")
+    kwargs = config["model_kwargs"]
+    sizes = dict(
+        vocab_size=vae.vocab_size,
+        embedding_dim=kwargs.get("embedding_dim", vae.embedding_dim),
+        hidden_units=kwargs.get("hidden_units", vae.hidden_units),
+    )
+    lm = LanguageModel(**sizes, sampled_softmax=kwargs.get("sampled_softmax", 0), seed=config["seed"])
+    optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
+    lm.compile(
+        optimizer=optimizer_class(learning_rate(config, data["train"]), clipnorm=config["clipnorm"]),
+        steps_per_execution=config["steps_per_execution"] or DEFAULT_STEPS_PER_EXECUTION,
+    )
+    start = time.time()
+    lm.fit(data["train"], epochs=config["epochs"], verbose=2)
+    facts = {
+        "train_seconds": round(time.time() - start, 1),
+        "steps": int(lm.optimizer.iterations.numpy()),
+        "batch_size": config["batch_size"],
+        "sampled_softmax": lm.sampled_softmax,
+        "precision_policy": policy,
+    }
+    keras.mixed_precision.set_global_policy("float32")
+    exact = LanguageModel(**sizes)
+    exact(tf.zeros([1, vae.max_length], tf.int32))
+    exact.set_weights(lm.get_weights())
+    return exact, facts
+
+
+def measure_language_model(lm, test_ids, batch_size=200):
+    """Exact NLL per test sentence (float32 logits), its mean, standard error and perplexity."""
+    nll = np.concatenate([lm.nll(tf.constant(test_ids[i : i + batch_size])).numpy() for i in range(0, len(test_ids), batch_size)])
+    tokens = int((test_ids != text.PAD).sum())
+    return {
+        "test_nll": float(nll.mean()),
+        "test_nll_standard_error": float(nll.std(ddof=1) / np.sqrt(len(nll))),
+        "test_num_examples": int(len(nll)),
+        "perplexity": float(np.exp(nll.sum() / tokens)),
+        "tokens": tokens,
+    }
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", default=None, help="a finished run directory (skips VAE training)")
+    parser.add_argument("--run", default=None, help="a finished run directory of the recipe (skips VAE training)")
     parser.add_argument("--recipe", default=RECIPE)
     parser.add_argument("--out", default="runs/lstm_wordnet_sentences")
-    parser.add_argument("--test-sentences", type=int, default=1000)
-    parser.add_argument("--num-samples", type=int, default=100)
-    args = parser.parse_args()
-    config = config_lib.resolve(args.recipe, {"out": args.run or args.out, "verbose": 2, "tensorboard": False})
-    start = time.time()
+    args = parser.parse_args(argv)
+    run_dir = args.run or args.out
+    config = config_lib.resolve(args.recipe, {"out": run_dir, "verbose": 2, "tensorboard": False})
     if args.run is None:
         train(config)
-    vae_seconds = time.time() - start
-    model = load_model(config["out"])
+    saved = config_lib.load_file(os.path.join(run_dir, "config.yaml"))
+    mismatched = sorted(k for k in config if k not in ("out", "verbose", "tensorboard") and saved.get(k) != config[k])
+    if mismatched:
+        raise ValueError(f"{run_dir} was not trained by {args.recipe}: {', '.join(mismatched)} differ")
+    vae = load_model(run_dir)
 
-    # The language model: same vocabulary, sizes, optimizer, steps and data stream.
-    keras.utils.set_random_seed(config["seed"])
-    train_ids = model.tokenize(datasets.load_sentences(config["dataset"], "train")).numpy()
-    stream = (
-        tf.data.Dataset.from_tensor_slices(train_ids)
-        .shuffle(len(train_ids), seed=config["seed"], reshuffle_each_iteration=True)
-        .batch(config["batch_size"], drop_remainder=True)
-        .take(config["steps_per_epoch"])
-    )
-    kwargs = config["model_kwargs"]
-    lm = LanguageModel(model.vocab_size, kwargs["embedding_dim"], kwargs["hidden_units"])
-    lm.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), steps_per_execution=32)
-    start = time.time()
-    lm.fit(stream, epochs=config["epochs"], verbose=2)
-    lm_seconds = time.time() - start
-
-    test_sentences = datasets.load_sentences(config["dataset"], "test")[: args.test_sentences]
-    test_ids = model.tokenize(test_sentences).numpy()
-    report = evaluation.evaluate_model(model, test_ids, num_samples=args.num_samples, batch_size=50, mi_examples=1000)
-    lm_nll = np.concatenate([lm.nll(tf.constant(test_ids[i : i + 200])).numpy() for i in range(0, len(test_ids), 200)])
-    tokens = report["tokens"]
+    lm, facts = train_language_model(config, vae)
+    test_ids = evaluation.preset_data({"dataset": config["dataset"], "preprocessing": {"seed": config["seed"]}}, vae)
     results = {
-        "test_sentences": len(test_ids),
-        "tokens_per_sentence": tokens / len(test_ids),
-        "vae_nll": report["negative_log_likelihood"],
-        "vae_negative_elbo": report["negative_elbo"],
-        "vae_kl": report["kl"],
-        "vae_active_units": report["active_units"],
-        "vae_mutual_information": report["mutual_information"],
-        "vae_perplexity": report["perplexity"],
-        "lm_nll": float(lm_nll.mean()),
-        "lm_perplexity": float(np.exp(lm_nll.sum() / tokens)),
-        "num_samples": args.num_samples,
-        "vae_train_seconds": round(vae_seconds, 1),
-        "lm_train_seconds": round(lm_seconds, 1),
-        "steps": config["epochs"] * config["steps_per_epoch"],
-        "batch_size": config["batch_size"],
+        "model": "LanguageModel (benchmarks/sentence_vae.py): the VAE's decoder without z",
+        "parameters": int(sum(int(np.prod(w.shape)) for w in lm.trainable_weights)),
+        **measure_language_model(lm, test_ids),
+        **facts,
+        "recipe": os.path.relpath(args.recipe),
+        "command": f"python benchmarks/sentence_vae.py --run {run_dir} --recipe {os.path.relpath(args.recipe)}",
     }
     print(json.dumps(results, indent=2))
-    print("\n| model | NLL (nats/sentence) | KL | active units | perplexity |\n|---|---|---|---|---|")
-    print(f"| SequenceVAE (IWAE, k={args.num_samples}) | {results['vae_nll']:.2f} | {results['vae_kl']:.2f} | "
-          f"{results['vae_active_units']} / {model.latent_dim} | {results['vae_perplexity']:.1f} |")
-    print(f"| LSTM language model | {results['lm_nll']:.2f} | - | - | {results['lm_perplexity']:.1f} |")
-    print("\nReconstructions (greedy, from the posterior mean):")
-    for sentence, reconstruction in zip(test_sentences[:5], model.reconstruct_sentences(test_sentences[:5])):
-        print(f"- in:  {sentence}\n  out: {reconstruction}")
-    a, b = test_sentences[5], test_sentences[6]
-    print(f"\nInterpolation (5 steps) from \"{a}\" to \"{b}\":")
-    for sentence in model.interpolate(a, b, steps=5):
-        print(f"- {sentence}")
-    with open(os.path.join(config["out"], "sentence_benchmark.json"), "w") as f:
+    with open(os.path.join(run_dir, "language_model.json"), "w") as f:
         json.dump(results, f, indent=2)
+    lm.save_weights(os.path.join(run_dir, "language_model.weights.h5"))  # for later per-sentence comparisons
+
+    sentences = evaluation.preset_sentences({"dataset": config["dataset"]}, vae)
+    print("\nReconstructions (greedy, from the posterior mean):")
+    for sentence, reconstruction in zip(sentences[:5], vae.reconstruct_sentences(sentences[:5])):
+        print(f"- in:  {sentence}\n  out: {reconstruction}")
+    a, b = sentences[5], sentences[6]
+    print(f'\nInterpolation (5 steps) from "{a}" to "{b}":')
+    for sentence in vae.interpolate(a, b, steps=5):
+        print(f"- {sentence}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

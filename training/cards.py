@@ -138,6 +138,15 @@ def _metrics_section(name, entry, model):
         "| metric | value | measured on |",
         "|---|---|---|",
         f"| NLL, importance-weighted, k = {_count(m.get('test_nll_num_samples'))} samples | **{_nats(m.get('test_nll'))}** {se_text} | {nll_examples} |",
+    ]
+    baseline = entry.get("baseline")
+    if baseline is not None:
+        difference = m["test_nll"] - baseline["test_nll"]
+        lines.append(
+            f"| baseline: {baseline['model']}, exact NLL | {_nats(baseline['test_nll'])} (this entry's NLL minus it: "
+            f"{difference:+.2f}) | {nll_examples} |"
+        )
+    lines += [
         f"| −ELBO | {_nats(m.get('test_negative_elbo'))} | all {n_all} |",
         f"| KL(q(z\\|x) ‖ p(z)) | {_nats(m.get('test_kl'))} | all {n_all} |",
         f"| reconstruction, −E_q log p(x\\|z) | {_nats(m.get('test_reconstruction'))} | all {n_all} |",
@@ -167,6 +176,7 @@ def _metrics_section(name, entry, model):
     lines += [
         "",
         f"Measured by `{entry['evaluation_command']}`" + ("" if seconds is None else f" in {seconds:,} s") + ".",
+        *([] if baseline is None else [f"The baseline was trained and measured by `{baseline['command']}`."]),
         f"Measure again without retraining: `python -m vae_zoo.training.remeasure {name} --registry vae_zoo/presets/registry.json "
         f"--num-samples K [--nll-examples N] [--mi-examples M]`, then regenerate this card.",
         "",

@@ -86,6 +86,25 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
     return metrics
 
 
+BASELINE_KEYS = ("model", "test_nll", "test_num_examples", "command")
+
+
+def read_baseline(path, num_examples):
+    """A baseline measured on the same test examples (e.g. `benchmarks/sentence_vae.py`'s
+    `language_model.json`): a dict with at least `BASELINE_KEYS`; refuses another count of examples."""
+    with open(path) as f:
+        baseline = json.load(f)
+    missing = [key for key in BASELINE_KEYS if not isinstance(baseline, dict) or key not in baseline]
+    if missing:
+        raise ValueError(f"--baseline {path}: expected a JSON object with {', '.join(BASELINE_KEYS)}; missing {', '.join(missing)}")
+    if baseline["test_num_examples"] != num_examples:
+        raise ValueError(
+            f"--baseline {path} was measured on {baseline['test_num_examples']} test examples, but this entry's NLL "
+            f"is measured on {num_examples}: not comparable"
+        )
+    return baseline
+
+
 def parameter_count(model):
     """The number of trainable parameters (scalars) of a built model."""
     return int(sum(int(w.numpy().size) for w in model.trainable_weights))
@@ -216,6 +235,12 @@ def main(argv=None):
     parser.add_argument("--recipe", required=True, help="the recipe that produced the run (training/recipes/...)")
     add_measure_arguments(parser)
     parser.add_argument("--registry", required=True, help="the registry.json to write (weights go to weights/ beside it)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a baseline's NLL on the same test examples, recorded as the entry's `baseline` (JSON with "
+        "model, test_nll, test_num_examples, command; e.g. RUN/language_model.json of benchmarks/sentence_vae.py)",
+    )
     args = parser.parse_args(argv)
     registry_file = registry_path(args.registry)
 
@@ -232,6 +257,7 @@ def main(argv=None):
     entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
     x = evaluation.preset_data(entry, model)
     sentences = evaluation.preset_sentences(entry, model)
+    baseline = None if args.baseline is None else read_baseline(args.baseline, len(x[: args.nll_examples]))
     metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples, args.mi_examples, sentences)
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
@@ -252,11 +278,15 @@ def main(argv=None):
         "metrics": metrics,
         "evaluation_command": (
             f"python -m vae_zoo.training.publish RUN_DIR {args.name} --registry REGISTRY --recipe {args.recipe} "
-            f"{evaluation_flags(args.num_samples, args.nll_examples, args.mi_examples)} --description ..."
+            f"{evaluation_flags(args.num_samples, args.nll_examples, args.mi_examples)}"
+            + ("" if baseline is None else " --baseline RUN_DIR/BASELINE.json")
+            + " --description ..."
         ),
         "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
         "vae_zoo_version": __version__,
     })  # fmt: skip
+    if baseline is not None:
+        entry["baseline"] = baseline
     registry = presets.registry(registry_file) if os.path.exists(registry_file) else {}
     registry[args.name] = dict(sorted(entry.items()))
     write_registry(registry_file, registry)

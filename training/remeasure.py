@@ -32,6 +32,12 @@ def remeasure(name, registry_file, num_samples, nll_examples=None, mi_examples=p
     entry = presets.entry(name, registry_file)
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
     x = evaluation.preset_data(entry, model)
+    baseline = entry.get("baseline")
+    if baseline is not None and baseline["test_num_examples"] != len(x[:nll_examples]):
+        raise ValueError(
+            f"entry {name!r} compares its NLL with a baseline measured on {baseline['test_num_examples']} test examples; "
+            f"measuring on {len(x[:nll_examples])} would break that comparison (give --nll-examples {baseline['test_num_examples']})"
+        )
     sentences = evaluation.preset_sentences(entry, model)
     metrics = publish.measure(model, x, num_samples, entry["preprocessing"]["seed"], nll_examples, mi_examples, sentences)
 

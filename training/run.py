@@ -206,7 +206,7 @@ def _write_sentences(model, test_ids, run_dir, seed):
             f.write(f"in:  {sentence}\nout: {reconstruction}\n\n")
 
 
-def _learning_rate(config, train):
+def learning_rate(config, train):
     """The optimizer's learning rate: a constant, or a schedule over the run's total steps.
 
     A schedule reads `optimizer.iterations`, so a resumed run continues it where it stopped.
@@ -268,7 +268,7 @@ def train(config):
     with strategy.scope():
         model = build_model(config, data_info)
         optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
-        optimizer = optimizer_class(_learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
+        optimizer = optimizer_class(learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
         model.compile(
             optimizer=optimizer,
             jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],

@@ -27,7 +27,8 @@ def test_registry_entries_are_complete():
             assert key in e["environment"], (name, key)
         assert os.path.exists(os.path.join(REPO, e["recipe"])), e["recipe"]
         assert len(e["weights"]["sha256"]) == 64
-        assert os.path.getsize(os.path.join(presets.WEIGHTS_DIR, e["weights"]["file"])) < 20 * 2**20
+        # the sentence entry's two 36k-token embeddings and its softmax are most of its 75 MiB
+        assert os.path.getsize(os.path.join(presets.WEIGHTS_DIR, e["weights"]["file"])) < 96 * 2**20
 
 
 @pytest.mark.parametrize("name", SHIPPED)

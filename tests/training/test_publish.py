@@ -131,3 +131,34 @@ def test_measure_flags():
     assert publish.evaluation_flags(1000, 1000, None) == "--num-samples 1000 --nll-examples 1000 --mi-examples all"
     with pytest.raises(SystemExit):
         remeasure.main(["tiny", "--registry", "x.json", "--num-samples", "2", "--mi-examples", "0"])
+
+
+def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp_path):
+    source, _ = published
+    registry = tmp_path / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    run = tmp_path / "run"
+    shutil.copytree(source.parent.parent / "run", run)
+    baseline = {"model": "a language model", "test_nll": 500.25, "test_num_examples": 40, "command": "python make_baseline.py"}
+    (run / "baseline.json").write_text(json.dumps(baseline))
+    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE",
+            "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20", "--baseline", str(run / "baseline.json")]  # fmt: skip
+    assert publish.main(argv) == 0
+    e = presets.entry("tiny", str(registry))
+    assert e["baseline"] == baseline
+    assert "--mi-examples 20 --baseline RUN_DIR/BASELINE.json --description" in e["evaluation_command"]
+    card = cards.render("tiny", e)
+    assert f"| baseline: a language model, exact NLL | 500.25 (this entry's NLL minus it: {e['metrics']['test_nll'] - 500.25:+.2f}) | the first n = 40 |" in card
+    assert "The baseline was trained and measured by `python make_baseline.py`." in card
+    # a remeasure on other examples than the baseline's is refused, and writes nothing
+    text = registry.read_text()
+    with pytest.raises(ValueError, match="baseline measured on 40 test examples; measuring on 30"):
+        remeasure.main(["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30"])
+    assert registry.read_text() == text
+    # a baseline of other examples, or without its command, is refused before anything is measured
+    for wrong, message in (({**baseline, "test_num_examples": 10000}, "measured on 10000 test examples, but"),
+                           ({k: v for k, v in baseline.items() if k != "command"}, "missing command")):  # fmt: skip
+        (run / "baseline.json").write_text(json.dumps(wrong))
+        with pytest.raises(ValueError, match=message):
+            publish.main(argv)
+    assert registry.read_text() == text
