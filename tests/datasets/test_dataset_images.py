@@ -152,3 +152,13 @@ def test_dynamic_binarization_draws_each_pixel_with_its_intensity():
     np.testing.assert_allclose(bits.mean(axis=0), levels / 255.0, atol=0.006)
     again = images._bernoulli(tf.constant(batch), tf.constant(7, tf.int64)).numpy()
     assert np.array_equal(bits, again) and not np.array_equal(bits, images._bernoulli(tf.constant(batch), tf.constant(8, tf.int64)).numpy())
+
+
+def test_autotune_is_off_unless_asked_and_only_a_bool():
+    # tf.data's autotune thread held each epoch's iterator teardown for up to ~2 s on this machine
+    assert datasets.load("fashion_mnist", split="test", verbose=False).options().autotune.enabled is False
+    assert datasets.load("fashion_mnist", split="test", batch_size=None, verbose=False).options().autotune.enabled is False
+    assert datasets.load("wordnet_sentences", split="test", verbose=False).options().autotune.enabled is False
+    assert datasets.load("fashion_mnist", split="test", autotune=True, verbose=False).options().autotune.enabled is True
+    with pytest.raises(ValueError, match="autotune must be True or False, got 'yes'"):
+        datasets.load("fashion_mnist", split="test", autotune="yes", verbose=False)

@@ -28,6 +28,7 @@ def load(
     manual_dir=None,
     validation_size=5000,
     verbose=True,
+    autotune=False,
 ):
     """Loads a dataset as a batched, prefetched `tf.data.Dataset`.
 
@@ -78,6 +79,12 @@ def load(
             set as the validation split (ignored where there is an official
             validation split, and for text).
         verbose: whether to print which source was used.
+        autotune: whether tf.data's autotuning runs (`Options.autotune.enabled`).
+            Off by default: on the 2-core machine this library is measured
+            on, its model thread held the teardown of an epoch's iterator
+            for up to ~2 s, and an 8-epoch DenseVAE fit at batch 128 took
+            1.3x as long with it as without (benchmarks/README.md, "The
+            machine's slow state"). `True` lets it tune on larger machines.
 
     Returns:
         A `tf.data.Dataset`.
@@ -108,6 +115,8 @@ def load(
         raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
     if shuffle is None:
         shuffle = split == "train"
+    if not isinstance(autotune, bool):
+        raise ValueError(f"autotune must be True or False, got {autotune!r}")
     kind, target = _resolve(name_or_path)
 
     if kind == "text":
@@ -122,7 +131,7 @@ def load(
             ds = ds.cache()
         if shuffle and sentences:
             ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
-        return _batch_and_prefetch(ds, batch_size, drop_remainder)
+        return _with_autotune(_batch_and_prefetch(ds, batch_size, drop_remainder), autotune)
 
     x, y = load_arrays(
         name_or_path,
@@ -163,7 +172,7 @@ def load(
         ds = ds.map(lambda x, y: (_to_unit_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return _with_autotune(ds.prefetch(tf.data.AUTOTUNE), autotune)
 
 
 def _index_batches(n, batch_size, drop_remainder, shuffle, seed):
@@ -257,6 +266,12 @@ def load_arrays(
 
 def _derived_seed(seed, offset):
     return None if seed is None else seed + offset
+
+
+def _with_autotune(ds, autotune):
+    options = tf.data.Options()
+    options.autotune.enabled = autotune
+    return ds.with_options(options)
 
 
 def _batch_and_prefetch(ds, batch_size, drop_remainder):
