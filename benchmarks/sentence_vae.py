@@ -38,7 +38,7 @@ from vae_zoo.models.trainer import DEFAULT_STEPS_PER_EXECUTION  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 from vae_zoo.training import config as config_lib  # noqa: E402
 from vae_zoo.training import strategies  # noqa: E402
-from vae_zoo.training.run import DATA_LOADERS, learning_rate, train  # noqa: E402
+from vae_zoo.training.run import DATA_LOADERS, make_optimizer, train  # noqa: E402
 
 RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml")
 BANNED = (text.PAD, text.BOS)  # never targets: left out of the sampled normalizer, as in SequenceVAE
@@ -114,9 +114,8 @@ def train_language_model(config, vae):
         hidden_units=kwargs.get("hidden_units", vae.hidden_units),
     )
     lm = LanguageModel(**sizes, sampled_softmax=kwargs.get("sampled_softmax", 0), seed=config["seed"])
-    optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
     lm.compile(
-        optimizer=optimizer_class(learning_rate(config, data["train"]), clipnorm=config["clipnorm"]),
+        optimizer=make_optimizer(config, data["train"]),
         steps_per_execution=config["steps_per_execution"] or DEFAULT_STEPS_PER_EXECUTION,
     )
     start = time.time()

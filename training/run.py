@@ -206,7 +206,7 @@ def _write_sentences(model, test_ids, run_dir, seed):
             f.write(f"in:  {sentence}\nout: {reconstruction}\n\n")
 
 
-def learning_rate(config, train):
+def _learning_rate(config, train):
     """The optimizer's learning rate: a constant, or a schedule over the run's total steps.
 
     A schedule reads `optimizer.iterations`, so a resumed run continues it where it stopped.
@@ -222,6 +222,14 @@ def learning_rate(config, train):
     return keras.optimizers.schedules.CosineDecay(
         config["learning_rate"], decay_steps=total, alpha=config["lr_final_fraction"]
     )
+
+
+def make_optimizer(config, train):
+    """The run's optimizer: `config["optimizer"]` with its learning rate (or schedule) and clipnorm."""
+    import keras
+
+    optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
+    return optimizer_class(_learning_rate(config, train), clipnorm=config["clipnorm"])
 
 
 def train(config):
@@ -267,8 +275,7 @@ def train(config):
     input_shape, codec = tuple(data_info["input_shape"]), data_info.get("codec")
     with strategy.scope():
         model = build_model(config, data_info)
-        optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config["optimizer"]]
-        optimizer = optimizer_class(learning_rate(config, data["train"]), clipnorm=config["clipnorm"])
+        optimizer = make_optimizer(config, data["train"])
         model.compile(
             optimizer=optimizer,
             jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],
