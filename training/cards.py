@@ -233,8 +233,10 @@ def _training_section(entry):
         f"- vae_zoo {entry['vae_zoo_version']}.",
         "",
     ]
-    text = recipe_text(entry["recipe"])
-    lines += ["```yaml", text.rstrip("\n"), "```"] if text is not None else [f"The recipe file is missing ({NOT_RECORDED})."]
+    for recipe in filter(None, (entry.get("warm_start_recipe"), entry["recipe"])):
+        text = recipe_text(recipe)
+        lines += [f"`{recipe}`:", ""] if entry.get("warm_start_recipe") else []
+        lines += ["```yaml", text.rstrip("\n"), "```"] if text is not None else [f"The recipe file is missing ({NOT_RECORDED})."]
     return lines + [""]
 
 

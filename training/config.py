@@ -53,6 +53,7 @@ DEFAULTS = {
     "kl_annealing": None,
     "anneal_steps": 10_000,
     "early_stopping": 0,
+    "warm_start": None,  # a recipe file: its finished run's final weights start this run (same model settings)
     # execution
     "strategy": "auto",
     "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
@@ -145,6 +146,39 @@ def check_model_kwargs(config):
             "kl_annealing drives beta, but the capacity objective (capacity "
             f"{config['model_kwargs']['capacity']!r}) weights |KL - C| by gamma; drop one of them"
         )
+
+
+#: The settings that fix a model's variables: a warm start must agree with its recipe on all of them.
+MODEL_SETTINGS = ("model", "latent_dim", "likelihood", "posterior", "prior", "model_kwargs",
+                  "dataset", "binarize", "max_length", "max_tokens")  # fmt: skip
+
+
+def warm_start_run(config):
+    """The run directory whose final weights start a run with `warm_start` (None without one).
+
+    `config["warm_start"]` names a recipe; its run (the recipe's `out`) must have finished
+    (`model.keras`, `metrics.json`) and must describe the same model and data as `config`.
+    """
+    recipe = config.get("warm_start")
+    if recipe is None:
+        return None
+    if not isinstance(recipe, str):
+        raise ValueError(f"warm_start must be the path of a recipe file, got {recipe!r}")
+    first = resolve(recipe)
+    if first.get("warm_start") is not None:
+        raise ValueError(f"warm_start recipe {recipe!r} has a warm_start of its own ({first['warm_start']!r}); chain at most two runs")
+    differing = [key for key in MODEL_SETTINGS if first[key] != config[key]]
+    if differing:
+        shown = "; ".join(f"{key}: {first[key]!r} there, {config[key]!r} here" for key in differing)
+        raise ValueError(f"warm_start recipe {recipe!r} trains another model or data ({shown})")
+    run_dir = first["out"]
+    missing = [name for name in ("model.keras", "metrics.json") if not os.path.exists(os.path.join(run_dir, name))]
+    if missing:
+        raise FileNotFoundError(
+            f"warm_start run {run_dir!r} has not finished (no {', '.join(missing)}); train it first: "
+            f"vae-zoo train --config {recipe}"
+        )
+    return run_dir
 
 
 def write(config, run_dir):

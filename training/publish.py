@@ -153,6 +153,12 @@ def evaluation_flags(num_samples, nll_examples, mi_examples):
     return f"--num-samples {num_samples}{nll}{mi}"
 
 
+def train_command(config, recipe):
+    """The commands that train the run from a fresh clone: the warm-start recipe's run first, if any."""
+    first = f"vae-zoo train --config {config['warm_start']} && " if config.get("warm_start") else ""
+    return f"{first}vae-zoo train --config {recipe}"
+
+
 def write_registry(registry_file, registry):
     """Writes the registry as the repository keeps it: sorted keys, indent 2, a final newline."""
     with open(registry_file, "w") as f:
@@ -270,8 +276,8 @@ def main(argv=None):
         "model_class": type(model).__name__,
         "config": model.get_config(),
         "recipe": args.recipe,
-        "train_command": f"vae-zoo train --config {args.recipe}",
-        "train_seconds": run_metrics.get("train_seconds_this_session"),
+        "train_command": train_command(config, args.recipe),
+        "train_seconds": run_metrics.get("train_seconds_total", run_metrics.get("train_seconds_this_session")),
         "parameters": parameter_count(model),
         "environment": environment(),
         "weights": {"file": filename, "sha256": sha256(path), "url": None, "bytes": os.path.getsize(path)},
@@ -287,6 +293,8 @@ def main(argv=None):
     })  # fmt: skip
     if baseline is not None:
         entry["baseline"] = baseline
+    if config.get("warm_start"):
+        entry["warm_start_recipe"] = config["warm_start"]
     registry = presets.registry(registry_file) if os.path.exists(registry_file) else {}
     registry[args.name] = dict(sorted(entry.items()))
     write_registry(registry_file, registry)

@@ -70,6 +70,7 @@ def add_arguments(parser):
     g.add_argument("--kl-annealing", default=s, help="linear | sigmoid | cyclical")
     g.add_argument("--anneal-steps", type=int, default=s)
     g.add_argument("--early-stopping", type=int, default=s, help="patience in epochs on validation ELBO (0: off)")
+    g.add_argument("--warm-start", default=s, help="a recipe whose finished run's final weights start this run")
     g = parser.add_argument_group("execution")
     g.add_argument("--strategy", default=s, help="auto | default | mirrored | multiworker")
     g.add_argument("--logical-cpus", type=int, default=s, help="split the CPU into N devices (mirrored on CPU)")
@@ -273,8 +274,11 @@ def train(config):
     family = get_family(config["model"])
     data, data_info = DATA_LOADERS[family.data_kind](config, strategy, verbose=bool(verbose))
     input_shape, codec = tuple(data_info["input_shape"]), data_info.get("codec")
+    warm_run = config_lib.warm_start_run(config)
     with strategy.scope():
         model = build_model(config, data_info)
+        if warm_run is not None:  # before BackupAndRestore, which wins when this run itself resumes
+            model.load_weights(os.path.join(warm_run, "model.keras"))
         optimizer = make_optimizer(config, data["train"])
         model.compile(
             optimizer=optimizer,
@@ -327,6 +331,12 @@ def train(config):
         "replicas": strategy.num_replicas_in_sync,
         "stopped_on_nan": bool(getattr(model, "nan_stopped", False)),
     }
+    if warm_run is not None:
+        with open(os.path.join(warm_run, "metrics.json")) as f:
+            first = json.load(f)
+        warm_seconds = first.get("train_seconds_total", first.get("train_seconds_this_session"))
+        metrics["warm_start"] = {"recipe": config["warm_start"], "run": warm_run, "train_seconds": warm_seconds}
+        metrics["train_seconds_total"] = round(seconds + (warm_seconds or 0.0), 1)
     for split, key in (("train", "train_eval"), ("validation", "validation"), ("test", "test")):
         values = model.evaluate(data[key], verbose=0, return_dict=True)
         metrics[split] = {

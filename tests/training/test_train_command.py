@@ -76,3 +76,27 @@ def test_killed_run_resumes_from_the_last_epoch(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 4 * 150
     # the cosine schedule spans the whole run (4 x 150 steps) across the restart and ends at 1% of the rate
     np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.01 * 1e-3, rtol=1e-4)
+
+
+def test_warm_start_begins_from_the_first_runs_final_weights(tmp_path):
+    from vae_zoo.training.config import resolve
+    from vae_zoo.training.run import train as train_config
+
+    def train(overrides):
+        return train_config(resolve(overrides=overrides))
+
+    common = {"model": "dense", "model_kwargs": {"hidden_units": [32]}, "latent_dim": 4, "batch_size": 64,
+              "epochs": 1, "steps_per_epoch": 10, "tensorboard": False, "verbose": 0, "seed": 3}  # fmt: skip
+    first = tmp_path / "first.yaml"
+    first.write_text(json.dumps({**common, "out": str(tmp_path / "first")}))
+    second = {**common, "warm_start": str(first), "out": str(tmp_path / "second"), "optimizer": "sgd", "learning_rate": 0.0}
+    with pytest.raises(FileNotFoundError, match=r"has not finished .*vae-zoo train --config .*first\.yaml"):
+        train(second)
+    first_metrics = train({**common, "out": str(tmp_path / "first")})
+    with pytest.raises(ValueError, match=r"trains another model or data \(latent_dim: 4 there, 8 here\)"):
+        train({**second, "latent_dim": 8})
+    metrics = train(second)  # SGD at rate 0: the second run ends where it began
+    assert_same_weights(weights_of(tmp_path / "first" / "model.keras"), weights_of(tmp_path / "second" / "model.keras"), atol=0.0)
+    assert metrics["warm_start"]["train_seconds"] == first_metrics["train_seconds_this_session"]
+    total = metrics["train_seconds_this_session"] + first_metrics["train_seconds_this_session"]
+    assert metrics["train_seconds_total"] == pytest.approx(total, abs=0.11)
