@@ -62,6 +62,22 @@ class TestBadInput:
         with pytest.raises(tf.errors.InvalidArgumentError, match="input contains NaN or Inf values"):
             self.model.fit(tf.data.Dataset.from_tensor_slices(x).batch(2), verbose=0)
 
+    def test_graph_check_tells_overflowing_sums_from_nan(self):
+        # The graph check sums the batch to decide finiteness in one pass; a finite batch whose
+        # sum overflows must still pass, and a NaN next to out-of-range values is named as NaN.
+        model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), likelihood="gaussian", seed=0)
+        check = tf.function(model.prepare_inputs)
+        huge = np.full((2, 28, 28, 1), 3e38, "float32")
+        assert np.isinf(huge.sum(dtype="float32"))
+        np.testing.assert_array_equal(check(huge).numpy(), huge)
+        huge[1, 2, 2, 0] = np.inf
+        with pytest.raises(tf.errors.InvalidArgumentError, match="input contains NaN or Inf values"):
+            check(huge)
+        x = unit_images(2) * 255
+        x[0, 0, 0, 0] = np.nan
+        with pytest.raises(tf.errors.InvalidArgumentError, match="input contains NaN or Inf values"):
+            tf.function(self.model.prepare_inputs)(x)
+
     @pytest.mark.parametrize("bad", ["nan", "range"])
     def test_xla_steps_keep_the_input_checks(self, bad):
         # XLA drops in-graph asserts; the checks run around the compiled step instead.
