@@ -246,6 +246,7 @@ def train(config):
     if not isinstance(config, dict) or "out" not in config or config["out"] is None:
         config = config_lib.resolve(overrides=config)
     verbose = config["verbose"]
+    warm_run = config_lib.warm_start_run(config)  # refused before anything is written
     if config["logical_cpus"]:
         strategies.split_cpu(config["logical_cpus"])
     strategy = strategies.make_strategy(config["strategy"])
@@ -274,7 +275,6 @@ def train(config):
     family = get_family(config["model"])
     data, data_info = DATA_LOADERS[family.data_kind](config, strategy, verbose=bool(verbose))
     input_shape, codec = tuple(data_info["input_shape"]), data_info.get("codec")
-    warm_run = config_lib.warm_start_run(config)
     with strategy.scope():
         model = build_model(config, data_info)
         if warm_run is not None:  # before BackupAndRestore, which wins when this run itself resumes

@@ -92,9 +92,11 @@ def test_warm_start_begins_from_the_first_runs_final_weights(tmp_path):
     second = {**common, "warm_start": str(first), "out": str(tmp_path / "second"), "optimizer": "sgd", "learning_rate": 0.0}
     with pytest.raises(FileNotFoundError, match=r"has not finished .*vae-zoo train --config .*first\.yaml"):
         train(second)
+    assert not (tmp_path / "second").exists()
     first_metrics = train({**common, "out": str(tmp_path / "first")})
     with pytest.raises(ValueError, match=r"trains another model or data \(latent_dim: 4 there, 8 here\)"):
         train({**second, "latent_dim": 8})
+    assert not (tmp_path / "second").exists()
     metrics = train(second)  # SGD at rate 0: the second run ends where it began
     assert_same_weights(weights_of(tmp_path / "first" / "model.keras"), weights_of(tmp_path / "second" / "model.keras"), atol=0.0)
     assert metrics["warm_start"]["train_seconds"] == first_metrics["train_seconds_this_session"]
