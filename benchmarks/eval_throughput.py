@@ -15,10 +15,15 @@ Measures, in one run:
     python benchmarks/eval_throughput.py --examples 500        # a quicker run
     python benchmarks/eval_throughput.py --model runs/dense_fmnist_10ep
     python benchmarks/eval_throughput.py --jit-compile   # XLA: measured slower here (see benchmarks/README.md)
+    python benchmarks/eval_throughput.py --model runs/conv_fashion_mnist --examples 200 --max-elements 16777216
+
+It also prints the process's peak resident memory; `--max-elements` overrides the
+model family's `IW_MAX_ELEMENTS` (decoder outputs per chunk of the estimate).
 """
 
 import argparse
 import os
+import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -56,8 +61,11 @@ def main():
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--jit-compile", action="store_true")
+    parser.add_argument("--max-elements", type=int, default=None, help="decoder outputs per chunk (default: the family's)")
     args = parser.parse_args()
     model = load_model(args.model) if args.model else vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+    if args.max_elements is not None:
+        model.IW_MAX_ELEMENTS = args.max_elements
     x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=0, verbose=False)
     x = x[: args.examples].reshape(-1, 28, 28, 1)
     rates = {"2048^3": matmul_rate(2048, 2048, 2048), "[21504,512]x[512,784]": matmul_rate(21504, 512, 784)}
@@ -66,10 +74,14 @@ def main():
     start = time.perf_counter()
     ll = evaluation.log_likelihood(model, x, num_samples=args.num_samples, batch_size=args.batch_size, jit_compile=args.jit_compile)
     seconds = time.perf_counter() - start
-    flops = decoder_flops_per_sample(model) * args.num_samples * len(x)
     print(f"\nfloat32 matmul rate: " + ", ".join(f"{k}: {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
     print(f"{len(x)} images x {args.num_samples} samples (batch {args.batch_size}, XLA {'on' if args.jit_compile else 'off'}): "
           f"{seconds:.1f} s, mean log p(x) {ll.mean():.2f} nats")
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB, "
+          f"{seconds / len(x):.3f} s per image, chunks of {model.IW_MAX_ELEMENTS} decoder outputs")
+    if not isinstance(model, vae_zoo.models.DenseVAE):
+        return  # the FLOP count below is the dense decoder's
+    flops = decoder_flops_per_sample(model) * args.num_samples * len(x)
     print(f"decoder FLOPs {flops / 1e12:.2f} T, achieved {flops / seconds / 1e9:.1f} GFLOP/s = {flops / seconds / peak:.0%} of the matmul rate")
 
 

@@ -87,6 +87,11 @@ class ConvVAE(VAE):
     TensorShape([2, 32, 32, 3])
     """
 
+    #: The decoder holds tens of activations per output: at `2**24` outputs per chunk, IW-5000 on
+    #: batches of 100 Fashion-MNIST images peaked at 8.7-8.9 GiB (and a run over all 10,000 was
+    #: killed at 24 GiB), at `2**21` 2.5-3.3 GiB, at the same speed (benchmarks/README.md).
+    IW_MAX_ELEMENTS = 2**21
+
     arguments = CONV_ARGUMENTS
 
     def __init__(

@@ -139,7 +139,11 @@ class ObjectivesMixin:
             loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"])
         return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
 
-    def _iw_log_likelihood(self, x, num_samples, seed, max_elements=2**24, keys=None):
+    #: Decoder outputs per chunk of the importance-weighted estimate (`max_elements`'s default):
+    #: a family whose decoder holds many activations per output lowers it.
+    IW_MAX_ELEMENTS = 2**24
+
+    def _iw_log_likelihood(self, x, num_samples, seed, max_elements=None, keys=None):
         """Importance-weighted log p(x) `[B]` for prepared `x`, K samples in memory-bounded chunks.
 
         With `seed` (`[2]`), chunk i draws `[chunk, B, latent]` noise keyed by
@@ -149,6 +153,7 @@ class ObjectivesMixin:
         """
         num_samples = tf.cast(check_num_samples(num_samples), tf.int32)
         batch = tf.shape(x)[0]
+        max_elements = self.IW_MAX_ELEMENTS if max_elements is None else max_elements
         if keys is None:
             outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
             chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))

@@ -330,11 +330,11 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
     # Bounds
     # ------------------------------------------------------------------
 
-    def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=2**24):
+    def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=None):
         """Importance-weighted estimate of log p(x) per example, `[B]`, in nats (Burda et al. 2015).
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x),
-        in memory-bounded chunks (`max_elements` decoder outputs) inside a `tf.while_loop`. `seed`: an int, a pair or None keys the
+        in memory-bounded chunks (`max_elements` decoder outputs; None: the family's `IW_MAX_ELEMENTS`) inside a `tf.while_loop`. `seed`: an int, a pair or None keys the
         whole batch; an int64 array or tensor of shape `[B]` (one seed per row)
         keys each row's samples by its own seed, as the exported
         `log_likelihood` signature does, so row i's estimate depends on row i alone.
