@@ -25,6 +25,8 @@ def run_cli(*args, env=None, timeout=300):
 
 
 def weights_of(path):
+    import vae_zoo  # noqa: F401  (registers the classes a .keras file names, when no other test has)
+
     return keras.models.load_model(path).get_weights()
 
 
