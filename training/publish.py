@@ -254,6 +254,7 @@ def main(argv=None):
 
     from vae_zoo import evaluation, presets
     from vae_zoo.presets import load_model
+    from vae_zoo.training.run import run_train_seconds
     from vae_zoo.utils.checksums import sha256
     from vae_zoo.version import __version__
 
@@ -277,7 +278,7 @@ def main(argv=None):
         "config": model.get_config(),
         "recipe": args.recipe,
         "train_command": train_command(config, args.recipe),
-        "train_seconds": run_metrics.get("train_seconds_total", run_metrics.get("train_seconds_this_session")),
+        "train_seconds": run_train_seconds(run_metrics),
         "parameters": parameter_count(model),
         "environment": environment(),
         "weights": {"file": filename, "sha256": sha256(path), "url": None, "bytes": os.path.getsize(path)},

@@ -225,6 +225,12 @@ def _learning_rate(config, train):
     )
 
 
+def run_train_seconds(metrics):
+    """A finished run's training time from its `metrics.json` dict: warm-started runs include
+    their first run's (`train_seconds_total`); runs written before that key existed have one session."""
+    return metrics.get("train_seconds_total", metrics.get("train_seconds_this_session"))
+
+
 def make_optimizer(config, train):
     """The run's optimizer: `config["optimizer"]` with its learning rate (or schedule) and clipnorm."""
     import keras
@@ -333,8 +339,7 @@ def train(config):
     }
     if warm_run is not None:
         with open(os.path.join(warm_run, "metrics.json")) as f:
-            first = json.load(f)
-        warm_seconds = first.get("train_seconds_total", first.get("train_seconds_this_session"))
+            warm_seconds = run_train_seconds(json.load(f))
         metrics["warm_start"] = {"recipe": config["warm_start"], "run": warm_run, "train_seconds": warm_seconds}
         metrics["train_seconds_total"] = round(seconds + (warm_seconds or 0.0), 1)
     for split, key in (("train", "train_eval"), ("validation", "validation"), ("test", "test")):
