@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 
-from training_testing import ENV, QUICK, assert_same_weights, run_cli, weights_of  # noqa: F401
+from training_testing import ENV, QUICK, assert_same_weights, run_cli, run_cli_together, weights_of  # noqa: F401
 
 
 def test_sgd_steps_on_two_logical_cpus_equal_one_device():
@@ -54,39 +54,20 @@ def test_two_workers_match_one_process(tmp_path):
     common_lr = [*common, "--learning-rate", "0.01"]
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     out = str(tmp_path / "multi")
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "vae_zoo.cli", "train", *common_lr, "--strategy", "multiworker", "--out", out],
-                env={**ENV, "TF_CONFIG": tf_config},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    try:
-        logs = [p.communicate(timeout=300)[0] for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    assert all(p.returncode == 0 for p in processes), "\n".join(log[-3000:] for log in logs)
+    cluster = lambda index: json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})  # noqa: E731
+    results = run_cli_together(
+        {index: ([*common_lr, "--strategy", "multiworker", "--out", out], {"TF_CONFIG": cluster(index)}) for index in range(2)}
+    )
+    assert all(code == 0 for code, _ in results.values()), "\n".join(log[-3000:] for _, log in results.values())
     # The one-device runs at the same rate and at half of it, side by side.
-    references = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "vae_zoo.cli", "train", *common, "--learning-rate", rate, "--strategy", "default", "--out", str(tmp_path / name)],
-            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        for name, rate in (("single", "0.01"), ("half", "0.005"))
-    }
-    try:
-        reference_logs = {name: p.communicate(timeout=300)[0] for name, p in references.items()}
-    finally:
-        for p in references.values():
-            p.kill()
-    for name, p in references.items():
-        assert p.returncode == 0, reference_logs[name][-3000:]
+    references = run_cli_together(
+        {
+            name: ([*common, "--learning-rate", rate, "--strategy", "default", "--out", str(tmp_path / name)], None)
+            for name, rate in (("single", "0.01"), ("half", "0.005"))
+        }
+    )
+    for name, (code, log) in references.items():
+        assert code == 0, log[-3000:]
     chief = weights_of(os.path.join(out, "model.keras"))
     worker = weights_of(os.path.join(out, "worker_1", "model.keras"))
     assert_same_weights(chief, worker, 0.0)  # identical on both workers

@@ -14,14 +14,28 @@ QUICK = [
 ]  # fmt: skip
 
 
+TRAIN = [sys.executable, "-m", "vae_zoo.cli", "train"]
+
+
 def run_cli(*args, env=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "vae_zoo.cli", "train", *args],
-        env={**ENV, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return subprocess.run([*TRAIN, *args], env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli_together(runs, timeout=300):
+    """`vae-zoo train` once per entry of `runs` (`{name: (args, extra env or None)}`), all at once;
+    returns `{name: (returncode, stdout and stderr)}`. Every process is killed on the way out."""
+    processes = {
+        name: subprocess.Popen(
+            [*TRAIN, *args], env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for name, (args, env) in runs.items()
+    }
+    try:
+        logs = {name: p.communicate(timeout=timeout)[0] for name, p in processes.items()}
+    finally:
+        for p in processes.values():
+            p.kill()
+    return {name: (processes[name].returncode, logs[name]) for name in runs}
 
 
 def weights_of(path):
