@@ -76,11 +76,16 @@ def log_likelihood(model, data, num_samples=5000, seed=0, batch_size=100, jit_co
     """Importance-weighted estimate of log p(x) (nats) for every example of `data`, as a NumPy array.
 
     Each batch uses the stateless seed `[seed, batch index]`, so the estimate is
-    reproducible. `jit_compile=True` compiles the chunk loop with XLA.
+    reproducible. Batches follow `model.evaluation_order(x)` (sentences grouped by
+    length: a batch costs its longest); the results are in the order of `data`.
+    `jit_compile=True` compiles the chunk loop with XLA.
     """
     num_samples = _check_num_samples(num_samples)
     x = as_array(data)
     _check_inputs(model, x)
+    order = model.evaluation_order(x)
+    if order is not None:
+        x = x[order]
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def estimate(batch, batch_seed):
@@ -92,7 +97,12 @@ def log_likelihood(model, data, num_samples=5000, seed=0, batch_size=100, jit_co
         results.append(estimate(tf.constant(batch), tf.constant([seed, index], tf.int32)).numpy())
         if bar is not None:
             bar.add(len(batch))
-    return np.concatenate(results)
+    results = np.concatenate(results)
+    if order is None:
+        return results
+    unsorted = np.empty_like(results)
+    unsorted[order] = results
+    return unsorted
 
 
 def _posterior_statistics(model, x, batch_size, seed):

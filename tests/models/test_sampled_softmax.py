@@ -192,3 +192,57 @@ def test_sampled_softmax_refusals(kwargs, message):
     base = dict(vocabulary=[f"w{i}" for i in range(296)], max_length=8, latent_dim=4)
     with pytest.raises(ValueError, match=message):
         SequenceVAE(**{**base, **kwargs})
+
+
+def _ragged_ids(lengths, vocab=300, max_length=8):
+    """Token ids `[N, max_length]`: sentence i has lengths[i] - 1 words, then [EOS], then [PAD]s."""
+    ids = np.full((len(lengths), max_length), text.PAD, "int32")
+    rng = np.random.default_rng(1)
+    for row, length in enumerate(lengths):
+        ids[row, : length - 1] = rng.integers(4, vocab, size=length - 1)
+        ids[row, length - 1] = text.EOS
+    return ids
+
+
+def test_evaluation_reads_only_the_positions_the_batch_uses_and_gets_the_same_numbers():
+    model = _model(0)
+    ids = _ragged_ids([3, 5, 2, 4])  # the longest uses 5 of 8 positions
+    model(ids)
+    z = tf.concat([model.encode(ids).mean()[None], model.encode(ids).mean()[None] + 0.3], axis=0)
+    read = []
+    decode_raw = model._decode_raw
+    model._decode_raw = lambda z, training=False, targets=None, seed=None: read.append(targets.shape) or decode_raw(
+        z, training, targets, seed
+    )
+    trimmed = model._log_px_z(z, ids).numpy()
+    del model._decode_raw
+    assert read == [(4, 5)]  # the decoder read 5 positions, not max_length 8
+    # The reference: the decoder over all 8 positions (decode(z).log_prob does not trim).
+    full = model.decode(z).log_prob(ids).numpy()
+    np.testing.assert_allclose(trimmed, full, rtol=1e-5)
+    # One position short would drop the longest sentence's [EOS]: another number for it.
+    cut = model.likelihood.log_prob(model._likelihood_params(z, targets=ids[:, :4]), ids[:, :4]).numpy()
+    assert abs(cut[0, 1] - full[0, 1]) > 0.1 and np.allclose(cut[:, [0, 2, 3]], full[:, [0, 2, 3]], rtol=1e-5)
+    from vae_zoo.models.sampled_softmax import used_length
+
+    assert int(used_length(tf.constant(ids), text.PAD)) == 5
+    assert int(used_length(tf.fill([2, 8], text.PAD), text.PAD)) == 1  # all padding: still one position
+
+
+def test_importance_weighted_evaluation_groups_sentences_by_length_and_keeps_the_given_order():
+    from vae_zoo import evaluation
+
+    model = _model(0)
+    lengths = [7, 2, 5, 3, 8, 4]  # all different: the by-length order does not depend on the given one
+    ids = _ragged_ids(lengths)
+    model(ids)
+    np.testing.assert_array_equal(model.evaluation_order(ids), np.argsort(lengths))
+    assert model.evaluation_order(np.array(["a w5"])) is None  # strings: no lengths to sort by
+    ll = evaluation.log_likelihood(model, ids, num_samples=3, batch_size=2, progress=False)
+    permutation = np.array([4, 0, 5, 2, 1, 3])
+    again = evaluation.log_likelihood(model, ids[permutation], num_samples=3, batch_size=2, progress=False)
+    np.testing.assert_allclose(again, ll[permutation], rtol=1e-6)  # each sentence's estimate, in the given order
+    # The batches are those of the sorted sentences: [2, 3], [4, 5], [7, 8] with seeds [0, 0], [0, 1], [0, 2].
+    by_length = ids[np.argsort(lengths)]
+    first = model._iw_log_likelihood(tf.constant(by_length[:2]), 3, tf.constant([0, 0])).numpy()
+    np.testing.assert_allclose(ll[[1, 3]], first, rtol=1e-6)

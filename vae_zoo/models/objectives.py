@@ -139,6 +139,14 @@ class ObjectivesMixin:
             loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"])
         return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
 
+    def evaluation_order(self, x):
+        """A permutation of the examples `x` (NumPy) in which batched evaluation visits them, or None (as given).
+
+        A family whose cost per batch depends on the batch's contents groups like examples
+        (`SequenceVAE`: sentences of like length); the results come back in the given order.
+        """
+        return None
+
     #: Decoder outputs per chunk of the importance-weighted estimate (`max_elements`'s default):
     #: a family whose decoder holds many activations per output lowers it.
     IW_MAX_ELEMENTS = 2**24
@@ -177,7 +185,7 @@ class ObjectivesMixin:
 
         def body(i, total):
             z = self.posterior.reparameterize(params, noise(i))
-            log_w = self.likelihood.log_prob(self._likelihood_params(z, targets=x), x) + prior.log_prob(z) - q.log_prob(z)
+            log_w = self._log_px_z(z, x) + prior.log_prob(z) - q.log_prob(z)
             valid = (i * chunk + tf.range(chunk)) < num_samples  # the last chunk may overshoot
             log_w = tf.where(valid[:, None], log_w, -np.inf)
             return i + 1, tf.reduce_logsumexp(tf.stack([total, tf.reduce_logsumexp(log_w, axis=0)]), axis=0)

@@ -38,6 +38,8 @@ Example:
 
 import math
 
+import numpy as np
+
 import tensorflow as tf
 
 from vae_zoo import text
@@ -102,10 +104,32 @@ def check_sampled_softmax(sampled_softmax, tokens, vocab_size):
     return sampled_softmax
 
 
+def used_length(x, pad_id):
+    """The number of leading positions of `x` `[B, T]` up to the batch's last non-`pad_id` token (at least 1)."""
+    positions = tf.range(1, tf.shape(x)[1] + 1)
+    return tf.maximum(1, tf.reduce_max(tf.where(tf.not_equal(x, pad_id), positions[None, :], 0)))
+
+
 class SampledSoftmaxMixin:
-    """`SequenceVAE`'s training-time log p(x|z) through the sampled softmax (when `sampled_softmax > 0`)."""
+    """`SequenceVAE`'s log p(x|z) of token sequences: through the sampled softmax in training (when
+    `sampled_softmax > 0`), else exact over the positions the batch uses.
+
+    Outside training the decoder reads only the first `used_length` positions of the batch: the LSTM
+    is causal and the padding after the batch's longest sentence counts zero, so the result is the
+    same as over all `max_length` positions, for the price of the positions used (WordNet test
+    sentences use 10.4 of 32 on average; `sequence_batch_order` groups sentences of like length).
+    """
+
+    def evaluation_order(self, x):
+        """Token ids `x` `[N, T]` by length (stable), so that a batch's `used_length` is close to its mean."""
+        x = np.asarray(x)
+        if not self.tokens or self.likelihood.pad_id is None or x.ndim != 2 or x.dtype.kind not in "iu":
+            return None
+        return np.argsort((x != self.likelihood.pad_id).sum(axis=1), kind="stable")
 
     def _log_px_z(self, z, x, training=False, seed=None):
+        if not training and self.tokens and self.likelihood.pad_id is not None:
+            x = x[:, : used_length(x, self.likelihood.pad_id)]
         if not (training and self.sampled_softmax):
             return super()._log_px_z(z, x, training, seed)
         lead = tf.shape(z)[:-1]
@@ -130,4 +154,4 @@ class SampledSoftmaxMixin:
         return tf.reshape(tf.reduce_sum(per_position, axis=-1), lead)
 
 
-__all__ = ["SampledSoftmaxMixin", "check_sampled_softmax", "log_uniform_candidates", "sampled_log_softmax"]
+__all__ = ["SampledSoftmaxMixin", "check_sampled_softmax", "log_uniform_candidates", "sampled_log_softmax", "used_length"]
