@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_zoo import text
+from vae_zoo import evaluation, text
 from vae_zoo.models import SequenceVAE
-from vae_zoo.models.sampled_softmax import log_uniform_candidates, log_uniform_log_prob, sampled_log_softmax
+from vae_zoo.models.sampled_softmax import log_uniform_candidates, log_uniform_log_prob, sampled_log_softmax, used_length
 
 
 def test_log_uniform_candidates_follow_the_proposal():
@@ -223,15 +223,11 @@ def test_evaluation_reads_only_the_positions_the_batch_uses_and_gets_the_same_nu
     # One position short would drop the longest sentence's [EOS]: another number for it.
     cut = model.likelihood.log_prob(model._likelihood_params(z, targets=ids[:, :4]), ids[:, :4]).numpy()
     assert abs(cut[0, 1] - full[0, 1]) > 0.1 and np.allclose(cut[:, [0, 2, 3]], full[:, [0, 2, 3]], rtol=1e-5)
-    from vae_zoo.models.sampled_softmax import used_length
-
     assert int(used_length(tf.constant(ids), text.PAD)) == 5
     assert int(used_length(tf.fill([2, 8], text.PAD), text.PAD)) == 1  # all padding: still one position
 
 
 def test_importance_weighted_evaluation_groups_sentences_by_length_and_keeps_the_given_order():
-    from vae_zoo import evaluation
-
     model = _model(0)
     lengths = [7, 2, 5, 3, 8, 4]  # all different: the by-length order does not depend on the given one
     ids = _ragged_ids(lengths)

@@ -39,7 +39,6 @@ Example:
 import math
 
 import numpy as np
-
 import tensorflow as tf
 
 from vae_zoo import text
@@ -117,7 +116,7 @@ class SampledSoftmaxMixin:
     Outside training the decoder reads only the first `used_length` positions of the batch: the LSTM
     is causal and the padding after the batch's longest sentence counts zero, so the result is the
     same as over all `max_length` positions, for the price of the positions used (WordNet test
-    sentences use 10.4 of 32 on average; `sequence_batch_order` groups sentences of like length).
+    sentences use 10.4 of 32 on average; `evaluation_order` groups sentences of like length).
     """
 
     def evaluation_order(self, x):
