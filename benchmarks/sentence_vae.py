@@ -10,8 +10,11 @@
    stream (the training loader of `vae-zoo train`, same seed, same vocabulary).
 3. Measures its exact NLL (the exact softmax) on the whole test split the
    VAE's preset entry is measured on, with its standard error, and perplexity
-   per token (`[EOS]` included); writes `RUN/language_model.json` (and the
-   weights, `RUN/language_model.weights.h5`), which `python -m
+   per token (`[EOS]` included), with `[PAD]` and `[BOS]` masked out of its
+   softmax as the VAE's decoder masks them; writes `RUN/language_model.json`,
+   the per-sentence NLLs (`RUN/language_model_test_nll.npy`, for the paired
+   standard error of the VAE's gap to it) and the weights
+   (`RUN/language_model.weights.h5`), which `python -m
    vae_zoo.training.publish ... --baseline RUN/language_model.json` records in
    the entry beside the VAE's importance-weighted NLL on the same sentences.
 4. Prints 5 of the VAE's reconstructions and a 5-step interpolation (greedy decoding).
@@ -41,7 +44,9 @@ from vae_zoo.training import strategies  # noqa: E402
 from vae_zoo.training.run import DATA_LOADERS, make_optimizer, train  # noqa: E402
 
 RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml")
-BANNED = (text.PAD, text.BOS)  # never targets: left out of the sampled normalizer, as in SequenceVAE
+# never targets: masked in the exact softmax and left out of the sampled one, as in SequenceVAE
+BANNED = (text.PAD, text.BOS)
+NLL_FILE = "language_model_test_nll.npy"
 
 
 class LanguageModel(keras.Model):
@@ -59,6 +64,8 @@ class LanguageModel(keras.Model):
         self.lstm = keras.layers.LSTM(hidden_units, return_sequences=True)
         self.head = keras.layers.Dense(vocab_size, dtype="float32")  # float32 logits under mixed precision
         self.head.build((None, None, hidden_units))  # the sampled softmax reads its kernel directly
+        # -1e9 on [PAD] and [BOS], as SequenceVAE's _banned_logits: the same softmax over the other ids
+        self.banned = tf.reduce_sum(tf.one_hot(list(BANNED), self.vocab_size, on_value=-1e9), axis=0)
         self.tracker = keras.metrics.Mean(name="loss")
 
     @property
@@ -70,7 +77,8 @@ class LanguageModel(keras.Model):
         return self.lstm(self.embedding(previous))
 
     def call(self, ids):
-        return self.head(self.hidden(ids))
+        """Logits `[B, T, vocab]` with [PAD] and [BOS] masked (never targets), as the VAE's decoder masks them."""
+        return self.head(self.hidden(ids)) + self.banned
 
     def nll(self, ids):
         """Exact -log p(x) per sentence, [PAD] left out, [EOS] included."""
@@ -134,9 +142,14 @@ def train_language_model(config, vae):
     return exact, facts
 
 
-def measure_language_model(lm, test_ids, batch_size=200):
-    """Exact NLL per test sentence (float32 logits), its mean, standard error and perplexity."""
-    nll = np.concatenate([lm.nll(tf.constant(test_ids[i : i + batch_size])).numpy() for i in range(0, len(test_ids), batch_size)])
+def language_model_nll(lm, test_ids, batch_size=200):
+    """Exact NLL of every test sentence (float32 logits), in the order of `test_ids`."""
+    batches = range(0, len(test_ids), batch_size)
+    return np.concatenate([lm.nll(tf.constant(test_ids[i : i + batch_size])).numpy() for i in batches])
+
+
+def measure_language_model(nll, test_ids):
+    """The mean of the per-sentence NLLs `nll`, its standard error and perplexity per token."""
     tokens = int((test_ids != text.PAD).sum())
     return {
         "test_nll": float(nll.mean()),
@@ -165,10 +178,13 @@ def main(argv=None):
 
     lm, facts = train_language_model(config, vae)
     test_ids = evaluation.preset_data({"dataset": config["dataset"], "preprocessing": {"seed": config["seed"]}}, vae)
+    nll = language_model_nll(lm, test_ids)
+    np.save(os.path.join(run_dir, NLL_FILE), nll)  # per sentence: publish --baseline pairs it with the VAE's
     results = {
         "model": "LanguageModel (benchmarks/sentence_vae.py): the VAE's decoder without z",
         "parameters": int(sum(int(np.prod(w.shape)) for w in lm.trainable_weights)),
-        **measure_language_model(lm, test_ids),
+        **measure_language_model(nll, test_ids),
+        "test_nll_file": NLL_FILE,
         **facts,
         "recipe": os.path.relpath(args.recipe),
         "command": f"python benchmarks/sentence_vae.py --run {run_dir} --recipe {os.path.relpath(args.recipe)}",

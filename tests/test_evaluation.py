@@ -141,14 +141,26 @@ def test_wrong_shape_dataset():
 def test_evaluate_command(tmp_path, fashion_train):
     model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
     model.save(tmp_path / "model.keras")
+    (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"negative_elbo": 1.0}}))
     result = subprocess.run(
         [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--num-samples", "20", "--max-examples", "200"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "evaluation.json").read_text())
-    assert report["num_examples"] == 200 and report["num_samples"] == 20 and report["split"] == "test"
+    assert report["num_examples"] == 200 and report["num_samples"] == 20 and report["split"] == "validation"
     assert report["negative_log_likelihood"] <= report["negative_elbo"] + 1.0
+    assert "test_evaluations" not in json.loads((tmp_path / "metrics.json").read_text())
+    # the test split: allowed, and counted in the run's metrics.json
+    command = [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--split", "test", "--num-samples", "5"]
+    result = subprocess.run([*command, "--max-examples", "30"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test evaluation 1 of this run, recorded in" in result.stderr
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert (report["split"], report["num_examples"], report["test_evaluations"]) == ("test", 30, 1)
+    recorded = json.loads((tmp_path / "metrics.json").read_text())["test_evaluations"]
+    assert len(recorded) == 1 and recorded[0]["by"] == "vae-zoo evaluate" and recorded[0]["examples"] == 30
+    assert recorded[0]["command"].endswith("--split test --seed 0 --num-samples 5 --max-examples 30")
     bad = subprocess.run(
         [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--num-samples", "0"],
         capture_output=True, text=True, timeout=300,
@@ -220,8 +232,35 @@ def test_sentence_report_counts_words_independently_of_the_vocabulary():
     assert report["reconstruction_token_f1"] == pytest.approx(np.mean(f1))
     assert report["reconstruction_unknown_share"] == pytest.approx(2 / 7)
     assert report["sentences"] == 3 and model.calls == [2, 1]
+    # words only ("." is not a word, "[UNK]" is): the cat sat on the mat | a dog ran | (none): 9, 5 unknown
+    assert report["unknown_word_share"] == pytest.approx(5 / 9)
+    # 3 of 6 words back (precision 1, recall 1/2: F1 2/3), then none: a reconstruction's "." no longer counts
+    assert report["reconstruction_word_f1"] == pytest.approx((2 / 3 + 0 + 0) / 3)
+    assert report["reconstruction_unknown_word_share"] == pytest.approx(2 / 6)
+    # max_length 4 keeps 3 tokens and [EOS]: the 7- and 4-token sentences are cut, the empty one is not
+    assert (report["truncation_length"], report["truncated_sentences"]) == (4, 2)
+    # floor: sentence i against reconstruction j = derangement(3, 0)[i] = 2, 0, 1; only "the" of the first matches
+    assert evaluation.derangement(3, seed=0).tolist() == [2, 0, 1]
+    assert report["reconstruction_word_f1_random_other"] == pytest.approx((2 * (1 / 6) / (1 + 1 / 6) + 0 + 0) / 3)
     with pytest.raises(ValueError, match="needs a model with a vocabulary"):
         evaluation.sentence_report(DenseVAE((4,), latent_dim=2, hidden_units=(), seed=0), sentences)
+
+
+def test_a_word_has_a_letter_or_a_digit():
+    words = ["cat", "'s", "1990", "é", "[UNK]", "x-ray", ".", ",", "--", "'", "!?", "\ufffd"]
+    assert [evaluation.is_word(w) for w in words] == [True] * 6 + [False] * 6
+    assert evaluation.words_of(["the", "cat", ".", "sat", "!"]) == ["the", "cat", "sat"]
+
+
+def test_derangement_moves_every_index_and_is_fixed_by_its_seed():
+    for n in (2, 3, 7, 50):
+        for seed in range(5):
+            order = evaluation.derangement(n, seed)
+            assert sorted(order.tolist()) == list(range(n)) and not np.any(order == np.arange(n))
+    assert evaluation.derangement(50, 1).tolist() == evaluation.derangement(50, 1).tolist()
+    assert evaluation.derangement(50, 1).tolist() != evaluation.derangement(50, 2).tolist()
+    with pytest.raises(ValueError, match="a derangement needs n >= 2 items, got n=1"):
+        evaluation.derangement(1)
 
 
 def test_measure_records_the_word_level_numbers_of_sentence_models():
@@ -237,6 +276,9 @@ def test_measure_records_the_word_level_numbers_of_sentence_models():
     assert metrics["test_unknown_share"] == pytest.approx(2 / 17)  # far and away, of 17 words
     assert metrics["test_reconstruction_token_f1"] == pytest.approx(direct["reconstruction_token_f1"])
     assert metrics["test_reconstruction_unknown_share"] == pytest.approx(direct["reconstruction_unknown_share"])
+    for key in ("reconstruction_word_f1", "reconstruction_word_f1_random_other", "unknown_word_share"):
+        assert metrics[f"test_{key}"] == pytest.approx(direct[key])
+    assert (metrics["test_truncation_length"], metrics["test_truncated_sentences"]) == (8, 0)
 
 
 def test_sentence_report_takes_string_tensors_and_refuses_a_bad_batch_size():

@@ -39,12 +39,12 @@ LICENSES = {
 }
 
 
-def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None):
+def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None, per_example=False):
     """Test metrics of `model` on a prepared test split `x` (numpy).
 
     Sentence models also get the word-level numbers of
-    `vae_zoo.evaluation.sentence_report` on the raw test `sentences` (all of them):
-    `test_unknown_share`, `test_reconstruction_token_f1`, `test_reconstruction_unknown_share`.
+    `vae_zoo.evaluation.sentence_report` on the raw test `sentences` (all of them), each
+    key prefixed `test_` (`test_reconstruction_word_f1`, `test_truncated_sentences`, ...).
 
     The NLL, its standard error, KL per dimension and active units are over the
     first `nll_examples` examples (None: all); I(x; z) over the first
@@ -80,29 +80,10 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
     if "perplexity" in report:
         metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
     if sentences is not None:
-        words = evaluation.sentence_report(model, sentences)
-        metrics.update({f"test_{key}": words[key] for key in ("unknown_share", "reconstruction_token_f1", "reconstruction_unknown_share")})
+        words = evaluation.sentence_report(model, sentences, seed=seed)
+        metrics.update({f"test_{key}": value for key, value in words.items() if key != "sentences"})
     metrics["evaluation_seconds"] = round(time.time() - start, 1)
-    return metrics
-
-
-BASELINE_KEYS = ("model", "test_nll", "test_num_examples", "command")
-
-
-def read_baseline(path, num_examples):
-    """A baseline measured on the same test examples (e.g. `benchmarks/sentence_vae.py`'s
-    `language_model.json`): a dict with at least `BASELINE_KEYS`; refuses another count of examples."""
-    with open(path) as f:
-        baseline = json.load(f)
-    missing = [key for key in BASELINE_KEYS if not isinstance(baseline, dict) or key not in baseline]
-    if missing:
-        raise ValueError(f"--baseline {path}: expected a JSON object with {', '.join(BASELINE_KEYS)}; missing {', '.join(missing)}")
-    if baseline["test_num_examples"] != num_examples:
-        raise ValueError(
-            f"--baseline {path} was measured on {baseline['test_num_examples']} test examples, but this entry's NLL "
-            f"is measured on {num_examples}: not comparable"
-        )
-    return baseline
+    return (metrics, report["per_example_log_likelihood"]) if per_example else metrics
 
 
 def parameter_count(model):
@@ -233,6 +214,122 @@ def add_measure_arguments(parser, num_samples_default=5000):
     )
 
 
+def add_protocol_arguments(parser):
+    """Flags of the noise measurements and the protocol record (publish and `vae-zoo zoo reproduce`)."""
+    parser.add_argument(
+        "--binarization-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="also measure the NLL on the test images binarized with each seed (the entry's own seed is always "
+        "among them): per-seed values and their spread; binarized images only",
+    )
+    parser.add_argument(
+        "--selected-on-validation",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a recipe choice made on the validation split, recorded in the entry's protocol block (repeatable)",
+    )
+    parser.add_argument(
+        "--test-informed",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a choice that test figures informed, disclosed in the protocol block (repeatable)",
+    )
+
+
+def publish_run(run_dir, name, registry_file, recipe, description, measure_settings, options=None):
+    """Measures a finished run on the test split once and writes its registry entry; returns the entry.
+
+    `measure_settings`: `{"num_samples", "nll_examples", "mi_examples"}`. `options` (all optional):
+    `baseline` (a JSON path), `binarization_seeds`, `seed_runs` (run directories of the same recipe with
+    other training seeds), `selected_on_validation` and `test_informed` (lists of text), `command`
+    (what to record as this test evaluation's command), `warm_start_recipe` (the recipe to name where the
+    run's own config names a copy of it).
+    """
+    import yaml
+
+    from vae_zoo import evaluation, presets
+    from vae_zoo.presets import load_model
+    from vae_zoo.training import measurements, protocol
+    from vae_zoo.training.run import run_train_seconds
+    from vae_zoo.utils.checksums import sha256
+    from vae_zoo.version import __version__
+
+    options = options or {}
+    num_samples, nll_examples, mi_examples = (
+        measure_settings[key] for key in ("num_samples", "nll_examples", "mi_examples")
+    )
+    config = yaml.safe_load(open(os.path.join(run_dir, "config.yaml")))
+    run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))
+    protocol.check_validation_metrics(run_metrics, run_dir)
+    seed_runs = protocol.check_seed_runs(config, options.get("seed_runs") or [])
+    model = load_model(run_dir)
+    entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
+    binarization_seeds = protocol.check_binarization_seeds(entry, options.get("binarization_seeds"))
+    x = evaluation.preset_data(entry, model)
+    sentences = evaluation.preset_sentences(entry, model)
+    baseline = options.get("baseline") and measurements.read_baseline(options["baseline"], len(x[:nll_examples]))
+    command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
+    metrics, ll = measure(model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, per_example=True)
+    protocol.record_test_evaluation(run_dir, "publish", command, num_samples=num_samples, examples=len(ll))
+    run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))  # with publish's own evaluation
+    if binarization_seeds:
+        metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
+            model, entry, ll, binarization_seeds, num_samples, config["seed"]
+        )
+    if seed_runs:
+        metrics["test_nll_by_training_seed"] = protocol.seed_spread(config, ll, seed_runs, x, num_samples, command)
+
+    weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
+    os.makedirs(weights_dir, exist_ok=True)
+    filename = f"{name}.weights.h5"
+    path = os.path.join(weights_dir, filename)
+    save_weights(model, path)
+    per_example = measurements.save_per_example(registry_file, name, -ll)
+    if baseline is not None:
+        baseline = measurements.compare_with_baseline(baseline, options["baseline"], registry_file, name, -ll)
+    warm_start_recipe = options.get("warm_start_recipe") or config.get("warm_start")
+    training_seeds = sorted([config["seed"], *(other["seed"] for _, other, _ in seed_runs)])
+    entry.update({
+        "description": description,
+        "model_class": type(model).__name__,
+        "config": model.get_config(),
+        "recipe": recipe,
+        "train_command": train_command({**config, "warm_start": warm_start_recipe}, recipe),
+        "train_seconds": run_train_seconds(run_metrics),
+        "parameters": parameter_count(model),
+        "environment": environment(),
+        "weights": {"file": filename, "sha256": sha256(path), "url": None, "bytes": os.path.getsize(path)},
+        "metrics": {**metrics, "test_nll_per_example_file": per_example},
+        "evaluation_command": (
+            f"python -m vae_zoo.training.publish RUN_DIR {name} --registry REGISTRY --recipe {recipe} "
+            f"{evaluation_flags(num_samples, nll_examples, mi_examples)}"
+            + ("" if baseline is None else " --baseline RUN_DIR/BASELINE.json")
+            + " --description ..."
+        ),
+        "protocol": protocol.protocol_block(
+            config, run_metrics, recipe,
+            {"selected": options.get("selected_on_validation", []), "test_informed": options.get("test_informed", [])},
+            {"binarization": protocol.binarization_seeds(entry, binarization_seeds), "training": training_seeds},
+            {"num_samples": num_samples, "num_examples": len(ll)},
+        ),
+        "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
+        "vae_zoo_version": __version__,
+    })  # fmt: skip
+    if baseline is not None:
+        entry["baseline"] = baseline
+    if warm_start_recipe:
+        entry["warm_start_recipe"] = warm_start_recipe
+    registry = presets.registry(registry_file) if os.path.exists(registry_file) else {}
+    registry[name] = dict(sorted(entry.items()))
+    write_registry(registry_file, registry)
+    return registry[name]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir")
@@ -245,61 +342,26 @@ def main(argv=None):
         "--baseline",
         default=None,
         help="a baseline's NLL on the same test examples, recorded as the entry's `baseline` (JSON with "
-        "model, test_nll, test_num_examples, command; e.g. RUN/language_model.json of benchmarks/sentence_vae.py)",
+        "model, test_nll, test_num_examples, command, optionally test_nll_file: its per-example NLLs as .npy, "
+        "for the paired standard error; e.g. RUN/language_model.json of benchmarks/sentence_vae.py)",
     )
+    parser.add_argument(
+        "--seed-runs",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="finished runs of the same recipe with other training seeds: each measured on the same test "
+        "examples, recorded as per-seed values, mean and spread",
+    )
+    add_protocol_arguments(parser)
     args = parser.parse_args(argv)
     registry_file = registry_path(args.registry)
-
-    import yaml
-
-    from vae_zoo import evaluation, presets
-    from vae_zoo.presets import load_model
-    from vae_zoo.training.run import run_train_seconds
-    from vae_zoo.utils.checksums import sha256
-    from vae_zoo.version import __version__
-
-    config = yaml.safe_load(open(os.path.join(args.run_dir, "config.yaml")))
-    run_metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
-    model = load_model(args.run_dir)
-    entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
-    x = evaluation.preset_data(entry, model)
-    sentences = evaluation.preset_sentences(entry, model)
-    baseline = None if args.baseline is None else read_baseline(args.baseline, len(x[: args.nll_examples]))
-    metrics = measure(model, x, args.num_samples, config["seed"], args.nll_examples, args.mi_examples, sentences)
-
-    weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
-    os.makedirs(weights_dir, exist_ok=True)
-    filename = f"{args.name}.weights.h5"
-    path = os.path.join(weights_dir, filename)
-    save_weights(model, path)
-    entry.update({
-        "description": args.description,
-        "model_class": type(model).__name__,
-        "config": model.get_config(),
-        "recipe": args.recipe,
-        "train_command": train_command(config, args.recipe),
-        "train_seconds": run_train_seconds(run_metrics),
-        "parameters": parameter_count(model),
-        "environment": environment(),
-        "weights": {"file": filename, "sha256": sha256(path), "url": None, "bytes": os.path.getsize(path)},
-        "metrics": metrics,
-        "evaluation_command": (
-            f"python -m vae_zoo.training.publish RUN_DIR {args.name} --registry REGISTRY --recipe {args.recipe} "
-            f"{evaluation_flags(args.num_samples, args.nll_examples, args.mi_examples)}"
-            + ("" if baseline is None else " --baseline RUN_DIR/BASELINE.json")
-            + " --description ..."
-        ),
-        "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
-        "vae_zoo_version": __version__,
-    })  # fmt: skip
-    if baseline is not None:
-        entry["baseline"] = baseline
-    if config.get("warm_start"):
-        entry["warm_start_recipe"] = config["warm_start"]
-    registry = presets.registry(registry_file) if os.path.exists(registry_file) else {}
-    registry[args.name] = dict(sorted(entry.items()))
-    write_registry(registry_file, registry)
-    print(json.dumps({args.name: metrics}, indent=2))
+    settings = {"num_samples": args.num_samples, "nll_examples": args.nll_examples, "mi_examples": args.mi_examples}
+    keys = ("baseline", "binarization_seeds", "seed_runs", "selected_on_validation", "test_informed")
+    options = {key: getattr(args, key) for key in keys}
+    options["command"] = " ".join(["python -m vae_zoo.training.publish", *(argv if argv is not None else sys.argv[1:])])
+    entry = publish_run(args.run_dir, args.name, registry_file, args.recipe, args.description, settings, options)
+    print(json.dumps({args.name: entry["metrics"]}, indent=2))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Measures a published registry entry again, without retraining: only its `metrics` change.
 
     python -m vae_zoo.training.remeasure NAME --registry vae_zoo/presets/registry.json \\
-        --num-samples 5000 [--nll-examples N] [--mi-examples M]
+        --num-samples 5000 [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2]
 
 Builds the entry's model and loads its weights through the preset loader
 (`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
@@ -9,8 +9,10 @@ the test split from the entry's own `dataset` and `preprocessing`
 (`vae_zoo.evaluation.preset_data`: images binarized once with its seed,
 sentences tokenized by the model's vocabulary) and measures it as publish
 does (`training/publish.py`'s `measure`, importance samples seeded with the
-same seed). It then replaces the entry's `metrics` and `evaluation_command`
-and nothing else: the weights, config, recipe, environment, the other
+same seed). It then replaces the entry's `metrics` and `evaluation_command`, counts
+the measurement in the entry's `protocol` block (`test_evaluations`, the
+estimator and binarization seeds) and refreshes the paired comparison with
+its baseline where the baseline's per-example NLLs are kept, and nothing else: the weights, config, recipe, environment, the other
 entries and the file's formatting stay as they were. The registry is read
 again just before it is written, so entries re-measured in parallel do not
 undo each other. Afterwards regenerate the model cards
@@ -20,16 +22,23 @@ README's "Pretrained zoo" table; the tests check both against the registry.
 
 import argparse
 import json
+import os
 import sys
 
 from vae_zoo.training import publish
 
 
-def remeasure(name, registry_file, num_samples, nll_examples=None, mi_examples=publish.MI_EXAMPLES):
+def remeasure(
+    name, registry_file, num_samples, nll_examples=None, mi_examples=publish.MI_EXAMPLES, binarization_seeds=None
+):
     """Measures entry `name` of `registry_file` again and writes its new metrics; returns them."""
+    import numpy as np
+
     from vae_zoo import evaluation, presets
+    from vae_zoo.training import measurements, protocol
 
     entry = presets.entry(name, registry_file)
+    binarization_seeds = protocol.check_binarization_seeds(entry, binarization_seeds)
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
     x = evaluation.preset_data(entry, model)
     baseline = entry.get("baseline")
@@ -39,7 +48,12 @@ def remeasure(name, registry_file, num_samples, nll_examples=None, mi_examples=p
             f"measuring on {len(x[:nll_examples])} would break that comparison (give --nll-examples {baseline['test_num_examples']})"
         )
     sentences = evaluation.preset_sentences(entry, model)
-    metrics = publish.measure(model, x, num_samples, entry["preprocessing"]["seed"], nll_examples, mi_examples, sentences)
+    seed = entry["preprocessing"]["seed"]
+    metrics, ll = publish.measure(model, x, num_samples, seed, nll_examples, mi_examples, sentences, per_example=True)
+    if binarization_seeds:
+        metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
+            model, entry, ll, binarization_seeds, num_samples, seed
+        )
 
     registry = presets.registry(registry_file)  # fresh: another entry may have been re-measured meanwhile
     current = registry.get(name)
@@ -47,10 +61,22 @@ def remeasure(name, registry_file, num_samples, nll_examples=None, mi_examples=p
         raise RuntimeError(
             f"entry {name!r} of {registry_file} was removed or got other weights while it was measured; nothing was written"
         )
+    metrics["test_nll_per_example_file"] = measurements.save_per_example(registry_file, name, -ll)
+    if baseline is not None and baseline.get("test_nll_file"):
+        other = np.load(os.path.join(os.path.dirname(registry_file), baseline["test_nll_file"]))
+        current["baseline"]["paired"] = {
+            "nll_difference": float(-ll.mean() - other.mean()),
+            "paired_standard_error": evaluation.paired_standard_error(-ll, other),
+        }
     current["metrics"] = metrics
+    if "protocol" in current:  # a re-measure is one more look at the test split
+        current["protocol"]["test_evaluations"] += 1
+        current["protocol"]["test_binarization_seeds"] = protocol.binarization_seeds(entry, binarization_seeds)
+        current["protocol"]["estimator"].update(num_samples=num_samples, num_examples=int(len(ll)))
     current["evaluation_command"] = (
         f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
         f"{publish.evaluation_flags(num_samples, nll_examples, mi_examples)}"
+        + ("" if not binarization_seeds else " --binarization-seeds " + " ".join(map(str, binarization_seeds)))
     )
     publish.write_registry(registry_file, registry)
     return metrics
@@ -61,9 +87,19 @@ def main(argv=None):
     parser.add_argument("name", help="the registry entry to measure again")
     parser.add_argument("--registry", required=True, help="the registry.json holding the entry (weights in weights/ beside it)")
     publish.add_measure_arguments(parser)
+    parser.add_argument(
+        "--binarization-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="also measure the NLL on the test images binarized with each seed (binarized images only)",
+    )
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
-    metrics = remeasure(args.name, registry_file, args.num_samples, args.nll_examples, args.mi_examples)
+    metrics = remeasure(
+        args.name, registry_file, args.num_samples, args.nll_examples, args.mi_examples, args.binarization_seeds
+    )
     print(json.dumps({args.name: metrics}, indent=2))
     print(
         "now regenerate the model cards (python -m vae_zoo.training.cards) and update the entry's row of "

@@ -9,17 +9,22 @@ The run directory holds:
 * `checkpoints/last.keras`, `checkpoints/best.keras` (best validation ELBO);
 * `history.csv` (appended across resumes) and `logs/` (TensorBoard scalars,
   sample and reconstruction images each epoch);
-* `model.keras`: the final model; `metrics.json`: train / validation / test
-  -ELBO, KL and reconstruction in nats per example, and timings;
-* `samples.png` and `reconstructions.png`.
+* `model.keras`: the final model; `metrics.json`: train and validation
+  -ELBO, KL and reconstruction in nats per example, and timings. It holds no
+  test figure: recipes, early stopping and every other choice are made on the
+  validation split, and the test split is measured only when asked
+  (`vae-zoo evaluate RUN --split test`, `python -m vae_zoo.training.publish`),
+  each such measurement appended to `metrics.json["test_evaluations"]`;
+* `samples.png` and `reconstructions.png` (of validation images), or for
+  sentences `samples.txt` and `reconstructions.txt` (of validation sentences).
 
 Example (Python; the command line takes the same settings as flags):
 
 >>> from vae_zoo.training.run import train
 >>> metrics = train({"model": "dense", "epochs": 1, "steps_per_epoch": 20,
 ...                  "out": "/tmp/vae_zoo_doc_run", "verbose": 0})  # doctest: +SKIP
->>> sorted(metrics["test"])  # doctest: +SKIP
-['kl', 'loss', 'negative_elbo', 'reconstruction']
+>>> sorted(metrics["validation"]), "test" in metrics  # doctest: +SKIP
+(['kl', 'loss', 'negative_elbo', 'reconstruction'], False)
 """
 
 import argparse
@@ -85,6 +90,8 @@ def add_arguments(parser):
 
 
 TRAIN_EVAL_SENTENCES = 10_000
+#: The splits a training run measures; the test split is never among them (see the module docstring).
+RUN_SPLITS = ("train", "validation")
 
 
 def family_settings(family, flags):
@@ -117,7 +124,7 @@ def main(args):
     config["model_kwargs"] = {**config["model_kwargs"], **family_settings(get_family(config["model"]), flags)}
     config_lib.check_model_kwargs(config)
     metrics = train(config)
-    print(json.dumps({split: metrics[split] for split in ("train", "validation", "test") if split in metrics}, indent=2))
+    print(json.dumps({split: metrics[split] for split in RUN_SPLITS if split in metrics}, indent=2))
     return 0 if not metrics.get("stopped_on_nan") else 1
 
 
@@ -127,7 +134,8 @@ def build_model(config, data):
 
 
 def _sentence_datasets(config, strategy, verbose):
-    """Token-id datasets of a text corpus, and `{"codec", "input_shape"}` (the codec built from its training split)."""
+    """Token-id datasets of the training and validation splits of a text corpus (no test split: see the module
+    docstring), and `{"codec", "input_shape"}` (the codec built from its training split)."""
     import tensorflow as tf
 
     from vae_zoo import datasets
@@ -144,7 +152,7 @@ def _sentence_datasets(config, strategy, verbose):
     codec = TextCodec.from_corpus(train_sentences, max_length=config["max_length"], max_tokens=config["max_tokens"])
     batch = config["batch_size"]
     splits = {}
-    for split, sentences in (("train", train_sentences), ("validation", ids("validation")), ("test", ids("test"))):
+    for split, sentences in (("train", train_sentences), ("validation", ids("validation"))):
         tokens = codec.tokenize(sentences).numpy()
         ds = tf.data.Dataset.from_tensor_slices(tokens)
         if split == "train":
@@ -162,7 +170,8 @@ def _sentence_datasets(config, strategy, verbose):
 
 
 def _image_datasets(config, strategy, verbose):
-    """Image datasets of every split, and `{"input_shape"}`."""
+    """Image datasets of the training and validation splits (no test split: see the module docstring),
+    and `{"input_shape"}`."""
     from vae_zoo import datasets
     from vae_zoo.training.strategies import shard_policy
 
@@ -179,10 +188,9 @@ def _image_datasets(config, strategy, verbose):
     if config["steps_per_epoch"]:
         train = train.take(config["steps_per_epoch"])
     splits = {"train": shard_policy(train, strategy)}
-    for split in ("validation", "test"):
-        splits[split] = shard_policy(
-            datasets.load(config["dataset"], split=split, binarize=evaluation_binarize, **common), strategy
-        )
+    splits["validation"] = shard_policy(
+        datasets.load(config["dataset"], split="validation", binarize=evaluation_binarize, **common), strategy
+    )
     # Train metrics at the end: the same examples, binarized once, not shuffled.
     splits["train_eval"] = shard_policy(
         datasets.load(config["dataset"], split="train", binarize=evaluation_binarize, shuffle=False, **common),
@@ -195,15 +203,15 @@ def _image_datasets(config, strategy, verbose):
 DATA_LOADERS = {"images": _image_datasets, "sentences": _sentence_datasets}
 
 
-def _write_sentences(model, test_ids, run_dir, seed):
-    """`samples.txt` (prior samples at temperatures 0, 0.7, 1) and `reconstructions.txt`."""
+def _write_sentences(model, ids, run_dir, seed):
+    """`samples.txt` (prior samples at temperatures 0, 0.7, 1) and `reconstructions.txt` (of `ids`: validation)."""
     with open(os.path.join(run_dir, "samples.txt"), "w") as f:
         for temperature in (0.0, 0.7, 1.0):
             f.write(f"# temperature {temperature}\n")
             f.writelines(f"{s}\n" for s in model.sample_sentences(10, seed=seed, temperature=temperature))
-    inputs = [s.decode("utf-8") for s in model.detokenize(test_ids).numpy()]
+    inputs = [s.decode("utf-8") for s in model.detokenize(ids).numpy()]
     with open(os.path.join(run_dir, "reconstructions.txt"), "w") as f:
-        for sentence, reconstruction in zip(inputs, model.reconstruct_sentences(test_ids)):
+        for sentence, reconstruction in zip(inputs, model.reconstruct_sentences(ids)):
             f.write(f"in:  {sentence}\nout: {reconstruction}\n\n")
 
 
@@ -342,7 +350,7 @@ def train(config):
             warm_seconds = run_train_seconds(json.load(f))
         metrics["warm_start"] = {"recipe": config["warm_start"], "run": warm_run, "train_seconds": warm_seconds}
         metrics["train_seconds_total"] = round(seconds + (warm_seconds or 0.0), 1)
-    for split, key in (("train", "train_eval"), ("validation", "validation"), ("test", "test")):
+    for split, key in zip(RUN_SPLITS, ("train_eval", "validation")):
         values = model.evaluate(data[key], verbose=0, return_dict=True)
         metrics[split] = {
             "negative_elbo": -float(values["elbo"]),
@@ -357,9 +365,9 @@ def train(config):
             json.dump({"config": config, **metrics}, f, indent=2)
         if len(input_shape) == 3:
             plots.model_samples(model, os.path.join(run_dir, "samples.png"), num_samples=64, seed=config["seed"])
-            images = next(iter(data["test"].unbatch().batch(20)))
+            images = next(iter(data["validation"].unbatch().batch(20)))
             plots.model_reconstructions(model, images.numpy(), os.path.join(run_dir, "reconstructions.png"))
         if codec is not None:
-            _write_sentences(model, next(iter(data["test"].unbatch().batch(10))), run_dir, config["seed"])
+            _write_sentences(model, next(iter(data["validation"].unbatch().batch(10))), run_dir, config["seed"])
     keras.mixed_precision.set_global_policy("float32")
     return metrics

@@ -12,13 +12,20 @@ import sys
 
 from vae_zoo.version import __version__
 
-# subcommand -> (module, function, one-line help); each module defines add_arguments(parser).
+# subcommand -> (module, function, one-line help); the module defines add_arguments(parser) for `main`,
+# add_<function>_arguments(parser) for another function (several subcommands in one module).
 COMMANDS = {
     "train": ("vae_zoo.training.run", "main", "Train a VAE into a run directory (flags or --config)."),
     "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) or one .tflite file (--format tflite)."),
-    "evaluate": ("vae_zoo.evaluation", "main", "Importance-weighted log-likelihood and posterior diagnostics."),
+    "evaluate": (
+        "vae_zoo.training.command",
+        "evaluate",
+        "Importance-weighted log-likelihood and posterior diagnostics on --split validation (default) or test "
+        "(counted in the run's metrics.json).",
+    ),
     "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
     "presets": ("vae_zoo.presets.command", "main", "List the pretrained models (vae_zoo.load(name))."),
+    "zoo": ("vae_zoo.training.command", "zoo", "The zoo's protocol: `zoo reproduce NAME` re-runs an entry from its recipe."),
 }
 
 
@@ -61,9 +68,10 @@ def build_parser():
         help="import a module that registers model families (vae_zoo.models.register_family) first; repeatable",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, _, help_text) in COMMANDS.items():
+    for name, (module, function, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).add_arguments(command)
+        adder = "add_arguments" if function == "main" else f"add_{function}_arguments"
+        getattr(importlib.import_module(module), adder)(command)
     return parser
 
 

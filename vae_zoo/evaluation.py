@@ -33,6 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_zoo import text
+
 ACTIVE_UNIT_THRESHOLD = 0.01
 
 
@@ -157,6 +159,19 @@ def standard_error(values):
     return float(values.std(ddof=1) / math.sqrt(values.size))
 
 
+def paired_standard_error(a, b):
+    """Standard error of mean(a) - mean(b) for two measurements of the same examples, in the same order
+    (e.g. two models' per-example NLL on one test set): `standard_error(a - b)`. Per-example difficulty is
+    shared, so it is usually far below the unpaired sqrt(SE_a^2 + SE_b^2)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"paired_standard_error expects two 1-D arrays of per-example values of the same examples, "
+            f"got shapes {a.shape} and {b.shape}"
+        )
+    return standard_error(a - b)
+
+
 def evaluate_model(
     model,
     data,
@@ -170,7 +185,8 @@ def evaluate_model(
     """A dict of evaluation numbers (nats per example unless said otherwise).
 
     Keys: `num_examples`, `num_samples`, `elbo`, `negative_elbo`, `kl`,
-    `reconstruction` (-E_q log p(x|z)), `squared_error` (sum over pixels of
+    `reconstruction` (-E_q log p(x|z)), `per_example_log_likelihood` (the NumPy array of the
+    per-example estimates, in the order of `data`: for paired comparisons), `squared_error` (sum over pixels of
     (reconstruct(x) - x)^2), `log_likelihood` and `negative_log_likelihood`
     (importance-weighted, `num_samples` samples, averaged over the examples),
     `negative_log_likelihood_standard_error` (the standard error of that average
@@ -216,6 +232,7 @@ def evaluate_model(
         "log_likelihood": float(ll.mean()),
         "negative_log_likelihood": float(-ll.mean()),
         "negative_log_likelihood_standard_error": standard_error(ll),
+        "per_example_log_likelihood": ll,
         "kl_per_dimension": stats["kl_per_dim"].mean(axis=0).tolist() if factorized else None,
         "posterior_mean_variance": variance.tolist(),
         "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum()),
@@ -226,6 +243,17 @@ def evaluate_model(
         "marginal_kl": kl_subset - mi,
         **extra,
     }
+
+
+def is_word(token):
+    """The one definition of a word in the zoo's sentence metrics: a token with at least one letter or
+    digit (`str.isalnum`, any script). Punctuation-only tokens (".", ",", "--") are not words; "[UNK]" is."""
+    return any(character.isalnum() for character in token)
+
+
+def words_of(tokens):
+    """The words (`is_word`) of a token list, in order."""
+    return [token for token in tokens if is_word(token)]
 
 
 def token_f1(reference, candidate):
@@ -239,19 +267,49 @@ def token_f1(reference, candidate):
     return 2 * precision * recall / (precision + recall)
 
 
-def sentence_report(model, sentences, batch_size=500):
+def derangement(n, seed=0):
+    """A fixed permutation of range(n) that moves every index (Sattolo's algorithm: one n-cycle), by `seed`."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"a derangement needs n >= 2 items, got n={n!r}")
+    rng, order = np.random.default_rng(seed), np.arange(n)
+    for i in range(n - 1, 0, -1):
+        j = int(rng.integers(0, i))  # j < i: never leaves i in place
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def _shares(reference, outputs, known):
+    """The share of `reference` tokens outside `known`, and of `[UNK]` among the `outputs` tokens."""
+    unknown = text.SPECIAL_TOKENS[text.UNK]
+    count = sum(len(tokens) for tokens in reference)
+    produced = sum(len(tokens) for tokens in outputs)
+    return (
+        sum(w not in known for tokens in reference for w in tokens) / max(count, 1),
+        sum(w == unknown for tokens in outputs for w in tokens) / max(produced, 1),
+    )
+
+
+def sentence_report(model, sentences, batch_size=500, seed=0):
     """Word-level numbers of a sentence model (one with a vocabulary) on raw `sentences`.
 
-    `unknown_share`: the share of the sentences' words that are not in the
-    vocabulary (those the codec maps to `[UNK]`); `reconstruction_token_f1`:
-    the mean over sentences of `token_f1` between a sentence's words and those
-    of its greedy reconstruction from the posterior mean (an `[UNK]` matches
-    nothing, a word cut by `max_length` counts as missed);
-    `reconstruction_unknown_share`: the share of `[UNK]` among the
-    reconstructions' words; `sentences`: how many.
-    """
-    from vae_zoo import text
+    Words are the tokens `is_word` accepts (punctuation-only tokens left out); the
+    older all-token figures are kept beside them for continuity:
 
+    * `unknown_word_share` (`unknown_share`: over all tokens): the share of the
+      sentences' words not in the vocabulary (those the codec maps to `[UNK]`);
+    * `reconstruction_word_f1` (`reconstruction_token_f1`: all tokens): the mean
+      over sentences of `token_f1` between a sentence's words and those of its
+      greedy reconstruction from the posterior mean (an `[UNK]` matches nothing,
+      a word cut by `max_length` counts as missed);
+    * `reconstruction_word_f1_random_other`: the same F1 against the
+      reconstruction of another sentence, `derangement(len(sentences), seed)`:
+      the floor an F1 must clear to say the reconstruction depends on its input;
+    * `reconstruction_unknown_word_share` (`reconstruction_unknown_share`): the
+      share of `[UNK]` among the reconstructions' words;
+    * `truncation_length` (the model's `max_length`, `[EOS]` included) and
+      `truncated_sentences`: how many sentences have more than `max_length - 1`
+      tokens and are cut; `sentences`: how many.
+    """
     if getattr(model, "codec", None) is None:
         raise ValueError(f"sentence_report needs a model with a vocabulary (a SequenceVAE built with vocabulary=), got {type(model).__name__}")
     if isinstance(sentences, (tf.Tensor, np.ndarray)):
@@ -267,14 +325,25 @@ def sentence_report(model, sentences, batch_size=500):
     for start in range(0, len(sentences), batch_size):
         reconstructions.extend(model.reconstruct_sentences(sentences[start : start + batch_size]))
     outputs = [sentence.split(" ") if sentence else [] for sentence in reconstructions]  # tokens joined by spaces
-    input_words = sum(len(words) for words in inputs)
-    output_words = sum(len(words) for words in outputs)
-    unknown = text.SPECIAL_TOKENS[text.UNK]
+    input_words, output_words = [words_of(t) for t in inputs], [words_of(t) for t in outputs]
+    unknown_share, reconstruction_unknown_share = _shares(inputs, outputs, known)
+    unknown_word_share, reconstruction_unknown_word_share = _shares(input_words, output_words, known)
+    floor = None
+    if len(sentences) > 1:
+        other = derangement(len(sentences), seed)
+        floor = float(np.mean([token_f1(a, output_words[j]) for a, j in zip(input_words, other)]))
+    max_length = model.codec.max_length
     return {
         "sentences": len(sentences),
-        "unknown_share": sum(w not in known for words in inputs for w in words) / max(input_words, 1),
+        "unknown_share": unknown_share,
+        "unknown_word_share": unknown_word_share,
         "reconstruction_token_f1": float(np.mean([token_f1(a, b) for a, b in zip(inputs, outputs)])),
-        "reconstruction_unknown_share": sum(w == unknown for words in outputs for w in words) / max(output_words, 1),
+        "reconstruction_word_f1": float(np.mean([token_f1(a, b) for a, b in zip(input_words, output_words)])),
+        "reconstruction_word_f1_random_other": floor,
+        "reconstruction_unknown_share": reconstruction_unknown_share,
+        "reconstruction_unknown_word_share": reconstruction_unknown_word_share,
+        "truncation_length": max_length,
+        "truncated_sentences": sum(len(tokens) > max_length - 1 for tokens in inputs),
     }
 
 
@@ -292,15 +361,16 @@ def load_split(model, dataset, split="test", binarize="static", seed=0, data_dir
     return x
 
 
-def preset_data(entry, model):
+def preset_data(entry, model, binarization_seed=None):
     """The test split a preset registry entry was measured on, prepared for `model` as a numpy array.
 
     Images: the dataset's test split binarized once with the entry's seed
-    (`preprocessing.test_binarize` and `preprocessing.seed`). Sentences: the
-    dataset's test split tokenized by the model's own vocabulary.
+    (`preprocessing.test_binarize` and `preprocessing.seed`; `binarization_seed`
+    another seed). Sentences: the dataset's test split tokenized by the model's own vocabulary.
     """
     preprocessing = entry["preprocessing"]
-    x = load_split(model, entry["dataset"], binarize=preprocessing.get("test_binarize"), seed=preprocessing["seed"])
+    seed = preprocessing["seed"] if binarization_seed is None else binarization_seed
+    x = load_split(model, entry["dataset"], binarize=preprocessing.get("test_binarize"), seed=seed)
     return model.prepare_inputs(x).numpy()
 
 
@@ -311,53 +381,3 @@ def preset_sentences(entry, model):
     if getattr(model, "codec", None) is None:
         return None
     return datasets.load_sentences(entry["dataset"], split="test")
-
-
-# ---------------------------------------------------------------------- command
-
-
-def add_arguments(parser):
-    parser.add_argument("model", help="a .keras file or a run directory holding model.keras")
-    parser.add_argument("--dataset", default="fashion_mnist", help="dataset name or local path")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--binarize", default="static", help="static | none (the test set is binarized once)")
-    parser.add_argument("--num-samples", type=int, default=5000, help="importance samples per example")
-    parser.add_argument("--max-examples", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument(
-        "--mi-examples", type=int, default=2000, help="examples of the I(x; z) estimate, which is at most log N (default 2000)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the binarization and the importance samples")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default=None, help="report path (default: RUN_DIR/evaluation.json or next to the model)")
-
-
-def main(args):
-    import os
-
-    from vae_zoo.presets import load_model
-
-    if args.num_samples < 1:
-        raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
-    model = load_model(args.model)
-    binarize = None if args.binarize in ("none", "None", "") else args.binarize
-    if getattr(model, "codec", None) is not None:
-        binarize = None  # sentences are token ids, never binarized (recorded as such in the report)
-    x = load_split(model, args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
-    x = x[: args.max_examples] if args.max_examples else x
-    report = evaluate_model(
-        model, x, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size, mi_examples=args.mi_examples
-    )
-    if getattr(model, "codec", None) is not None:  # word-level: [UNK] share, reconstruction token F1
-        from vae_zoo import datasets
-
-        sentences = datasets.load_sentences(args.dataset, split=args.split, data_dir=args.data_dir)
-        report.update(sentence_report(model, sentences[: len(x)]))
-    report.update(dataset=args.dataset, split=args.split, binarize=binarize, model=args.model)
-    out = args.out or os.path.join(args.model if os.path.isdir(args.model) else os.path.dirname(args.model) or ".", "evaluation.json")
-    with open(out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(json.dumps({k: v for k, v in report.items() if not isinstance(v, list)}, indent=2))
-    print(f"report written to {out}")
-    return 0
-

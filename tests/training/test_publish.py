@@ -20,6 +20,7 @@ SEED = 5  # not 0, so a measurement on the wrong binarization shows
 RECIPE = "training/recipes/dense_fashion_mnist_2d.yaml"
 #: 784*8+8 (encoder) + 8*4+4 (posterior: loc and scale of z 2) + 2*8+8 (decoder) + 8*784+784 (Bernoulli logits)
 TINY_PARAMETERS = 6280 + 36 + 24 + 7056
+VALIDATION = {"negative_elbo": 550.0, "kl": 1.5, "reconstruction": 548.5, "loss": 550.0}
 
 
 def _test_images(seed):
@@ -35,16 +36,70 @@ def published(tmp_path_factory):
     run.mkdir()
     model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
     model.save(run / "model.keras")
-    (run / "config.yaml").write_text(yaml.safe_dump({"dataset": "fashion_mnist", "binarize": "dynamic", "seed": SEED}))
-    (run / "metrics.json").write_text(json.dumps({"train_seconds_this_session": 12.5}))
+    config = {"dataset": "fashion_mnist", "binarize": "dynamic", "seed": SEED, "epochs": 7}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "metrics.json").write_text(json.dumps({"train_seconds_this_session": 12.5, "validation": VALIDATION}))
     registry = root / "presets" / "registry.json"
     registry.parent.mkdir()
     other = {"description": "another entry", "metrics": {"test_nll": 1.0}, "weights": {"file": "none"}}
     registry.write_text(json.dumps({"other": other}))
     argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE",
-            "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20"]  # fmt: skip
+            "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20", "--binarization-seeds", "0", "7",
+            "--selected-on-validation", "latent_dim 2 over 4 (validation -ELBO)", "--test-informed", "none"]  # fmt: skip
     assert publish.main(argv) == 0
     return registry, model
+
+
+def test_publish_records_the_protocol_and_the_binarization_spread(published):
+    registry, model = published
+    e = presets.entry("tiny", str(registry))
+    run = registry.parent.parent / "run"
+    recorded = json.loads((run / "metrics.json").read_text())["test_evaluations"]
+    assert len(recorded) == 1 and recorded[0]["by"] == "publish"
+    assert "--binarization-seeds 0 7" in recorded[0]["command"]
+    assert e["protocol"] == {
+        "selection_split": "validation",
+        "run_selection": "no early stopping: the recipe's fixed budget of 7 epochs, final weights",
+        "selected_on_validation": ["latent_dim 2 over 4 (validation -ELBO)"],
+        "test_informed_choices": ["none"],
+        "test_evaluations": 1,
+        "test_binarization_seeds": [0, SEED, 7],
+        "training_seeds": [SEED],
+        "estimator": {
+            "name": "importance-weighted NLL (IWAE bound, q(z|x) proposal)",
+            "num_samples": 3,
+            "num_examples": 40,
+        },
+        "recipe": RECIPE,
+        "source": "recorded by training/publish.py from the run's config.yaml and metrics.json",
+    }
+    by_seed = {}
+    for s in (0, SEED, 7):
+        ll = evaluation.log_likelihood(model, _test_images(s)[:40], num_samples=3, seed=SEED, progress=False)
+        by_seed[s] = float(-ll.mean())
+    spread = e["metrics"]["test_nll_by_binarization_seed"]
+    assert spread["values"] == pytest.approx({str(s): v for s, v in by_seed.items()}, rel=1e-6)
+    assert spread["values"][str(SEED)] == pytest.approx(e["metrics"]["test_nll"], rel=1e-6)
+    assert spread["sd"] == pytest.approx(np.std(list(by_seed.values()), ddof=1), rel=1e-5) and spread["sd"] > 0.01
+    saved = np.load(registry.parent / e["metrics"]["test_nll_per_example_file"])
+    assert saved.shape == (40,) and saved.mean() == pytest.approx(e["metrics"]["test_nll"], rel=1e-6)
+
+
+def test_publish_refuses_a_run_without_validation_figures(published, tmp_path):
+    source, _ = published
+    run = tmp_path / "run"
+    shutil.copytree(source.parent.parent / "run", run)
+    text = source.read_text()
+    cases = [
+        ({"validation": {"negative_elbo": 1.0, "reconstruction": 1.0}}, "validation.kl"),
+        ({"test": VALIDATION}, "validation.negative_elbo, validation.kl, validation.reconstruction"),
+    ]
+    for metrics, missing in cases:
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        argv = [str(run), "tiny", "--registry", str(source), "--recipe", RECIPE, "--description", "d", "--num-samples", "2"]
+        with pytest.raises(ValueError, match=f"lacks the validation figures {missing}: "):
+            publish.main(argv)
+    assert source.read_text() == text and "test_evaluations" not in json.loads((run / "metrics.json").read_text())
 
 
 def test_publish_records_the_standard_error_environment_and_parameters(published):
@@ -94,7 +149,12 @@ def test_remeasure_changes_only_the_metrics(published, tmp_path):
     after = presets.registry(str(registry))
     assert after["other"] == before["other"]
     changed = {key for key in set(before["tiny"]) | set(after["tiny"]) if before["tiny"].get(key) != after["tiny"].get(key)}
-    assert changed == {"metrics", "evaluation_command"}
+    assert changed == {"metrics", "evaluation_command", "protocol"}
+    # a re-measure is one more test evaluation; without --binarization-seeds only the entry's own seed is measured
+    assert after["tiny"]["protocol"]["test_evaluations"] == before["tiny"]["protocol"]["test_evaluations"] + 1 == 2
+    assert after["tiny"]["protocol"]["test_binarization_seeds"] == [SEED]
+    assert "test_nll_by_binarization_seed" not in after["tiny"]["metrics"]
+    assert after["tiny"]["protocol"]["estimator"]["num_samples"] == 2
     assert (registry.parent / "weights" / "tiny.weights.h5").read_bytes() == weights
     m = after["tiny"]["metrics"]
     assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"]) == (2, 30, 30)

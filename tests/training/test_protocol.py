@@ -1,0 +1,82 @@
+"""The protocol's arithmetic and records: combined uncertainty, wording, spreads, counted test evaluations."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from vae_zoo import evaluation
+from vae_zoo.training import protocol
+
+
+def test_combined_uncertainty_adds_variances_and_divides_by_what_is_averaged():
+    assert protocol.combined_uncertainty(0.3, 0.4) == pytest.approx(0.5)  # 3-4-5
+    assert protocol.combined_uncertainty(0.3, 0.4, 1.2) == pytest.approx(1.3)  # sqrt(0.09 + 0.16 + 1.44)
+    assert protocol.combined_uncertainty(0.3, 0.4, 1.2, seeds=4) == pytest.approx(math.sqrt(0.09 + 0.16 + 0.36))
+    assert protocol.combined_uncertainty(0.3, 0.4, binarizations=4) == pytest.approx(math.sqrt(0.09 + 0.04))
+    with pytest.raises(ValueError, match=r"seeds must be the number of values a figure averages .* got 0"):
+        protocol.combined_uncertainty(0.3, seed_sd=1.0, seeds=0)
+    metrics = {
+        "test_nll_standard_error": 0.3,
+        "test_nll_by_binarization_seed": {"sd": 0.4},
+        "test_nll_by_training_seed": {"sd": 1.2},
+    }
+    assert protocol.entry_uncertainty(metrics) == pytest.approx(1.3)
+
+
+def test_paired_standard_error_is_the_standard_error_of_the_differences():
+    a = np.array([10.0, 20.0, 30.0, 40.0])
+    b = np.array([9.0, 21.0, 28.0, 41.0])  # a - b = 1, -1, 2, -1: mean 0.25, sd 1.5
+    assert evaluation.paired_standard_error(a, b) == pytest.approx(1.5 / 2)
+    unpaired = math.sqrt(evaluation.standard_error(a) ** 2 + evaluation.standard_error(b) ** 2)
+    assert unpaired == pytest.approx(9.2949, abs=1e-4)  # the per-example difficulty both share
+    with pytest.raises(ValueError, match=r"same examples, got shapes \(4,\) and \(3,\)"):
+        evaluation.paired_standard_error(a, b[:3])
+
+
+def test_difference_uncertainty_paired_replaces_both_standard_errors():
+    u_a = protocol.combined_uncertainty(0.76, 0.2)
+    assert protocol.difference_uncertainty(u_a, 0.76) == pytest.approx(math.sqrt(2 * 0.76**2 + 0.04))
+    paired = protocol.difference_uncertainty(u_a, 0.76, paired_standard_error=0.1, shared_standard_error=(0.76, 0.76))
+    assert paired == pytest.approx(math.sqrt(0.04 + 0.01))  # sd over binarizations and the paired SE remain
+    with pytest.raises(ValueError, match="give shared_standard_error"):
+        protocol.difference_uncertainty(u_a, 0.76, paired_standard_error=0.1)
+
+
+def test_wording_needs_a_margin_beyond_z_uncertainties():
+    assert protocol.wording(226.62, 226.7, 0.76) == "on par with"
+    assert protocol.wording(226.0, 228.0, 0.5) == "better than"  # a margin of 2.0 against 2 x 0.5
+    assert protocol.wording(226.0, 227.0, 0.5) == "on par with"  # exactly 2 uncertainties: not beyond
+    assert protocol.wording(52.71, 52.30, 0.49) == "on par with"
+    assert protocol.wording(52.71, 52.30, 0.1) == "worse than"
+    assert protocol.wording(0.9, 0.8, 0.01, lower_is_better=False) == "better than"
+    with pytest.raises(ValueError, match="uncertainty must be a finite number >= 0, got nan"):
+        protocol.wording(1.0, 2.0, float("nan"))
+
+
+def test_spread_over_seeds():
+    spread = protocol.spread({0: 226.0, 1: 227.0, 2: 228.5})
+    assert spread["values"] == {"0": 226.0, "1": 227.0, "2": 228.5}
+    assert spread["mean"] == pytest.approx(227.1666667)
+    assert spread["sd"] == pytest.approx(np.std([226, 227, 228.5], ddof=1))
+    assert protocol.spread({3: 1.0})["sd"] is None
+
+
+def test_test_evaluations_are_counted_in_the_run(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"negative_elbo": 1.0}}))
+    assert protocol.record_test_evaluation(str(tmp_path), "vae-zoo evaluate", "vae-zoo evaluate RUN --split test") == 1
+    assert protocol.record_test_evaluation(str(tmp_path), "publish", "python -m ...", examples=40) == 2
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [r["by"] for r in metrics["test_evaluations"]] == ["vae-zoo evaluate", "publish"]
+    assert metrics["test_evaluations"][1]["examples"] == 40 and metrics["validation"] == {"negative_elbo": 1.0}
+    assert protocol.record_test_evaluation(str(tmp_path / "nothing"), "publish", "x") is None
+
+
+def test_validation_figures_are_required():
+    good = {"validation": {"negative_elbo": 1.0, "kl": 0.5, "reconstruction": 0.5}}
+    protocol.check_validation_metrics(good, "run")
+    with pytest.raises(ValueError, match=r"run/metrics.json lacks the validation figures validation.kl: "):
+        protocol.check_validation_metrics({"validation": {"negative_elbo": 1.0, "reconstruction": 0.5}}, "run")
+    with pytest.raises(ValueError, match="validation.negative_elbo, validation.kl, validation.reconstruction"):
+        protocol.check_validation_metrics({"test": good["validation"]}, "run")

@@ -1,0 +1,111 @@
+"""Rows and sections of a model card that state the protocol and the noise (`vae_zoo.training.protocol`):
+the NLL's spread over test binarizations and training seeds, its combined uncertainty, the comparison
+with a baseline worded by `protocol.wording`, the sentence metrics over words (`vae_zoo.evaluation.is_word`)
+beside the older all-token ones, and the `protocol` block.
+"""
+
+from vae_zoo.training import protocol
+
+NOT_RECORDED = "not recorded"
+
+
+def nats(value):
+    return NOT_RECORDED if value is None else f"{value:.2f}"
+
+
+def count(value):
+    return NOT_RECORDED if value is None else f"{value:,}"
+
+
+def noise_rows(m, nll_examples):
+    """The NLL's spread over test binarizations and training seeds, and its combined uncertainty."""
+    rows = []
+    for key, what in (("test_nll_by_binarization_seed", "test binarization"), ("test_nll_by_training_seed", "training")):
+        spread = m.get(key)
+        if spread:
+            values = ", ".join(f"{v:.2f} (seed {seed})" for seed, v in spread["values"].items())
+            sd = NOT_RECORDED if spread["sd"] is None else f"{spread['sd']:.2f}"
+            rows.append(f"| NLL over {what} seeds | mean {spread['mean']:.2f}, sd {sd}: {values} | {nll_examples} |")
+    if m.get("test_nll_standard_error") is not None:
+        sources = (("test_nll_by_binarization_seed", "binarizations"), ("test_nll_by_training_seed", "training seeds"))
+        measured = [name for key, name in sources if m.get(key)]
+        sources = "standard error over examples" + "".join(f", sd over {name}" for name in measured)
+        missing = [name for name in ("binarizations", "training seeds") if name not in measured]
+        rows.append(
+            f"| combined uncertainty of the NLL, sqrt(SE² + sd_binarization² + sd_seeds²) | ± {protocol.entry_uncertainty(m):.2f} "
+            f"({sources}{'; not measured: ' + ', '.join(missing) if missing else ''}) | {nll_examples} |"
+        )
+    return rows
+
+
+def baseline_text(m, baseline):
+    """The baseline's NLL, the difference, its uncertainty and the wording it allows (`protocol.wording`)."""
+    difference = m["test_nll"] - baseline["test_nll"]
+    paired = baseline.get("paired")
+    if paired is not None:
+        shared = (m.get("test_nll_standard_error") or 0.0, baseline.get("test_nll_standard_error") or 0.0)
+        uncertainty = protocol.difference_uncertainty(
+            protocol.entry_uncertainty(m),
+            baseline.get("test_nll_standard_error") or 0.0,
+            paired_standard_error=paired["paired_standard_error"],
+            shared_standard_error=shared,
+        )
+        how = f"paired standard error over the same examples {paired['paired_standard_error']:.2f}"
+    else:
+        uncertainty = protocol.difference_uncertainty(
+            protocol.entry_uncertainty(m), baseline.get("test_nll_standard_error") or 0.0
+        )
+        how = "unpaired: the per-example NLLs were not kept"
+    word = protocol.wording(m["test_nll"], baseline["test_nll"], uncertainty)
+    return (
+        f"{nats(baseline['test_nll'])} (this entry's NLL minus it: {difference:+.2f} ± {uncertainty:.2f}, {how}; "
+        f"this entry is **{word}** the baseline: a margin counts beyond {protocol.Z:g} combined uncertainties)"
+    )
+
+
+def sentence_rows(m, n_all, max_length=None):
+    """Word-level rows: words (`vae_zoo.evaluation.is_word`) and, for continuity, all tokens."""
+
+    def share(key):
+        return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.1%}"
+
+    def f1(key):
+        return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.3f}"
+
+    truncated = m.get("test_truncated_sentences")
+    length = m.get("test_truncation_length", max_length)
+    return [
+        f"| words outside the vocabulary (`[UNK]`); words only / all tokens | {share('test_unknown_word_share')} / "
+        f"{share('test_unknown_share')} | all {n_all} |",
+        "| F1, sentence vs its greedy reconstruction from the posterior mean; words only / all tokens (old) | "
+        f"{f1('test_reconstruction_word_f1')} / {f1('test_reconstruction_token_f1')} | all {n_all} |",
+        f"| floor: word F1 against another sentence's reconstruction (a fixed derangement) | "
+        f"{f1('test_reconstruction_word_f1_random_other')} | all {n_all} |",
+        f"| `[UNK]` among the reconstructions' words; words only / all tokens | "
+        f"{share('test_reconstruction_unknown_word_share')} / {share('test_reconstruction_unknown_share')} | all {n_all} |",
+        f"| sentences cut at the truncation length ({NOT_RECORDED if length is None else f'{length} tokens'}, `[EOS]` "
+        f"included) | {NOT_RECORDED if truncated is None else f'{truncated:,}'} | all {n_all} |",
+    ]
+
+
+def protocol_section(entry):
+    p = entry.get("protocol")
+    lines = ["## Protocol", ""]
+    if p is None:
+        return lines + [f"Selection and test evaluations: {NOT_RECORDED}.", ""]
+    seeds = p.get("test_binarization_seeds")
+    estimator = p.get("estimator") or {}
+    lines += [
+        f"- Selection split: {p['selection_split']}; the run itself: {p.get('run_selection', NOT_RECORDED)}.",
+        "- Recipe choices made on validation: " + ("; ".join(p.get("selected_on_validation") or []) or "none recorded") + ".",
+        "- Choices informed by test figures: " + ("; ".join(p.get("test_informed_choices") or []) or "none") + ".",
+        f"- Test evaluations of the published weights so far: {p.get('test_evaluations', NOT_RECORDED)}.",
+        "- Test binarization seed(s): "
+        + ("not binarized" if seeds is None else ", ".join(map(str, seeds)))
+        + f"; training seed(s): {', '.join(map(str, p.get('training_seeds') or [])) or NOT_RECORDED}.",
+        f"- Estimator: {estimator.get('name', NOT_RECORDED)}, k = {count(estimator.get('num_samples'))}, "
+        f"{count(estimator.get('num_examples'))} test examples.",
+    ]
+    if p.get("source"):
+        lines.append(f"- Source of this block: {p['source']}.")
+    return lines + [""]
