@@ -4,9 +4,10 @@
 `TrainerMixin` supplies what `model.compile()` / `model.fit()` need:
 
 * `compile` defaults (`steps_per_execution`, clipping of the all-reduced gradient under a strategy);
-* `train_step` / `test_step` on the model's own objective, with the 1/replicas loss scaling done
-  once (`tf.nn.compute_average_loss`) and stateless training noise keyed by (seed, optimizer step);
-* metrics `loss`, `elbo`, `kl`, `reconstruction` (nats per example);
+* `train_step` / `test_step` on the model's own objective, with the loss scaled once by 1/(the global
+  batch's rows, all-reduced: a short last batch may split unevenly over the replicas) and stateless
+  training noise keyed by (seed, optimizer step);
+* metrics `loss`, `elbo`, `kl`, `reconstruction` (nats per example, weighted per example over replicas);
 * the XLA wrapper that keeps the input checks outside the compiled step;
 * the workarounds for Keras 3 `fit` under MultiWorkerMirroredStrategy (keras-team/keras#20585).
 """
@@ -15,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from vae_zoo.models.fused_steps import fused_function
-from vae_zoo.utils.distribute import multi_worker
+from vae_zoo.utils.distribute import global_rows, multi_worker, replicated
 
 #: Training steps per call of the compiled train function, unless `compile` is told otherwise.
 DEFAULT_STEPS_PER_EXECUTION = 32
@@ -154,7 +155,15 @@ class TrainerMixin:
     def _record(self, values):
         for tracker in self._trackers:
             tracker.update_state(values[tracker.name])
-        logs = {tracker.name: tracker.result() for tracker in self._trackers}
+        context = replicated()
+        if context is not None:
+            # In a replica context a metric reads its own replica's sums, and Keras averages the
+            # replicas' logs: per replica, not per example, when a short batch splits unevenly.
+            pairs = [[tracker.total.value, tracker.count.value] for tracker in self._trackers]
+            sums = context.all_reduce(tf.distribute.ReduceOp.SUM, pairs)
+            logs = {t.name: tf.math.divide_no_nan(total, count) for t, (total, count) in zip(self._trackers, sums)}
+        else:
+            logs = {tracker.name: tracker.result() for tracker in self._trackers}
         if multi_worker():
             # keras-team/keras#20585: under MultiWorkerMirroredStrategy Keras reduces each
             # log over axis 0 across workers, which fails for scalars; rank-1 logs reduce.
@@ -178,9 +187,11 @@ class TrainerMixin:
         seed = self._step_seed(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             values = self._objective(x, seed, training=True)
-            # Sum over the local batch / global batch size: the 1/replicas scaling,
-            # done once here because a custom train_step bypasses Keras's own.
-            loss = tf.nn.compute_average_loss(values["loss"])
+            # Sum over the local batch / the global batch's rows (all replicas' rows, all-reduced:
+            # not local rows x replicas, which a short last batch split unevenly breaks), done once
+            # here because a custom train_step bypasses Keras's own scaling.
+            rows = global_rows(tf.shape(values["loss"])[0])
+            loss = tf.nn.compute_average_loss(values["loss"], global_batch_size=rows)
             if self.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
             scaled = self.optimizer.scale_loss(loss)

@@ -1,33 +1,73 @@
-"""Helpers for code that runs inside a `tf.distribute` replica context (and on one device alike)."""
+"""Helpers for code that runs inside a `tf.distribute` replica context (and on one device alike).
+
+A global batch need not split evenly: `tf.distribute` cuts a short last batch of R rows into
+contiguous pieces in replica order, the first `R % N` replicas taking one row more, and a replica
+may get no rows at all (1 row on 2 replicas: 1 and 0). So nothing here assumes equal rows per
+replica: the global rows and a replica's first global row come from the replicas' row counts.
+On one device (or outside a replica context) no collective runs.
+"""
 
 import tensorflow as tf
+
+
+def replicated():
+    """The replica context when more than one replica runs in sync, else None."""
+    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return None
+    context = tf.distribute.get_replica_context()
+    return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+
+def replica_rows(rows):
+    """`(offset, total)` int32: this replica's first row in the global batch and the global batch's rows.
+
+    `rows` is this replica's row count. On one device: `(0, rows)`, with no collective.
+    Under N replicas, one all-reduce of a one-hot of the replica's rows gives every replica's count.
+    """
+    rows = tf.cast(rows, tf.int32)
+    context = replicated()
+    if context is None:
+        return tf.constant(0, tf.int32), rows
+    replicas = context.num_replicas_in_sync
+    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+    counts = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.one_hot(replica, replicas, dtype=tf.int32) * rows)
+    offset = tf.reduce_sum(tf.where(tf.range(replicas) < replica, counts, 0))
+    return offset, tf.reduce_sum(counts)
+
+
+def global_rows(rows):
+    """The rows of the global batch (all replicas) given this replica's `rows`; `rows` itself on one device."""
+    return replica_rows(rows)[1]
 
 
 def global_batch_draw(sampler, num_samples, batch_size, event_shape, seed):
     """A stateless draw `[num_samples, batch_size, *event_shape]` for this replica's rows.
 
-    `sampler(shape, seed)` is a stateless sampler (`tf.random.stateless_normal`, ...).
-    Under N replicas, replica r takes rows [rB, (r+1)B) of one
-    `[num_samples, N*B, *event_shape]` draw, so a global batch gets the same
-    noise on any number of replicas as on one device.
+    `sampler(shape, seed)` is a stateless sampler (`tf.random.stateless_normal`, ...);
+    `batch_size` is this replica's row count. Under N replicas, replica r takes
+    rows [offset_r, offset_r + batch_size) of one `[num_samples, R, *event_shape]`
+    draw, R the global batch's rows and offset_r the rows of the replicas before r,
+    so a global batch gets the same noise on any number of replicas as on one
+    device, however its rows split.
     """
     event_shape = list(event_shape)
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas == 1:
+    if replicated() is None:
         return sampler([num_samples, batch_size, *event_shape], seed)
-    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-    full = sampler([num_samples, batch_size * replicas, *event_shape], seed)
-    start = tf.cast(replica, tf.int32) * batch_size
-    return full[:, start : start + batch_size]
+    offset, total = replica_rows(batch_size)
+    full = sampler([num_samples, total, *event_shape], seed)
+    return full[:, offset : offset + tf.cast(batch_size, tf.int32)]
 
 
 def global_batch_mean(values):
-    """Mean over the global batch (all replicas) of `values` `[B, ...]`; no gradient."""
+    """Mean over the global batch (all replicas) of `values` `[B, ...]`; no gradient.
+
+    Sums and row counts are all-reduced, so replicas holding different rows (or none) weigh each row alike.
+    """
     values = tf.stop_gradient(values)
     total = tf.reduce_sum(values, axis=0)
     count = tf.cast(tf.shape(values)[0], values.dtype)
-    context = tf.distribute.get_replica_context()
-    if context is not None and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+    context = replicated()
+    if context is not None:
         total, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [total, count])
     return total / count
 
