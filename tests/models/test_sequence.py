@@ -213,6 +213,42 @@ def test_word_dropout_is_keyed_by_seed_and_step(corpus, tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_word_dropout_masks_change_with_the_step_and_reproduce(corpus):
+    """Two SGD steps on the same batch drop different words (the masks are keyed by the optimizer step,
+    not the seed alone); a fresh model with the same seed drops the same words at each step, another seed
+    other words; about `word_dropout` of the positions are dropped."""
+    codec = TextCodec.from_corpus(corpus[:300], max_length=8, max_tokens=200)
+    ids = codec.tokenize(corpus[:16]).numpy()
+
+    def masks(seed):
+        keras.utils.set_random_seed(0)
+        model = SequenceVAE(
+            vocabulary=codec.vocabulary,
+            max_length=8,
+            embedding_dim=8,
+            hidden_units=8,
+            latent_dim=3,
+            word_dropout=0.5,
+            seed=seed,
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=1, run_eagerly=True)
+        drawn, draw = [], model._word_dropout_mask
+        model._word_dropout_mask = lambda *args: drawn.append(draw(*args).numpy()) or tf.constant(drawn[-1])
+        model.fit(np.concatenate([ids, ids]), batch_size=len(ids), epochs=1, shuffle=False, verbose=0)
+        assert int(model.optimizer.iterations) == 2 and len(drawn) == 2, len(drawn)
+        return drawn
+
+    step0, step1 = masks(seed=4)
+    assert step0.shape == step1.shape == (16, 8)
+    assert 0.35 < step0.mean() < 0.65 and 0.35 < step1.mean() < 0.65, (step0.mean(), step1.mean())
+    assert (step0 != step1).mean() > 0.3, (step0 != step1).mean()  # independent masks differ at about half
+    again = masks(seed=4)
+    np.testing.assert_array_equal(again[0], step0)
+    np.testing.assert_array_equal(again[1], step1)
+    other = masks(seed=5)
+    assert (other[0] != step0).mean() > 0.3 and (other[1] != step1).mean() > 0.3
+
+
 def test_token_models_refuse_the_vamp_prior():
     codec = TextCodec.from_corpus(["a b", "b c"], max_length=4)
     for prior in ("vamp", {"name": "vamp", "num_components": 5}):
