@@ -56,6 +56,7 @@ DEFAULTS = {
     "warm_start": None,  # a recipe file: its finished run's final weights start this run (same model settings)
     # execution
     "strategy": "auto",
+    "worker_timeout": None,  # multiworker: seconds to wait for the other tasks (None: strategies.WORKER_TIMEOUT, 60)
     "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
     "mixed_precision": False,
     "jit_compile": None,  # None: the family's choice (jit_compile="auto"); True / False: forced

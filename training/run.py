@@ -78,6 +78,7 @@ def add_arguments(parser):
     g.add_argument("--warm-start", default=s, help="a recipe whose finished run's final weights start this run")
     g = parser.add_argument_group("execution")
     g.add_argument("--strategy", default=s, help="auto | default | mirrored | multiworker")
+    g.add_argument("--worker-timeout", type=float, default=s, help="multiworker: seconds to wait for the other hosts (60)")
     g.add_argument("--logical-cpus", type=int, default=s, help="split the CPU into N devices (mirrored on CPU)")
     g.add_argument("--mixed-precision", action="store_true", default=s)
     g.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=s, help="XLA (default: the family's choice)")
@@ -263,7 +264,7 @@ def train(config):
     warm_run = config_lib.warm_start_run(config)  # refused before anything is written
     if config["logical_cpus"]:
         strategies.split_cpu(config["logical_cpus"])
-    strategy = strategies.make_strategy(config["strategy"])
+    strategy = strategies.make_strategy(config["strategy"], worker_timeout=config["worker_timeout"])
     strategies.check_global_batch_size(config["batch_size"], strategy)
     distributed = strategy is not tf.distribute.get_strategy()  # get_strategy(): the default one here
     if distributed and (config["steps_per_execution"] or 1) > 1:

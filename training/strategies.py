@@ -13,14 +13,21 @@ Example:
 1
 """
 
+import contextlib
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import keras
 import tensorflow as tf
 
+from vae_zoo.training import watchdog
+
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+#: Seconds a multi-worker task waits for every other task of TF_CONFIG's cluster before it gives up.
+WORKER_TIMEOUT = 60.0
 logger = logging.getLogger("vae_zoo.training")
 
 
@@ -70,7 +77,45 @@ def is_chief(strategy=None):
     return task["type"] == "worker" and task["index"] == 0
 
 
-def make_strategy(name="auto"):
+def check_worker_timeout(name, worker_timeout):
+    """The seconds a "multiworker" task waits for its cluster: `worker_timeout`, or `WORKER_TIMEOUT` when None.
+
+    Raises:
+        ValueError: when it is not a positive number, or is given to another strategy.
+    """
+    if worker_timeout is None:
+        return WORKER_TIMEOUT if name == "multiworker" else None
+    if name != "multiworker":
+        raise ValueError(
+            f"--worker-timeout applies to --strategy multiworker only (it bounds the wait for the other hosts), "
+            f"got --strategy {name} with --worker-timeout {worker_timeout!r}"
+        )
+    if isinstance(worker_timeout, bool) or not isinstance(worker_timeout, (int, float)) or not worker_timeout > 0:
+        raise ValueError(f"--worker-timeout must be a positive number of seconds, got {worker_timeout!r}")
+    return float(worker_timeout)
+
+
+@contextlib.contextmanager
+def cluster_watchdog(config, timeout):
+    """Bounds the wait for the cluster while the block runs (MultiWorkerMirroredStrategy's construction).
+
+    TensorFlow waits for every task without a deadline, holding the GIL, so the watch is a separate
+    process (`vae_zoo.training.watchdog`, standard library only): after `timeout` seconds it prints
+    which tasks are missing and ends this process (SIGKILL). Leaving the block stands it down.
+    """
+    watcher = subprocess.Popen(
+        [sys.executable, "-I", watchdog.__file__, str(os.getpid()), repr(float(timeout))],
+        stdin=subprocess.PIPE,
+        env={**os.environ, "TF_CONFIG": json.dumps(config)},
+    )
+    try:
+        yield watcher
+    finally:
+        watcher.stdin.close()  # end of file: stand down
+        watcher.wait()
+
+
+def make_strategy(name="auto", worker_timeout=None):
     """A strategy by name: "auto", "default", "mirrored" or "multiworker".
 
     * "auto": `MirroredStrategy` when more than one GPU is visible, else default.
@@ -78,14 +123,21 @@ def make_strategy(name="auto"):
     * "mirrored": `MirroredStrategy` over all visible GPUs, or over the logical
       CPU devices when there is no GPU (e.g. after
       `tf.config.set_logical_device_configuration` split the CPU).
-    * "multiworker": `MultiWorkerMirroredStrategy` from `TF_CONFIG` (validated first).
+    * "multiworker": `MultiWorkerMirroredStrategy` from `TF_CONFIG` (validated first). The task waits at
+      most `worker_timeout` seconds (default `WORKER_TIMEOUT`) for the other tasks to come up; then it
+      names the tasks that did not, and its watchdog ends the process (SIGKILL: see `cluster_watchdog`).
+      Once training runs, a task that dies is noticed by TensorFlow's coordination service (its
+      heartbeats stop: 10 s by default, or at once when its host resets the connection): the
+      collectives of the other tasks fail with `UnavailableError` naming it, and their `fit` raises.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}. Valid strategies: {', '.join(STRATEGIES)}.")
+    worker_timeout = check_worker_timeout(name, worker_timeout)
     if name == "multiworker":
         # Before anything else touches the runtime: collective ops are configured at startup.
-        parse_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        config = parse_tf_config()
+        with cluster_watchdog(config, worker_timeout):
+            return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
