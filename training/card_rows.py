@@ -20,7 +20,8 @@ def count(value):
 def noise_rows(m, nll_examples):
     """The NLL's spread over test binarizations and training seeds, and its combined uncertainty."""
     rows = []
-    for key, what in (("test_nll_by_binarization_seed", "test binarization"), ("test_nll_by_training_seed", "training")):
+    spreads = (("test_nll_by_binarization_seed", "test binarization"), ("test_nll_by_training_seed", "training"))
+    for key, what in spreads:
         spread = m.get(key)
         if spread:
             values = ", ".join(f"{v:.2f} (seed {seed})" for seed, v in spread["values"].items())
@@ -32,7 +33,8 @@ def noise_rows(m, nll_examples):
         sources = "standard error over examples" + "".join(f", sd over {name}" for name in measured)
         missing = [name for name in ("binarizations", "training seeds") if name not in measured]
         rows.append(
-            f"| combined uncertainty of the NLL, sqrt(SE² + sd_binarization² + sd_seeds²) | ± {protocol.entry_uncertainty(m):.2f} "
+            "| combined uncertainty of the NLL, sqrt(SE² + sd_binarization² + sd_seeds²) | "
+            f"± {protocol.entry_uncertainty(m):.2f} "
             f"({sources}{'; not measured: ' + ', '.join(missing) if missing else ''}) | {nll_examples} |"
         )
     return rows
@@ -82,7 +84,8 @@ def sentence_rows(m, n_all, max_length=None):
         f"| floor: word F1 against another sentence's reconstruction (a fixed derangement) | "
         f"{f1('test_reconstruction_word_f1_random_other')} | all {n_all} |",
         f"| `[UNK]` among the reconstructions' words; words only / all tokens | "
-        f"{share('test_reconstruction_unknown_word_share')} / {share('test_reconstruction_unknown_share')} | all {n_all} |",
+        f"{share('test_reconstruction_unknown_word_share')} / {share('test_reconstruction_unknown_share')} "
+        f"| all {n_all} |",
         f"| sentences cut at the truncation length ({NOT_RECORDED if length is None else f'{length} tokens'}, `[EOS]` "
         f"included) | {NOT_RECORDED if truncated is None else f'{truncated:,}'} | all {n_all} |",
     ]
@@ -97,7 +100,9 @@ def protocol_section(entry):
     estimator = p.get("estimator") or {}
     lines += [
         f"- Selection split: {p['selection_split']}; the run itself: {p.get('run_selection', NOT_RECORDED)}.",
-        "- Recipe choices made on validation: " + ("; ".join(p.get("selected_on_validation") or []) or "none recorded") + ".",
+        "- Recipe choices made on validation: "
+        + ("; ".join(p.get("selected_on_validation") or []) or "none recorded")
+        + ".",
         "- Choices informed by test figures: " + ("; ".join(p.get("test_informed_choices") or []) or "none") + ".",
         f"- Test evaluations of the published weights so far: {p.get('test_evaluations', NOT_RECORDED)}.",
         "- Test binarization seed(s): "

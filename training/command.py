@@ -20,25 +20,36 @@ SPLITS = ("validation", "test", "train")
 
 def add_evaluate_arguments(parser):
     parser.add_argument("model", help="a .keras file or a run directory holding model.keras")
-    parser.add_argument("--dataset", default=None, help="dataset name or local path (default: the run's, else fashion_mnist)")
+    parser.add_argument(
+        "--dataset", default=None, help="dataset name or local path (default: the run's, else fashion_mnist)"
+    )
     parser.add_argument(
         "--split",
         default="validation",
         choices=SPLITS,
-        help="validation (default: where choices are made) | test (allowed, and counted in the run's metrics.json) | train",
+        help="validation (default: where choices are made) | test (allowed, and counted in the run's "
+        "metrics.json) | train",
     )
     parser.add_argument("--binarize", default="static", help="static | none (the split is binarized once)")
     parser.add_argument("--num-samples", type=int, default=5000, help="importance samples per example")
     parser.add_argument("--max-examples", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument(
-        "--mi-examples", type=int, default=2000, help="examples of the I(x; z) estimate, which is at most log N (default 2000)"
+        "--mi-examples",
+        type=int,
+        default=2000,
+        help="examples of the I(x; z) estimate, which is at most log N (default 2000)",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed of the binarization and the importance samples (default: the run's, else 0)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the binarization and the importance samples (default: the run's, else 0)",
     )
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default=None, help="report path (default: RUN_DIR/evaluation.json or next to the model)")
+    parser.add_argument(
+        "--out", default=None, help="report path (default: RUN_DIR/evaluation.json or next to the model)"
+    )
 
 
 def _run_config(run_dir):

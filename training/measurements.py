@@ -22,7 +22,9 @@ def read_baseline(path, num_examples):
         baseline = json.load(f)
     missing = [key for key in BASELINE_KEYS if not isinstance(baseline, dict) or key not in baseline]
     if missing:
-        raise ValueError(f"--baseline {path}: expected a JSON object with {', '.join(BASELINE_KEYS)}; missing {', '.join(missing)}")
+        raise ValueError(
+            f"--baseline {path}: expected a JSON object with {', '.join(BASELINE_KEYS)}; missing {', '.join(missing)}"
+        )
     if baseline["test_num_examples"] != num_examples:
         raise ValueError(
             f"--baseline {path} was measured on {baseline['test_num_examples']} test examples, but this entry's NLL "

@@ -12,8 +12,9 @@ does (`training/publish.py`'s `measure`, importance samples seeded with the
 same seed). It then replaces the entry's `metrics` and `evaluation_command`, counts
 the measurement in the entry's `protocol` block (`test_evaluations`, the
 estimator and binarization seeds) and refreshes the paired comparison with
-its baseline where the baseline's per-example NLLs are kept, and nothing else: the weights, config, recipe, environment, the other
-entries and the file's formatting stay as they were. The registry is read
+its baseline where the baseline's per-example NLLs are kept, and nothing
+else: the weights, config, recipe, environment, the other entries and the
+file's formatting stay as they were. The registry is read
 again just before it is written, so entries re-measured in parallel do not
 undo each other. Afterwards regenerate the model cards
 (`python -m vae_zoo.training.cards`) and update the entry's numbers in

@@ -47,7 +47,9 @@ def add_arguments(parser):
         help=f"the registry to write the reproduced entry into (default {DEFAULT_REGISTRY}; weights/ beside it)",
     )
     parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help=f"where the runs go (default {DEFAULT_RUNS_DIR})")
-    parser.add_argument("--cards-dir", default=None, help="where the card goes (default: model_cards/ beside --registry)")
+    parser.add_argument(
+        "--cards-dir", default=None, help="where the card goes (default: model_cards/ beside --registry)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: the entry's)")
     parser.add_argument("--num-samples", type=int, default=None, help="importance samples (default: the entry's)")
     parser.add_argument("--nll-examples", type=publish.examples, default=None, help="default: the entry's")
@@ -96,7 +98,8 @@ def train_seed(recipe, seed, run_dir, verbose):
     settings = {"seed": seed, "out": run_dir, "verbose": verbose}
     config = config_lib.resolve(recipe, settings)
     if config.get("warm_start"):
-        first = config_lib.resolve(recipe_path(config["warm_start"]), {**settings, "out": os.path.join(run_dir, "first")})
+        first_out = os.path.join(run_dir, "first")
+        first = config_lib.resolve(recipe_path(config["warm_start"]), {**settings, "out": first_out})
         first_recipe = os.path.join(run_dir, "first.yaml")
         os.makedirs(run_dir, exist_ok=True)
         with open(first_recipe, "w") as f:
@@ -143,7 +146,8 @@ def reproduce(name, args):
         "warm_start_recipe": warm,
         "command": f"vae-zoo zoo reproduce {name} --seeds {' '.join(map(str, seeds))}",
     }
-    entry = publish.publish_run(runs[0], name, registry_file, source["recipe"], source["description"], settings, options)
+    recipe_name, description = source["recipe"], source["description"]
+    entry = publish.publish_run(runs[0], name, registry_file, recipe_name, description, settings, options)
     cards_dir = args.cards_dir or os.path.join(os.path.dirname(registry_file), "model_cards")
     os.makedirs(cards_dir, exist_ok=True)
     with open(os.path.join(cards_dir, f"{name}.md"), "w") as f:

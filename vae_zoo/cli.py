@@ -25,7 +25,11 @@ COMMANDS = {
     ),
     "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
     "presets": ("vae_zoo.presets.command", "main", "List the pretrained models (vae_zoo.load(name))."),
-    "zoo": ("vae_zoo.training.command", "zoo", "The zoo's protocol: `zoo reproduce NAME` re-runs an entry from its recipe."),
+    "zoo": (
+        "vae_zoo.training.command",
+        "zoo",
+        "The zoo's protocol: `zoo reproduce NAME` re-runs an entry from its recipe.",
+    ),
 }
 
 

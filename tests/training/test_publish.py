@@ -43,9 +43,9 @@ def published(tmp_path_factory):
     registry.parent.mkdir()
     other = {"description": "another entry", "metrics": {"test_nll": 1.0}, "weights": {"file": "none"}}
     registry.write_text(json.dumps({"other": other}))
-    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE",
-            "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20", "--binarization-seeds", "0", "7",
-            "--selected-on-validation", "latent_dim 2 over 4 (validation -ELBO)", "--test-informed", "none"]  # fmt: skip
+    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE"]
+    argv += ["--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20", "--binarization-seeds", "0", "7"]
+    argv += ["--selected-on-validation", "latent_dim 2 over 4 (validation -ELBO)", "--test-informed", "none"]
     assert publish.main(argv) == 0
     return registry, model
 
@@ -96,7 +96,8 @@ def test_publish_refuses_a_run_without_validation_figures(published, tmp_path):
     ]
     for metrics, missing in cases:
         (run / "metrics.json").write_text(json.dumps(metrics))
-        argv = [str(run), "tiny", "--registry", str(source), "--recipe", RECIPE, "--description", "d", "--num-samples", "2"]
+        argv = [str(run), "tiny", "--registry", str(source), "--recipe", RECIPE, "--description", "d"]
+        argv += ["--num-samples", "2"]
         with pytest.raises(ValueError, match=f"lacks the validation figures {missing}: "):
             publish.main(argv)
     assert source.read_text() == text and "test_evaluations" not in json.loads((run / "metrics.json").read_text())
@@ -208,7 +209,10 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
     assert e["baseline"] == baseline
     assert "--mi-examples 20 --baseline RUN_DIR/BASELINE.json --description" in e["evaluation_command"]
     card = cards.render("tiny", e)
-    assert f"| baseline: a language model, exact NLL | 500.25 (this entry's NLL minus it: {e['metrics']['test_nll'] - 500.25:+.2f}) | the first n = 40 |" in card
+    # no per-example NLLs and no standard error of the baseline: the difference's uncertainty is the entry's SE alone
+    difference, se = e["metrics"]["test_nll"] - 500.25, e["metrics"]["test_nll_standard_error"]
+    row = f"| baseline: a language model, exact NLL | 500.25 (this entry's NLL minus it: {difference:+.2f} ± {se:.2f}, "
+    assert row + "unpaired: the per-example NLLs were not kept; this entry is **worse than** the baseline" in card
     assert "The baseline was trained and measured by `python make_baseline.py`." in card
     # a remeasure on other examples than the baseline's is refused, and writes nothing
     text = registry.read_text()
@@ -222,3 +226,44 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
         with pytest.raises(ValueError, match=message):
             publish.main(argv)
     assert registry.read_text() == text
+
+
+def test_publish_pairs_the_baseline_per_example(published, tmp_path):
+    source, _ = published
+    registry = tmp_path / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    run = tmp_path / "run"
+    shutil.copytree(source.parent.parent / "run", run)
+    own = np.load(source.parent / presets.entry("tiny", str(source))["metrics"]["test_nll_per_example_file"])
+    # a baseline 0.5 nats better on every image but for a known wobble: the paired SE is the wobble's alone
+    wobble = np.tile([0.1, -0.1, 0.3, -0.3], 10)
+    np.save(run / "lm_nll.npy", own - 0.5 + wobble)
+    baseline = {
+        "model": "LM",
+        "test_nll": float((own - 0.5 + wobble).mean()),
+        "test_num_examples": 40,
+        "test_nll_standard_error": float(np.std(own, ddof=1) / np.sqrt(40)),
+        "command": "python lm.py",
+        "test_nll_file": "lm_nll.npy",
+    }
+    (run / "baseline.json").write_text(json.dumps(baseline))
+    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE"]
+    argv += ["--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20"]
+    argv += ["--baseline", str(run / "baseline.json")]
+    assert publish.main(argv) == 0
+    e = presets.entry("tiny", str(registry))
+    paired = e["baseline"]["paired"]
+    assert paired["nll_difference"] == pytest.approx(0.5 - wobble.mean(), abs=1e-4)  # float32 re-measure
+    assert paired["paired_standard_error"] == pytest.approx(np.std(wobble, ddof=1) / np.sqrt(40), rel=1e-3)
+    unpaired = np.hypot(e["metrics"]["test_nll_standard_error"], baseline["test_nll_standard_error"])
+    assert paired["paired_standard_error"] < unpaired / 5  # the images' shared difficulty cancels (0.036 vs 0.28)
+    assert np.array_equal(np.load(registry.parent / e["baseline"]["test_nll_file"]), own - 0.5 + wobble)
+    card = cards.render("tiny", e)
+    assert f"paired standard error over the same examples {paired['paired_standard_error']:.2f}" in card
+    # 0.5 nats against 2 x 0.04: the entry is worse than this baseline, and the card says so
+    assert "this entry is **worse than** the baseline" in card
+    # a file of other examples is refused
+    np.save(run / "lm_nll.npy", own[:30])
+    with pytest.raises(ValueError, match=r"lm_nll.npy\) hold 30 values, but this entry's NLL is measured on 40"):
+        publish.main(argv)
+
