@@ -91,11 +91,17 @@ def sentence_rows(m, n_all, max_length=None):
     ]
 
 
-def protocol_section(entry):
+def protocol_section(name, entry):
     p = entry.get("protocol")
+    binarized = entry["preprocessing"].get("test_binarize") == "static"
+    again = (
+        f"- Re-run the protocol from the recipe (train per seed, select on validation, measure test once, write "
+        f"entry and card into `runs/zoo/`): `vae-zoo zoo reproduce {name} [--seeds S ...]"
+        + (" [--binarization-seeds 0 1 2]`." if binarized else "`.")
+    )
     lines = ["## Protocol", ""]
     if p is None:
-        return lines + [f"Selection and test evaluations: {NOT_RECORDED}.", ""]
+        return lines + [f"- Selection and test evaluations: {NOT_RECORDED}.", again, ""]
     seeds = p.get("test_binarization_seeds")
     estimator = p.get("estimator") or {}
     lines += [
@@ -113,4 +119,4 @@ def protocol_section(entry):
     ]
     if p.get("source"):
         lines.append(f"- Source of this block: {p['source']}.")
-    return lines + [""]
+    return lines + [again, ""]

@@ -269,7 +269,7 @@ def render(name, entry):
         "",
         *_data_section(entry, entry["metrics"]),
         *_metrics_section(name, entry, model),
-        *protocol_section(entry),
+        *protocol_section(name, entry),
         *_model_section(name, entry, model),
         *_training_section(entry),
         *_signatures_section(name, model),

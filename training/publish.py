@@ -2,7 +2,19 @@
 
     python -m vae_zoo.training.publish RUN_DIR NAME --registry vae_zoo/presets/registry.json \\
         --recipe training/recipes/NAME.yaml --description "..." \\
-        [--num-samples 5000] [--nll-examples N] [--mi-examples M]
+        [--num-samples 5000] [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2] \\
+        [--seed-runs RUN_SEED_1 ...] [--selected-on-validation TEXT] [--test-informed TEXT] [--baseline JSON]
+
+The run must hold validation figures (a `vae-zoo train` run's metrics.json):
+a run without them is refused, naming the missing keys. Publishing is one
+test evaluation of the run, appended to its `metrics.json["test_evaluations"]`,
+and the entry records the `protocol` block of `vae_zoo.training.protocol`
+(selection split, choices, test evaluation count, seeds, estimator).
+`--binarization-seeds` adds the NLL on the test images binarized with each
+seed and its spread; `--seed-runs` adds the NLL of runs of the same recipe
+with other training seeds (mean, values, spread); the per-example test NLLs
+go to `measurements/NAME.test_nll.npy` beside the registry, for paired
+comparisons (`vae_zoo.evaluation.paired_standard_error`).
 
 Measures on the test split the entry states (`vae_zoo.evaluation.preset_data`):
 images binarized once with the run's seed (as in training), sentences

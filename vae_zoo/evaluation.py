@@ -12,6 +12,10 @@
   examples the estimate of I(x; z) can never exceed log N (log 1000 = 6.91,
   log 2000 = 7.60, log 3000 = 8.01, log 10000 = 9.21 nats): a measured I close
   to log N says "at least this much", so pass enough examples.
+* `paired_standard_error(a, b)`: the standard error of a difference of two
+  measurements of the same examples (e.g. two models' per-image NLL).
+* `sentence_report(model, sentences)`: word-level numbers of sentence models;
+  a word is what `is_word` says (a token with a letter or a digit).
 
 Example:
 
