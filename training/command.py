@@ -8,7 +8,8 @@ appended to its `metrics.json["test_evaluations"]` (when, by what command), and
 publish records the count in the entry's `protocol` block.
 
 `vae-zoo zoo reproduce NAME` re-runs the protocol of a registry entry from its
-recipe (`vae_zoo.training.reproduce`).
+recipe (`vae_zoo.training.reproduce`); `vae-zoo zoo compare A B` compares two
+entries on the same test examples (`vae_zoo.training.protocol.compare_entries`).
 """
 
 import json
@@ -115,16 +116,38 @@ def evaluate(args):
     return 0
 
 
+COMPARE_HELP = (
+    "Compare two entries' NLL on the same test examples: difference, paired standard error, combined uncertainty "
+    "and the wording it allows (better than / on par with / worse than)."
+)
+
+
 def add_zoo_arguments(parser):
     from vae_zoo.training import reproduce
 
     sub = parser.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND", required=True)
     command = sub.add_parser("reproduce", help=reproduce.HELP, description=reproduce.__doc__)
     reproduce.add_arguments(command)
+    command = sub.add_parser("compare", help=COMPARE_HELP, description=COMPARE_HELP)
+    command.add_argument("name_a")
+    command.add_argument("name_b")
+    command.add_argument("--registry", default=None, help="the registry holding both (default: the shipped one)")
+
+
+def _compare(args):
+    from vae_zoo.training import protocol
+
+    result = protocol.compare_entries(args.name_a, args.name_b, args.registry)
+    print(json.dumps(result, indent=2))
+    print(
+        f"{args.name_a} is {result['wording']} {args.name_b}: {result['difference']:+.2f} "
+        f"± {result['uncertainty']:.2f} nats (paired standard error {result['paired_standard_error']:.2f})"
+    )
+    return 0
 
 
 def zoo(args):
     """Entry point of `vae-zoo zoo`."""
     from vae_zoo.training import reproduce
 
-    return {"reproduce": reproduce.main}[args.zoo_command](args)
+    return {"reproduce": reproduce.main, "compare": _compare}[args.zoo_command](args)

@@ -244,3 +244,44 @@ def seed_spread(config, main_ll, seed_runs, x, num_samples, command):
             run, "publish (training-seed spread)", command, num_samples=num_samples, examples=len(ll)
         )
     return spread(dict(sorted(values.items())))
+
+
+def compare_entries(name_a, name_b, registry_file=None):
+    """Entry `name_a` against `name_b` of one registry, on the same test examples: `{"difference"
+    (NLL a - b), "paired_standard_error", "uncertainty" (`difference_uncertainty` with the paired SE),
+    "wording"}` ("better than" ... for a against b). Both need their per-example test NLLs
+    (`metrics.test_nll_per_example_file`, written by publish and remeasure) on the same data."""
+    from vae_zoo import evaluation, presets
+
+    registry_file = registry_file or presets.REGISTRY_FILE
+    entries = [presets.entry(name, registry_file) for name in (name_a, name_b)]
+    data = [(e["dataset"], e["preprocessing"].get("test_binarize"), e["preprocessing"]["seed"]) for e in entries]
+    if data[0] != data[1]:
+        raise ValueError(
+            f"{name_a} and {name_b} were measured on other test data ({data[0]} against {data[1]}: dataset, "
+            "test binarization, seed); a paired comparison needs the same examples"
+        )
+    nll = []
+    for name, entry in zip((name_a, name_b), entries):
+        file = entry["metrics"].get("test_nll_per_example_file")
+        if file is None:
+            raise ValueError(
+                f"entry {name!r} has no per-example test NLLs (metrics.test_nll_per_example_file); measure it again "
+                f"with python -m vae_zoo.training.remeasure {name} to keep them"
+            )
+        nll.append(np.load(os.path.join(os.path.dirname(os.path.abspath(registry_file)), file)))
+    paired = evaluation.paired_standard_error(*nll)
+    metrics = [entry["metrics"] for entry in entries]
+    uncertainty = difference_uncertainty(
+        entry_uncertainty(metrics[0]),
+        entry_uncertainty(metrics[1]),
+        paired_standard_error=paired,
+        shared_standard_error=[m.get("test_nll_standard_error") or 0.0 for m in metrics],
+    )
+    a, b = float(nll[0].mean()), float(nll[1].mean())
+    return {
+        "difference": a - b,
+        "paired_standard_error": paired,
+        "uncertainty": uncertainty,
+        "wording": wording(a, b, uncertainty),
+    }

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from vae_zoo import evaluation
+from vae_zoo import cli, evaluation
 from vae_zoo.training import protocol
 
 
@@ -80,3 +80,38 @@ def test_validation_figures_are_required():
         protocol.check_validation_metrics({"validation": {"negative_elbo": 1.0, "reconstruction": 0.5}}, "run")
     with pytest.raises(ValueError, match="validation.negative_elbo, validation.kl, validation.reconstruction"):
         protocol.check_validation_metrics({"test": good["validation"]}, "run")
+
+
+def test_two_entries_are_compared_on_the_same_examples(tmp_path, capsys):
+    base = np.linspace(100.0, 300.0, 50)  # per-image difficulty, shared by both entries
+    wobble = np.tile([0.05, -0.05], 25)
+    (tmp_path / "measurements").mkdir()
+    np.save(tmp_path / "measurements" / "a.npy", base - 0.3 + wobble)
+    np.save(tmp_path / "measurements" / "b.npy", base)
+    data = {"dataset": "fashion_mnist", "preprocessing": {"test_binarize": "static", "seed": 0}}
+
+    def entry(file, sd_binarization):
+        metrics = {
+            "test_nll_per_example_file": f"measurements/{file}",
+            "test_nll_standard_error": 8.2,
+            "test_nll_by_binarization_seed": {"sd": sd_binarization},
+        }
+        return {**data, "metrics": metrics}
+
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"a": entry("a.npy", 0.04), "b": entry("b.npy", 0.03)}))
+    result = protocol.compare_entries("a", "b", str(registry))
+    assert result["difference"] == pytest.approx(-0.3)
+    assert result["paired_standard_error"] == pytest.approx(0.05 * np.sqrt(50 / 49) / np.sqrt(50))
+    # sqrt(paired^2 + sd_a^2 + sd_b^2): the shared 8.2 nats of per-image standard error cancel
+    assert result["uncertainty"] == pytest.approx(np.sqrt(result["paired_standard_error"] ** 2 + 0.04**2 + 0.03**2))
+    assert result["wording"] == "better than"  # 0.3 against 2 x 0.05; unpaired (11.6) it would be "on par"
+    assert cli.main(["zoo", "compare", "a", "b", "--registry", str(registry)]) == 0
+    assert "a is better than b: -0.30 ± 0.05 nats" in capsys.readouterr().out
+    other = {**entry("b.npy", 0.03), "preprocessing": {"test_binarize": "static", "seed": 1}}
+    registry.write_text(json.dumps({"a": entry("a.npy", 0.04), "b": other}))
+    with pytest.raises(ValueError, match="measured on other test data"):
+        protocol.compare_entries("a", "b", str(registry))
+    registry.write_text(json.dumps({"a": entry("a.npy", 0.04), "b": {**data, "metrics": {}}}))
+    with pytest.raises(ValueError, match="entry 'b' has no per-example test NLLs"):
+        protocol.compare_entries("a", "b", str(registry))
