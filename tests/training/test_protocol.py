@@ -115,3 +115,21 @@ def test_two_entries_are_compared_on_the_same_examples(tmp_path, capsys):
     registry.write_text(json.dumps({"a": entry("a.npy", 0.04), "b": {**data, "metrics": {}}}))
     with pytest.raises(ValueError, match="entry 'b' has no per-example test NLLs"):
         protocol.compare_entries("a", "b", str(registry))
+
+
+def test_every_shipped_entry_has_a_protocol_block_as_publish_writes_it():
+    from vae_zoo import presets
+
+    seeds = {"binarization": None, "training": [0]}
+    keys = set(protocol.protocol_block({"epochs": 1}, {}, "r", {}, seeds, {"num_samples": 1, "num_examples": 1}))
+    for name, e in presets.registry().items():
+        p, m = e.get("protocol", {}), e["metrics"]
+        assert set(p) == keys, name
+        assert p["selection_split"] == "validation" and p["test_evaluations"] >= 1 and p["training_seeds"], name
+        assert (p["estimator"]["num_samples"], p["estimator"]["num_examples"]) == (
+            m["test_nll_num_samples"],
+            m["test_nll_num_examples"],
+        ), name
+        binarized = e["preprocessing"].get("test_binarize") == "static"
+        assert p["test_binarization_seeds"] == ([e["preprocessing"]["seed"]] if binarized else None), name
+        assert p["recipe"] == e["recipe"] and p["test_informed_choices"], name  # disclosed, or said to be unknown
