@@ -91,7 +91,6 @@ def evaluate(args):
     report = evaluation.evaluate_model(
         model, x, num_samples=args.num_samples, seed=seed, batch_size=args.batch_size, mi_examples=args.mi_examples
     )
-    report.pop("per_example_log_likelihood")
     if getattr(model, "codec", None) is not None:  # word-level: [UNK] share, reconstruction F1 and its floor
         from vae_zoo import datasets
 

@@ -72,7 +72,9 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
     if getattr(model, "optimizer", None) is None:  # presets and never-compiled models
         model.compile()
     nll_x = x if nll_examples is None else x[:nll_examples]
-    report = evaluation.evaluate_model(model, nll_x, num_samples=num_samples, seed=seed, mi_examples=mi_examples)
+    report, ll = evaluation.evaluate_model(
+        model, nll_x, num_samples=num_samples, seed=seed, mi_examples=mi_examples, per_example=True
+    )
     full, subset = elbo_terms(x), elbo_terms(x[:SUBSET])
     metrics = {
         "test_nll": report["negative_log_likelihood"],
@@ -95,7 +97,7 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
         words = evaluation.sentence_report(model, sentences, seed=seed)
         metrics.update({f"test_{key}": value for key, value in words.items() if key != "sentences"})
     metrics["evaluation_seconds"] = round(time.time() - start, 1)
-    return (metrics, report["per_example_log_likelihood"]) if per_example else metrics
+    return (metrics, ll) if per_example else metrics
 
 
 def parameter_count(model):

@@ -185,12 +185,14 @@ def evaluate_model(
     max_examples=None,
     mi_examples=2000,
     progress=True,
+    per_example=False,
 ):
-    """A dict of evaluation numbers (nats per example unless said otherwise).
+    """A dict of evaluation numbers (nats per example unless said otherwise), JSON-serializable;
+    `per_example=True` returns `(report, per-example log p(x) estimates)` (NumPy, in the order of `data`:
+    for paired comparisons).
 
     Keys: `num_examples`, `num_samples`, `elbo`, `negative_elbo`, `kl`,
-    `reconstruction` (-E_q log p(x|z)), `per_example_log_likelihood` (the NumPy array of the
-    per-example estimates, in the order of `data`: for paired comparisons), `squared_error` (sum over pixels of
+    `reconstruction` (-E_q log p(x|z)), `squared_error` (sum over pixels of
     (reconstruct(x) - x)^2), `log_likelihood` and `negative_log_likelihood`
     (importance-weighted, `num_samples` samples, averaged over the examples),
     `negative_log_likelihood_standard_error` (the standard error of that average
@@ -225,7 +227,7 @@ def evaluate_model(
     if pad_id is not None:  # token sequences: perplexity per token, [EOS] included
         tokens = int((x != pad_id).sum())
         extra = {"tokens": tokens, "perplexity": float(np.exp(-ll.sum() / tokens)), "elbo_perplexity": float(np.exp(-elbo * len(x) / tokens))}
-    return {
+    report = {
         "num_examples": int(len(x)),
         "num_samples": num_samples,
         "elbo": elbo,
@@ -236,7 +238,6 @@ def evaluate_model(
         "log_likelihood": float(ll.mean()),
         "negative_log_likelihood": float(-ll.mean()),
         "negative_log_likelihood_standard_error": standard_error(ll),
-        "per_example_log_likelihood": ll,
         "kl_per_dimension": stats["kl_per_dim"].mean(axis=0).tolist() if factorized else None,
         "posterior_mean_variance": variance.tolist(),
         "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum()),
@@ -247,6 +248,7 @@ def evaluate_model(
         "marginal_kl": kl_subset - mi,
         **extra,
     }
+    return (report, ll) if per_example else report
 
 
 def is_word(token):
