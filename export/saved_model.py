@@ -17,15 +17,22 @@ Serving's batcher can join requests along dimension 0 (`serving/README.md`):
 | `sample` | `seed`, `temperature` | `x` (likelihood mean) or `sentences`, and `z` [B, L] (one prior draw per row) |
 | `log_likelihood` | data, `seed` | `log_likelihood` [B] (nats, `log_likelihood_samples` K fixed at export, default 100) |
 
+Every signature also outputs `error` [B] strings: "" for a valid row, else the
+rule the row broke (`row_isolation.py`): an invalid row (pixels outside [0, 1],
+NaN, token ids outside the vocabulary, a non-finite `z`, a negative
+`temperature`) is masked (NaN / 0 / "" outputs) and never fails or changes the
+other rows of its batch; a batch whose rows are all invalid fails with an
+`InvalidArgumentError` naming row 0's rule.
+
 Data is `x` float32 `[B, *input_shape]` in [0, 1] (int32 token ids for a
 token model) or `sentences` string `[B]` for a sentence model; `seed` is
-int64 `[B]` and `temperature` float32 `[B]`, one per row. Row seed s is the
-stateless key `[s mod (2^31-1), (s div (2^31-1)) mod (2^31-1)]`, so the same
-inputs give the same outputs on every load, and `model.sample(n, seed=s,
-temperature=t)` equals `sample` with `seed = s + arange(n)`, `temperature =
-[t] * n`. A wrong shape or dtype fails with TensorFlow's error naming the
-input; inputs that disagree on B fail with an `InvalidArgumentError` naming
-them.
+int64 `[B]` and `temperature` float32 `[B]`, one per row. Row seed s keys its
+row with all 64 bits (`vae_zoo/utils/seeds.py`: distinct seeds never share a
+key), so the same inputs give the same outputs on every load, and
+`model.sample(n, seed=s, temperature=t)` equals `sample` with `seed = s +
+arange(n)`, `temperature = [t] * n`. A wrong shape or dtype fails with
+TensorFlow's error naming the input; inputs that disagree on B fail with an
+`InvalidArgumentError` naming them.
 
 The export also writes `assets.extra/vae_zoo.json` (model class, config,
 input name, shape and dtype, likelihood, latent size,
@@ -53,6 +60,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from vae_zoo.export.row_isolation import ERROR_OUTPUT, isolated
 from vae_zoo.version import __version__
 
 SIGNATURES = ("encode", "decode", "reconstruct", "encode_sample", "decode_sample", "sample", "log_likelihood", "serving_default")
@@ -134,8 +142,13 @@ def metadata(model, log_likelihood_samples):
         "log_likelihood_samples": log_likelihood_samples,
         "signatures": [*model.serving_signatures(log_likelihood_samples), "serving_default"],
         "seed_convention": (
-            "one int64 seed per row; row seed s is the stateless key [s mod (2^31-1), (s div (2^31-1)) mod (2^31-1)]; "
+            "one int64 seed per row; row seed s is the 64-bit stateless key of its row (its two 32-bit halves), "
+            "folded per kind of draw with a bijective SplitMix64 mix (vae_zoo/utils/seeds.py); "
             "model.sample(n, seed=s) equals the sample signature with seed = s + arange(n)"
+        ),
+        "error_output": (
+            f"every signature outputs {ERROR_OUTPUT!r} [B]: '' for a valid row, else the rule it broke; "
+            "invalid rows are masked (NaN / 0 / '') and never affect other rows; a batch of only invalid rows fails"
         ),
     }
 
@@ -178,9 +191,11 @@ def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihoo
         archive.track(model)
         signatures = model.serving_signatures(log_likelihood_samples)
         for name, (function, specs) in signatures.items():
-            archive.add_endpoint(name, _shape_checked(function, specs), input_signature=specs)
+            archive.add_endpoint(name, _shape_checked(isolated(model, function, specs), specs), input_signature=specs)
         function, specs = signatures["reconstruct"]
-        archive.add_endpoint("serving_default", _shape_checked(function, specs), input_signature=specs)
+        archive.add_endpoint(
+            "serving_default", _shape_checked(isolated(model, function, specs), specs), input_signature=specs
+        )
         archive.write_out(staging, verbose=False)
         extra = os.path.join(staging, "assets.extra")
         os.makedirs(extra, exist_ok=True)

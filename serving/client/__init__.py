@@ -27,8 +27,11 @@ and repeat a scalar temperature, as the Python API does
 The package is split by transport; every name is re-exported here:
 
 * :mod:`.common` -- :func:`signature_specs` (metadata -> specs),
-  :func:`prepare_inputs` (checks and dtypes), :class:`TFServingError` and the
-  ``_SignatureMethods`` mixin (numpy only);
+  :func:`prepare_inputs` (checks and dtypes), :class:`TFServingError`,
+  :class:`InvalidRowsError` (raised by every ``predict`` when the answer's
+  per-row ``error`` output names a refused row: its ``rows`` give each row's
+  rule, its ``outputs`` the whole answer) and the ``_SignatureMethods`` mixin
+  (numpy only);
 * :mod:`.rest` -- :func:`rest_url`, :func:`rest_request`,
   :func:`parse_rest_response`, :class:`RestClient` (standard library + numpy;
   never imports TensorFlow, ``grpc`` or ``tensorflow_serving``);
@@ -71,9 +74,11 @@ from .common import (
     DEFAULT_GRPC_TARGET,
     DEFAULT_MODEL_NAME,
     DEFAULT_REST_URL,
+    InvalidRowsError,
     TensorSpec,
     TFServingError,
     batch_size,
+    check_rows,
     numpy_dtype,
     prepare_inputs,
     signature_inputs,
@@ -88,6 +93,8 @@ __all__ = [
     "DEFAULT_REST_URL",
     "TensorSpec",
     "TFServingError",
+    "InvalidRowsError",
+    "check_rows",
     "batch_size",
     "numpy_dtype",
     "prepare_inputs",

@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_GRPC_TARGET",
     "TensorSpec",
     "TFServingError",
+    "InvalidRowsError",
+    "check_rows",
     "numpy_dtype",
     "signature_specs",
     "signature_inputs",
@@ -62,6 +64,45 @@ class TFServingError(RuntimeError):
         self.message = message
         self.status = status
         self.body = body
+
+
+class InvalidRowsError(TFServingError, ValueError):
+    """Rows of a request that the model refused: every vae-zoo signature checks each row by itself
+    and answers with an ``error`` output, ``""`` for a valid row, else the rule the row broke.
+
+    ``rows`` maps each refused row's index to its rule; ``outputs`` is the whole answer (the valid
+    rows' results are there, the refused rows' are NaN / 0 / ``""``).
+    """
+
+    def __init__(self, signature: str, rows: Mapping[int, str], outputs: Mapping[str, np.ndarray]):
+        listed = "; ".join(f"row {i}: {rule}" for i, rule in sorted(rows.items())[:5])
+        more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+        total = len(np.asarray(outputs.get(ERROR_OUTPUT, ())))
+        super().__init__(f"{signature}: {len(rows)} of {total} rows refused: {listed}{more}")
+        self.signature = signature
+        self.rows = dict(rows)
+        self.outputs = dict(outputs)
+
+
+#: The per-row error output of the vae-zoo signatures.
+ERROR_OUTPUT = "error"
+
+
+def check_rows(signature: str, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``outputs`` of ``signature`` less the ``error`` output once it names no row, else
+    :class:`InvalidRowsError` naming each refused row and its rule.
+
+    >>> sorted(check_rows("encode", {"mean": np.zeros((1, 2)), "error": np.array([""], object)}))
+    ['mean']
+    """
+    errors = outputs.get(ERROR_OUTPUT)
+    if errors is None:
+        return dict(outputs)
+    text = [e.decode("utf-8", "replace") if isinstance(e, bytes) else str(e) for e in np.asarray(errors).ravel()]
+    rows = {i: rule for i, rule in enumerate(text) if rule}
+    if rows:
+        raise InvalidRowsError(signature, rows, outputs)
+    return {name: value for name, value in outputs.items() if name != ERROR_OUTPUT}
 
 
 class TensorSpec(NamedTuple):

@@ -19,6 +19,7 @@ from .common import (
     DEFAULT_MODEL_NAME,
     TFServingError,
     _SignatureMethods,
+    check_rows,
     prepare_inputs,
 )
 
@@ -204,7 +205,7 @@ class GrpcClient(_SignatureMethods):
         request = grpc_predict_request(
             {**(inputs or {}), **named}, signature, self.specs(), self.model_name, self.version, label=self.label
         )
-        return parse_predict_response(self._call(self.prediction_stub.Predict, request))
+        return check_rows(signature, parse_predict_response(self._call(self.prediction_stub.Predict, request)))
 
     def _metadata_source(self) -> str:
         return self.target

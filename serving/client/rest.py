@@ -47,6 +47,7 @@ from .common import (
     TensorSpec,
     TFServingError,
     _SignatureMethods,
+    check_rows,
     batch_size,
     numpy_dtype,
     prepare_inputs,
@@ -385,4 +386,4 @@ class RestClient(_SignatureMethods):
             if empty is not None:
                 return empty
         body = _body(arrays, signature, specs, self.format)
-        return parse_rest_response(self._http(self.url("predict"), body), outputs=outputs)
+        return check_rows(signature, parse_rest_response(self._http(self.url("predict"), body), outputs=outputs))

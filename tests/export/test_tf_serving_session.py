@@ -30,16 +30,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import vae_zoo
 from vae_zoo.export import saved_model as sm
-from export_testing import BLOCKED_PREAMBLE
+from export_testing import BLOCKED_PREAMBLE, KINDS, build_model as _build, signature_inputs as _inputs
 from vae_zoo.export import warmup
-from vae_zoo.text import TextCodec
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-KINDS = ("dense", "conv_full", "sentences")
 LL_SAMPLES = 10  # K of the exported log_likelihood (small: the warmup runs it at the largest batch)
-SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "the bird sang", "a cat and a dog", "it rained"]
 
 #: Outputs of each signature (the contract in /vae_zoo/models/signatures.py).
 IMAGE_OUTPUTS = {
@@ -172,42 +168,6 @@ print(json.dumps(report))
 """
 
 
-def _build(kind):
-    tf.keras.utils.set_random_seed(0)
-    if kind == "dense":
-        return vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0)
-    if kind == "conv_full":
-        return vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=3, filters=(8, 16), hidden_units=16, posterior="full", seed=0)
-    codec = TextCodec.from_corpus(SENTENCES, max_length=12)
-    return vae_zoo.models.SequenceVAE(
-        vocabulary=codec.vocabulary, max_length=12, embedding_dim=8, hidden_units=16, latent_dim=4, seed=0
-    )
-
-
-def _inputs(model, kind):
-    """Three rows for every signature, by input name."""
-    rng = np.random.default_rng(0)
-    if kind == "sentences":
-        data = {"sentences": np.array(["the cat sat", "a dog sang in the rain", "zebra"])}  # "zebra" is out of vocabulary
-        temperature = np.array([1.0, 0.7, 1.3], "float32")
-    else:
-        data = {"x": rng.random((3, *model.data_shape), dtype="float32")}
-        temperature = np.array([1.0, 0.5, 0.8], "float32")
-    z = {"z": rng.standard_normal((3, model.latent_dim)).astype("float32")}
-    seed = {"seed": np.array([11, 12, 2**40 + 5], "int64")}  # the last row's key uses both halves
-    inputs = {
-        "encode": data,
-        "decode": z,
-        "reconstruct": data,
-        "serving_default": data,
-        "encode_sample": {**data, **seed},
-        "decode_sample": {**z, **seed, **({"temperature": temperature} if kind == "sentences" else {})},
-        "sample": {**seed, "temperature": temperature},
-        "log_likelihood": {**data, **seed},
-    }
-    return inputs
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Each kind exported once, and its session runner started while the next one exports."""
@@ -287,6 +247,7 @@ def test_signature_inputs_and_outputs(runs, kind):
     assert dtypes == {data: "string" if kind == "sentences" else "float32", "z": "float32", "seed": "int64", "temperature": "float32"}
     expected = SENTENCE_OUTPUTS if kind == "sentences" else IMAGE_OUTPUTS
     for name, outputs in expected.items():
+        outputs = outputs | {"error"}  # every signature reports each row's validity (row_isolation.py)
         if kind == "conv_full" and name == "encode":
             outputs = outputs | {"scale_tril"}
         assert set(signatures[name]["outputs"]) == outputs, name
@@ -366,6 +327,7 @@ def test_other_seeds_give_other_draws(runs, kind):
     for name in random:
         _no_errors(run, name, "full", "other_seed")
         full, other = _outputs(run, name, "full"), _outputs(run, name, "other_seed")
+        assert full.pop("error").tolist() == other.pop("error").tolist() == [b""] * 3  # every row valid
         for key, value in full.items():
             if value.dtype == object:
                 assert value.tolist() != other[key].tolist(), f"{name}/{key}: seed + 1000 gave the same sentences"

@@ -232,6 +232,11 @@ class CategoricalLikelihood(LikelihoodHead):
         self.num_classes = int(num_classes)
         self.pad_id = None if pad_id is None else int(pad_id)
 
+    @property
+    def data_range(self):
+        """The ids a position can hold: `(0, num_classes - 1)`."""
+        return (0, self.num_classes - 1)
+
     def log_prob(self, params, x):
         """Sum of per-position log-probabilities; positions holding `pad_id` count zero."""
         logits = params["logits"]

@@ -52,6 +52,24 @@ def check_num_samples(num_samples, name="num_samples"):
         return tf.identity(tensor)
 
 
+def _row_extremes(flat, empty_low, empty_high):
+    """Per-row minimum and maximum of `[B, N]` (an empty row gets `empty_low`, `empty_high`)."""
+    if flat.shape[1] == 0:
+        rows = tf.shape(flat)[:1]
+        return tf.fill(rows, tf.cast(empty_low, flat.dtype)), tf.fill(rows, tf.cast(empty_high, flat.dtype))
+    return tf.reduce_min(flat, axis=1), tf.reduce_max(flat, axis=1)
+
+
+def _row_messages(bad, message, row_low, row_high):
+    """`message` + "low, high]" for the `bad` rows, "" for the others."""
+
+    def text(values):
+        return tf.strings.as_string(values, shortest=True) if values.dtype.is_floating else tf.strings.as_string(values)
+
+    low, high = text(row_low), text(row_high)
+    return tf.where(bad, tf.strings.join([message, low, ", ", high, "]"]), "")
+
+
 class InputsMixin:
     """Input handling of `VAE`; uses `self.data_shape`, `self.likelihood` and `self.validate_inputs`."""
 
@@ -137,6 +155,38 @@ class InputsMixin:
             checks.append(tf.debugging.Assert(tf.logical_or(in_range, tf.logical_not(finite)), [range_msg, low, high]))
         with tf.control_dependencies(checks):
             return tf.identity(x)
+
+    def serving_row_errors(self, data):
+        """`[B]` strings for served `data` (the signatures' data input): "" for a row the model can
+        take, else the rule the row breaks, naming the input and echoing the row's values.
+
+        The exported signatures test each row with this (`vae_zoo/export/row_isolation.py`), so one
+        bad row never fails or changes the other rows of a batch. With `validate_inputs=False` no
+        row is refused, as in `prepare_inputs`.
+        """
+        rows = tf.shape(data)[0]
+        if data.dtype == tf.string or not self.validate_inputs:
+            return tf.fill([rows], "")
+        name = self.serving_data_spec().name
+        flat = tf.reshape(data, [rows, -1])
+        if data.dtype.is_integer:
+            low, high = self.likelihood.data_range
+            row_low, row_high = _row_extremes(flat, data.dtype.min, data.dtype.max)
+            bad = tf.logical_or(row_low < low, row_high > high)
+            message = f"{name}: token ids must be in [{low}, {high}]; this row has ids in ["
+            return _row_messages(bad, message, row_low, row_high)
+        finite = tf.reduce_all(tf.math.is_finite(flat), axis=1)
+        errors = tf.where(finite, "", f"{name}: values must be finite; this row has NaN or Inf")
+        low_high = self.likelihood.data_range
+        if low_high is None:
+            return errors
+        row_low, row_high = _row_extremes(flat, np.inf, -np.inf)
+        outside = tf.logical_and(finite, tf.logical_or(row_low < low_high[0], row_high > low_high[1]))
+        message = (
+            f"{name}: {type(self.likelihood).__name__} needs values in [{low_high[0]:g}, {low_high[1]:g}] "
+            "(scale images by 1/255); this row has values in ["
+        )
+        return tf.where(outside, _row_messages(outside, message, row_low, row_high), errors)
 
     def _validate_numpy(self, x):
         """Eager checks of numpy inputs to `fit`/`evaluate`/`predict` (raise ValueError)."""

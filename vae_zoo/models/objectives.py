@@ -16,7 +16,7 @@ import tensorflow_probability as tfp
 
 from vae_zoo.models.inputs import check_num_samples
 from vae_zoo.utils.distribute import global_batch_draw, global_batch_mean
-from vae_zoo.utils.seeds import IMPORTANCE, per_row, stream
+from vae_zoo.utils.seeds import IMPORTANCE, fold, per_row_normal, stream
 
 tfd = tfp.distributions
 
@@ -157,7 +157,7 @@ class ObjectivesMixin:
         With `seed` (`[2]`), chunk i draws `[chunk, B, latent]` noise keyed by
         `fold_in(seed, i)`, the chunk sized by `max_elements`. With `keys`
         (`[B, 2]`, one per row), row b's samples come in blocks of
-        `ROW_BLOCK` keyed by `fold_in(keys[b], i)` alone, whatever the batch.
+        `ROW_BLOCK` keyed by `fold(keys[b], i)` alone, whatever the batch.
         """
         num_samples = tf.cast(check_num_samples(num_samples), tf.int32)
         batch = tf.shape(x)[0]
@@ -176,11 +176,7 @@ class ObjectivesMixin:
         def noise(i):
             if keys is None:
                 return tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
-            block = per_row(
-                lambda key: tf.random.stateless_normal([ROW_BLOCK, self.latent_dim], tf.random.experimental.stateless_fold_in(key, i)),
-                keys,
-                tf.TensorSpec([ROW_BLOCK, self.latent_dim], tf.float32),
-            )
+            block = per_row_normal(fold(keys, i), [ROW_BLOCK, self.latent_dim])
             return tf.transpose(block, [1, 0, 2])
 
         def body(i, total):

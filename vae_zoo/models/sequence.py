@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from vae_zoo import distributions as dists
 from vae_zoo import text
+from vae_zoo.models.inputs import check_num_samples
 from vae_zoo.models.registry import FamilyArgument, register_family
 from vae_zoo.models.sampled_softmax import SampledSoftmaxMixin, check_sampled_softmax
 from vae_zoo.models.sequence_decoding import DecodingMixin
@@ -310,6 +311,7 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
 
         Equals the `sample` signature's `sentences` for `seed = seed + arange(num_samples)`.
         """
+        num_samples = check_num_samples(num_samples)
         keys = row_keys(seed_rows(num_samples, seed))
         ids = self._sample_rows(keys, tf.fill([num_samples], tf.cast(temperature, tf.float32)))["ids"]
         return self._strings(ids) if self.codec is not None else ids

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from vae_zoo import text
-from vae_zoo.utils.seeds import per_row, per_row_normal, row_keys, seed_rows
+from vae_zoo.utils.seeds import fold, per_row, per_row_normal, row_keys, seed_rows
 
 
 class DecodingMixin:
@@ -29,7 +29,7 @@ class DecodingMixin:
         """`generate_ids` with one temperature `[N]` and one stateless key `[N, 2]` per row.
 
         A `tf.while_loop` over positions, stopping once every row has emitted
-        `[EOS]`. Row i's draw at position t is keyed by `fold_in(keys[i], t)`
+        `[EOS]`. Row i's draw at position t is keyed by `fold(keys[i], t)`
         alone, so its sentence never depends on the other rows of the batch.
         """
         z = tf.convert_to_tensor(z, tf.float32)
@@ -55,9 +55,7 @@ class DecodingMixin:
         hot = temperatures > 0
 
         def row_keys_at(t):
-            return per_row(
-                lambda key: tf.random.experimental.stateless_fold_in(key, t), keys, tf.TensorSpec([2], tf.int32)
-            )
+            return fold(keys, t)
 
         def step(t, previous, h, c, finished, outputs):
             inputs = self._step_inputs(previous[:, None], z)[:, 0]

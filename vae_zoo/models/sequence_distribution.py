@@ -3,6 +3,8 @@
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vae_zoo.utils.seeds import fold
+
 tfd = tfp.distributions
 
 
@@ -74,7 +76,12 @@ class SequenceDistribution(tfd.Distribution):
         lead = self._batch_shape_tensor()
         z = self._flat_z(lead)
         z = tf.tile(z, [n, 1])
-        x = model.generate_ids(z, temperature=temperature, seed=seed)
+        if seed is None:
+            x = model.generate_ids(z, temperature=temperature)
+        else:  # a TFP seed `[2]`: row i's key is that seed folded with i
+            rows = tf.shape(z)[0]
+            keys = fold(tf.broadcast_to(tf.cast(seed, tf.int32), [rows, 2]), tf.range(rows))
+            x = model.generate_rows(z, tf.fill([rows], tf.cast(temperature, tf.float32)), keys)
         return tf.reshape(x, tf.concat([[n], lead, model.data_shape], axis=0))
 
     def _sample_n(self, n, seed=None):

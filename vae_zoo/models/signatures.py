@@ -17,11 +17,15 @@ never changes a result:
 
 Data is `x` `[B, *input_shape]` (float32 images in [0, 1], int32 token ids)
 or `sentences` `[B]` strings for sentence models. `seed` is int64 `[B]`, one
-per row; `temperature` float32 `[B]`. Row seed s is the stateless key
-`[s mod M, (s div M) mod M]` with M = 2^31 - 1, folded with one stream per
-kind of draw (`vae_zoo.utils.seeds`): the Python methods use row seeds
-`s, s + 1, ...`, so `model.sample(n, seed=s, temperature=t)` equals the
-`sample` signature with `seed = s + arange(n)`, `temperature = [t] * n`.
+per row; `temperature` float32 `[B]`. Row seed s keys its row with all 64
+bits, folded with one stream per kind of draw (`vae_zoo.utils.seeds`: distinct
+seeds never share a key): the Python methods use row seeds `s, s + 1, ...`,
+so `model.sample(n, seed=s, temperature=t)` equals the `sample` signature with
+`seed = s + arange(n)`, `temperature = [t] * n`.
+
+The export adds per-row validity to each of them (`vae_zoo/export/row_isolation.py`,
+with `serving_row_errors` of `inputs.py`): an `error` output per row, invalid rows
+masked, so one bad row never fails its batch-mates.
 
 A family changes what its data and outputs are through the `serving_*` hooks
 below (the sentence model does); it never writes export code.

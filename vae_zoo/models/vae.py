@@ -22,22 +22,13 @@ from vae_zoo import distributions as dists
 from vae_zoo import presets
 from vae_zoo.models.inputs import InputsMixin, check_num_samples
 from vae_zoo.models.objectives import KL_MODES, OBJECTIVES, ObjectivesMixin
+from vae_zoo.models.row_draws import RowDrawsMixin
 from vae_zoo.models.signatures import SignaturesMixin
 from vae_zoo.models.trainer import TrainerMixin
-from vae_zoo.utils.seeds import (
-    LIKELIHOOD,
-    POSTERIOR,
-    PRIOR,
-    as_seed,
-    per_row,
-    per_row_normal,
-    row_keys,
-    seed_rows,
-    stream,
-)
+from vae_zoo.utils.seeds import as_seed, row_keys, seed_rows
 
 
-class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Model):
+class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerMixin, keras.Model):
     """Base class of every vae-zoo model: a `keras.Model` with a probabilistic contract.
 
     Args:
@@ -257,35 +248,11 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
         keys = row_keys(seed_rows(num_samples, seed))
         return self.prior_rows(keys, tf.fill([num_samples], tf.cast(temperature, tf.float32)))
 
-    def prior_rows(self, keys, temperatures):
-        """One prior draw per row `[B, latent_dim]`: row i keyed by `keys[i]`, spread scaled by `temperatures[i]`."""
-        prior = self._prior_distribution()
-        return per_row(
-            lambda row: dists.tempered_sample(prior, 1, row[0], row[1])[0],
-            (stream(keys, PRIOR), tf.cast(temperatures, tf.float32)),
-            tf.TensorSpec([self.latent_dim], tf.float32),
-        )
-
-    def posterior_rows(self, x, keys):
-        """One draw of q(z|x) per row `[B, latent_dim]` for prepared `x`, row i keyed by `keys[i]`."""
-        params = self._posterior_params(x)
-        return self.posterior.reparameterize(params, per_row_normal(stream(keys, POSTERIOR), [self.latent_dim]))
-
-    def likelihood_rows(self, z, keys):
-        """One draw of p(x|z) per row `[B, *input_shape]`, row i keyed by `keys[i]`."""
-        params = self._likelihood_params(tf.convert_to_tensor(z, tf.float32))
-        dtype = tf.int32 if self.likelihood.integer_events else tf.float32
-        return per_row(
-            lambda row: tf.cast(self.likelihood.distribution(row[0]).sample(seed=row[1]), dtype),
-            (params, stream(keys, LIKELIHOOD)),
-            tf.TensorSpec(self.data_shape, dtype),
-        )
-
     def sample(self, num_samples, seed=None, temperature=1.0, output="mean"):
         """Generates `num_samples` new examples `[num_samples, *input_shape]`.
 
         Args:
-            seed: int (row i uses row seed `seed + i`), a pair, or None (random).
+            seed: int (row i uses row seed `seed + i`) or None (random).
             temperature: scales the prior's spread (1.0 = the prior).
             output: "mean" (the likelihood mean, default) or "sample" (a draw
                 from p(x|z), in the likelihood's support).
@@ -330,23 +297,25 @@ class VAE(InputsMixin, ObjectivesMixin, SignaturesMixin, TrainerMixin, keras.Mod
     # Bounds
     # ------------------------------------------------------------------
 
-    def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=None):
+    def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=None, row_seeds=None):
         """Importance-weighted estimate of log p(x) per example, `[B]`, in nats (Burda et al. 2015).
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x),
-        in memory-bounded chunks (`max_elements` decoder outputs; None: the family's `IW_MAX_ELEMENTS`) inside a `tf.while_loop`. `seed`: an int, a pair or None keys the
-        whole batch; an int64 array or tensor of shape `[B]` (one seed per row)
-        keys each row's samples by its own seed, as the exported
-        `log_likelihood` signature does, so row i's estimate depends on row i alone.
+        in memory-bounded chunks (`max_elements` decoder outputs; None: the family's
+        `IW_MAX_ELEMENTS`) inside a `tf.while_loop`. `seed` (an int or None) keys the whole
+        batch; `row_seeds` (integers `[B]`, one per row) instead keys each row's samples by its
+        own seed, as the exported `log_likelihood` signature does, so row i's estimate depends on
+        row i alone. Give one of the two, not both.
         """
         num_samples = check_num_samples(num_samples)
         x = self.prepare_inputs(x)
-        per_row_seeds = (isinstance(seed, np.ndarray) and seed.dtype == np.int64 and seed.ndim == 1) or (
-            isinstance(seed, tf.Tensor) and seed.dtype == tf.int64 and seed.shape.rank == 1
-        )
-        if per_row_seeds:
-            return self._iw_log_likelihood(x, num_samples, None, max_elements, keys=row_keys(seed))
-        return self._iw_log_likelihood(x, num_samples, as_seed(seed), max_elements)
+        if row_seeds is None:
+            return self._iw_log_likelihood(x, num_samples, as_seed(seed), max_elements)
+        if seed is not None:
+            raise ValueError(f"pass seed (one for the batch) or row_seeds (one per row), not both; got seed={seed!r}")
+        if np.shape(row_seeds)[:1] != tuple(x.shape[:1]):
+            raise ValueError(f"row_seeds must hold one seed per row of x ({x.shape[0]}), got shape {np.shape(row_seeds)}")
+        return self._iw_log_likelihood(x, num_samples, None, max_elements, keys=row_keys(row_seeds))
 
     def elbo(self, x, num_samples=1, seed=None):
         """Per-example ELBO in nats, `[B]`: E_q[log p(x|z)] - KL(q(z|x) || p(z)), k-sample average."""
