@@ -96,11 +96,22 @@ class DiagonalGaussianPosterior(PosteriorHead):
             self.shift = self.add_weight(shape=(self.latent_dim,), initializer="zeros", name="shift", dtype="float32")
 
     def call(self, features, training=False):
-        out = self.projection(features)
+        if self.batch_norm_scale is None:
+            out = self.projection(features)
+        else:
+            out = self._projection_without_mean_bias_gradient(features)
         loc, raw_scale = tf.split(out, 2, axis=-1)
         if self.batch_norm_scale is not None:
             loc = self.batch_norm_scale * self.mean_norm(loc, training=training) + self.shift
         return {"loc": loc, "scale": tf.math.softplus(raw_scale) + self.min_scale}
+
+    def _projection_without_mean_bias_gradient(self, features):
+        """`self.projection(features)` (the same ops and values), with no gradient to the bias of the
+        means: batch normalization subtracts it, so its true gradient is zero, and what the chain
+        rule computes instead is rounding noise that 2 replicas and 1 device round differently."""
+        kernel, bias = self.projection.kernel, self.projection.bias
+        bias = tf.concat([tf.stop_gradient(bias[: self.latent_dim]), bias[self.latent_dim :]], axis=0)
+        return tf.matmul(tf.cast(features, kernel.dtype), kernel) + bias
 
     def distribution(self, params):
         return tfd.MultivariateNormalDiag(loc=params["loc"], scale_diag=params["scale"])
