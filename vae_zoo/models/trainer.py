@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from vae_zoo.models.fused_steps import fused_function
-from vae_zoo.utils.distribute import global_rows, multi_worker, replicated
+from vae_zoo.utils.distribute import all_reduce_sum, global_rows, multi_worker, replicated
 
 #: Training steps per call of the compiled train function, unless `compile` is told otherwise.
 DEFAULT_STEPS_PER_EXECUTION = 32
@@ -160,7 +160,7 @@ class TrainerMixin:
             # In a replica context a metric reads its own replica's sums, and Keras averages the
             # replicas' logs: per replica, not per example, when a short batch splits unevenly.
             pairs = [[tracker.total.value, tracker.count.value] for tracker in self._trackers]
-            sums = context.all_reduce(tf.distribute.ReduceOp.SUM, pairs)
+            sums = all_reduce_sum(context, pairs)
             logs = {t.name: tf.math.divide_no_nan(total, count) for t, (total, count) in zip(self._trackers, sums)}
         else:
             logs = {tracker.name: tracker.result() for tracker in self._trackers}

@@ -5,6 +5,10 @@ contiguous pieces in replica order, the first `R % N` replicas taking one row mo
 may get no rows at all (1 row on 2 replicas: 1 and 0). So nothing here assumes equal rows per
 replica: the global rows and a replica's first global row come from the replicas' row counts.
 On one device (or outside a replica context) no collective runs.
+
+Every all-reduce here goes through `all_reduce_sum`, which places its values on the replica's device
+first: MultiWorkerMirroredStrategy's collectives take their destination from each value's device, and
+a variable read inside a replica (a metric's running total) has none ("destinations can not be empty").
 """
 
 import tensorflow as tf
@@ -16,6 +20,15 @@ def replicated():
         return None
     context = tf.distribute.get_replica_context()
     return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+
+def all_reduce_sum(context, values):
+    """`context.all_reduce(SUM, values)` for a replica context, each value first copied onto this replica's device.
+
+    `tf.identity` under the replica's device scope gives a value the device that a read of a variable
+    (colocated with it, so without a device of its own) lacks; MirroredStrategy reduces either alike.
+    """
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.nest.map_structure(tf.identity, values))
 
 
 def replica_rows(rows):
@@ -30,7 +43,7 @@ def replica_rows(rows):
         return tf.constant(0, tf.int32), rows
     replicas = context.num_replicas_in_sync
     replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-    counts = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.one_hot(replica, replicas, dtype=tf.int32) * rows)
+    counts = all_reduce_sum(context, tf.one_hot(replica, replicas, dtype=tf.int32) * rows)
     offset = tf.reduce_sum(tf.where(tf.range(replicas) < replica, counts, 0))
     return offset, tf.reduce_sum(counts)
 
@@ -68,7 +81,7 @@ def global_batch_mean(values):
     count = tf.cast(tf.shape(values)[0], values.dtype)
     context = replicated()
     if context is not None:
-        total, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [total, count])
+        total, count = all_reduce_sum(context, [total, count])
     return total / count
 
 
