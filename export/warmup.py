@@ -24,6 +24,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from vae_zoo.text import EOS, PAD
+
 #: The largest allowed batch size of `serving/batching.config` (its last
 #: `allowed_batch_sizes` entry, equal to `max_batch_size`). Used when that file
 #: cannot be read (an installed vae-zoo has no `serving/` directory);
@@ -98,9 +100,9 @@ def _example(spec, batch_size):
     if spec.name == "z":
         return rng.standard_normal(rows).astype(spec.dtype.as_numpy_dtype)
     if spec.dtype.is_integer:  # token ids: an empty sentence, [EOS] then [PAD]
-        tokens = np.zeros(rows, spec.dtype.as_numpy_dtype)
+        tokens = np.full(rows, PAD, spec.dtype.as_numpy_dtype)
         if tokens.ndim > 1:
-            tokens[:, 0] = 3
+            tokens[:, 0] = EOS
         return tokens
     return rng.random(rows).astype(spec.dtype.as_numpy_dtype)  # x: images in [0, 1)
 
