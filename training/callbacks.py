@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_zoo.utils.distribute import rows_of_all_replicas
+
 SCHEDULES = ("linear", "sigmoid", "cyclical")
 
 
@@ -140,7 +142,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` whose saves are atomic.
+    """`keras.callbacks.BackupAndRestore` whose saves are atomic, and whose workers resume together.
 
     Keras rewrites `latest.weights.h5` in place, so a run killed while it
     writes (SIGKILL, out of memory, preemption) leaves a truncated file that
@@ -148,18 +150,89 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     Here each save goes into a new directory `save-<epoch>-<batch>` (weights
     and epoch together), and then the symlink `latest` is swapped to it with
     `os.replace`, which is atomic on POSIX: `latest` always names a complete
-    save, and the restart resumes from the last one. Older saves are removed
-    after the swap. A backup directory in Keras's own layout is still read.
+    save. A backup directory in Keras's own layout is still read.
+
+    The save before the last one (of an earlier epoch) is kept too: under
+    MultiWorkerMirroredStrategy each worker saves its own backup, and a kill
+    between two workers' saves leaves one a save of epoch k+1 and the other
+    none beyond k. Restarted, they would run different numbers of steps and
+    wait on each other forever. So at restore the workers exchange the epochs
+    of their complete saves (one collective through the model's strategy) and
+    each restores the latest epoch all of them hold (`common_epoch`); newer
+    saves are dropped. Workers whose backups share no epoch start over, all.
     """
+
+    #: Complete saves kept on disk: the latest and the newest one of an earlier epoch.
+    KEEP = 2
 
     def __init__(self, backup_dir, **kwargs):
         super().__init__(backup_dir, **kwargs)
         self._link = os.path.join(backup_dir, "latest")
         if os.path.lexists(self._link) or not os.path.exists(self._weights_path):
-            self._weights_path = os.path.join(self._link, "latest.weights.h5")
-            self._training_metadata_path = os.path.join(self._link, "training_metadata.json")
+            self._point_at(self._link)
+        self.restored_epoch = 0
+
+    def _point_at(self, directory):
+        self._weights_path = os.path.join(directory, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(directory, "training_metadata.json")
+
+    def complete_saves(self):
+        """`{epoch: directory}` of the complete saves here: the one `latest` names and the older ones
+        (each complete when `latest` named it); a newer directory is a save cut short. Keras's own
+        layout counts as one save. The newest save of each epoch."""
+        saves = {}
+        if os.path.lexists(self._link):
+            latest = os.readlink(self._link)
+            ceiling = _save_key(latest)
+            entries = sorted(entry for entry in os.listdir(self.backup_dir) if _save_key(entry) is not None)
+            for entry in entries:
+                if ceiling is not None and _save_key(entry) <= ceiling:
+                    saves[_save_key(entry)[0]] = os.path.join(self.backup_dir, entry)
+        elif os.path.exists(os.path.join(self.backup_dir, "latest.weights.h5")):
+            with open(os.path.join(self.backup_dir, "training_metadata.json")) as f:
+                saves[int(json.load(f)["epoch"])] = self.backup_dir
+        return saves
+
+    def on_train_begin(self, logs=None):
+        saves = self.complete_saves()
+        newest = sorted(saves, reverse=True)[: self.KEEP]
+        row = newest + [0] * (self.KEEP - len(newest))  # epoch 0: no save, a fresh start, held by every worker
+        rows = rows_of_all_replicas(self.model.distribute_strategy, row)
+        epoch = common_epoch([set(r) for r in rows.tolist()])
+        if newest and epoch < newest[0]:
+            print(
+                f"vae_zoo.training: the workers' backups hold the epochs {sorted(set(map(tuple, rows.tolist())))}; "
+                f"this worker resumes after epoch {epoch}, the latest all of them hold, not {newest[0]}"
+            )
+        self.restored_epoch = epoch
+        if epoch == 0:
+            self._point_at(os.path.join(self.backup_dir, "none"))  # nothing to restore
+            self._drop_saves_after(0, saves)
+            return
+        self._point_at(saves[epoch])
+        self._load_model()
+        if epoch < newest[0]:
+            self._drop_saves_after(epoch, saves)
+
+    def _drop_saves_after(self, epoch, saves):
+        """Points `latest` at the save of `epoch` (none for 0) and deletes the saves of later epochs."""
+        if epoch:
+            self._swap_link(os.path.basename(saves[epoch]))
+        elif os.path.lexists(self._link):
+            os.remove(self._link)
+        for later, directory in saves.items():
+            if later > epoch and directory != self.backup_dir:
+                shutil.rmtree(directory)
+
+    def _swap_link(self, name):
+        staged = self._link + ".new"
+        if os.path.lexists(staged):
+            os.remove(staged)
+        os.symlink(name, staged)
+        os.replace(staged, self._link)
 
     def _save_model(self):
+        kept = self.complete_saves()
         name = f"save-{self._current_epoch:06d}-{self._last_batch_seen:09d}"
         target = os.path.join(self.backup_dir, name)
         if os.path.exists(target):  # left by a run killed before its swap
@@ -170,14 +243,65 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
             f.flush()
             os.fsync(f.fileno())
-        staged = self._link + ".new"
-        if os.path.lexists(staged):
-            os.remove(staged)
-        os.symlink(name, staged)
-        os.replace(staged, self._link)
-        self._weights_path = os.path.join(self._link, "latest.weights.h5")
-        self._training_metadata_path = os.path.join(self._link, "training_metadata.json")
+        self._swap_link(name)
+        self._point_at(self._link)
+        earlier = [e for e in kept if e < self._current_epoch and kept[e] != self.backup_dir]
+        keep = {name} | {os.path.basename(kept[e]) for e in sorted(earlier, reverse=True)[: self.KEEP - 1]}
         for entry in os.listdir(self.backup_dir):
-            if entry != name and (entry.startswith("save-") or entry in ("latest.weights.h5", "training_metadata.json")):
+            keras_layout = entry in ("latest.weights.h5", "training_metadata.json")
+            if entry not in keep and (entry.startswith("save-") or keras_layout):
                 path = os.path.join(self.backup_dir, entry)
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def _save_key(entry):
+    """`(epoch, batch)` of a save directory's name `save-<epoch>-<batch>`, else None."""
+    parts = entry.split("-")
+    if len(parts) != 3 or parts[0] != "save" or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def common_epoch(held):
+    """The latest epoch that every set in `held` (one a worker: the epochs of its saves) holds; 0 when none."""
+    shared = set.intersection(*map(set, held)) if held else set()
+    return max(shared | {0})
+
+
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """`keras.callbacks.CSVLogger(filename, append=True)` that never loses or repeats an epoch's row.
+
+    Put it before the `AtomicBackupAndRestore` in the callbacks: an epoch's row is then written (and
+    flushed) before that epoch's backup, so a run killed between them has the row, and the epoch is run
+    again on restart. At its first epoch a (resumed) run drops the rows of that epoch and later ones,
+    so the repeated epoch's row replaces the old one instead of following it.
+    """
+
+    def __init__(self, filename, separator=","):
+        super().__init__(filename, separator=separator, append=True)
+
+    def on_train_begin(self, logs=None):
+        self._opened = False  # opened at the first epoch, when the epoch a resumed run starts at is known
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._opened:
+            return
+        if os.path.exists(self.filename):
+            with open(self.filename, newline="") as f:
+                lines = f.read().splitlines(keepends=True)
+            kept = lines[:1] + [line for line in lines[1:] if _row_epoch(line, self.sep) < epoch]
+            if kept != lines:
+                staged = self.filename + ".new"
+                with open(staged, "w", newline="") as f:
+                    f.writelines(kept)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(staged, self.filename)
+        super().on_train_begin()
+        self._opened = True
+
+
+def _row_epoch(line, separator):
+    """The epoch of a history row; infinite for a row cut short (no line end) or without an epoch."""
+    first = line.split(separator, 1)[0]
+    return int(first) if line.endswith("\n") and first.isdigit() else math.inf

@@ -7,7 +7,7 @@ The run directory holds:
   (`callbacks.AtomicBackupAndRestore`); a killed run restarted with the same
   command resumes from the last completed epoch, even if it was killed while saving;
 * `checkpoints/last.keras`, `checkpoints/best.keras` (best validation ELBO);
-* `history.csv` (appended across resumes) and `logs/` (TensorBoard scalars,
+* `history.csv` (one row an epoch, across resumes) and `logs/` (TensorBoard scalars,
   sample and reconstruction images each epoch);
 * `model.keras`: the final model; `metrics.json`: train and validation
   -ELBO, KL and reconstruction in nats per example, and timings. It holds no
@@ -15,8 +15,9 @@ The run directory holds:
   validation split, and the test split is measured only when asked
   (`vae-zoo evaluate RUN --split test`, `python -m vae_zoo.training.publish`),
   each such measurement appended to `metrics.json["test_evaluations"]`;
-* `samples.png` and `reconstructions.png` (of validation images), or for
-  sentences `samples.txt` and `reconstructions.txt` (of validation sentences).
+* what the run's data kind writes (`vae_zoo.kinds`): `samples.png` and `reconstructions.png`
+  (of validation images), for sentences `samples.txt` and `reconstructions.txt` (of validation
+  sentences), for series `samples.csv` and `reconstructions.csv` (of validation windows).
 
 Example (Python; the command line takes the same settings as flags):
 
@@ -58,10 +59,13 @@ def add_arguments(parser):
         helps = "; ".join(f"{family}: {argument.help}" for family, argument in owners)
         g.add_argument("--" + name.replace("_", "-"), dest=name, default=s, help=helps)
     g = parser.add_argument_group("data")
-    g.add_argument("--dataset", default=s, help="fashion_mnist | mnist | binarized_mnist | a local path")
+    datasets = "images: fashion_mnist | mnist | binarized_mnist | a local path; sentences: wordnet_sentences; "
+    datasets += "series: sunspots"
+    g.add_argument("--dataset", default=s, help=datasets + " (see vae_zoo.kinds)")
     g.add_argument("--data-dir", default=s, help="directory with TFDS data or raw IDX/.npz files")
     g.add_argument("--binarize", default=s, help="dynamic | static | none")
-    g.add_argument("--max-length", type=int, default=s, help="sentences: tokens per sentence, [EOS] included")
+    lengths = "sentences: tokens per sentence, [EOS] included; series: window length in steps"
+    g.add_argument("--max-length", type=int, default=s, help=lengths)
     g.add_argument("--max-tokens", type=int, default=s, help="sentences: vocabulary size, special tokens included")
     g = parser.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=s)
@@ -90,7 +94,6 @@ def add_arguments(parser):
     g.add_argument("--verbose", type=int, default=s, help="0 silent, 1 progress bar, 2 one line per epoch")
 
 
-TRAIN_EVAL_SENTENCES = 10_000
 #: The splits a training run measures; the test split is never among them (see the module docstring).
 RUN_SPLITS = ("train", "validation")
 
@@ -130,90 +133,8 @@ def main(args):
 
 
 def build_model(config, data):
-    """The model a config describes, for data described by `data` (see `VAE.from_training_config`)."""
+    """The model a config describes, for the settings its data fix (`data`, from the data kind's `training_data`)."""
     return get_family(config["model"]).from_training_config(config, data)
-
-
-def _sentence_datasets(config, strategy, verbose):
-    """Token-id datasets of the training and validation splits of a text corpus (no test split: see the module
-    docstring), and `{"codec", "input_shape"}` (the codec built from its training split)."""
-    import tensorflow as tf
-
-    from vae_zoo import datasets
-    from vae_zoo.text import TextCodec
-    from vae_zoo.training.strategies import shard_policy
-
-    def ids(split):
-        sentences = datasets.load_sentences(config["dataset"], split=split, data_dir=config["data_dir"])
-        if verbose:
-            print(f"vae_zoo.training: {config['dataset']} [{split}]: {len(sentences)} sentences")
-        return sentences
-
-    train_sentences = ids("train")
-    codec = TextCodec.from_corpus(train_sentences, max_length=config["max_length"], max_tokens=config["max_tokens"])
-    batch = config["batch_size"]
-    splits = {}
-    for split, sentences in (("train", train_sentences), ("validation", ids("validation"))):
-        tokens = codec.tokenize(sentences).numpy()
-        ds = tf.data.Dataset.from_tensor_slices(tokens)
-        if split == "train":
-            ds = ds.shuffle(len(tokens), seed=config["seed"], reshuffle_each_iteration=True)
-            ds = ds.batch(batch, drop_remainder=True)
-            if config["steps_per_epoch"]:
-                ds = ds.take(config["steps_per_epoch"])
-            # train metrics on the first TRAIN_EVAL_SENTENCES sentences (the full split is slow to score)
-            subset = tf.data.Dataset.from_tensor_slices(tokens[:TRAIN_EVAL_SENTENCES])
-            splits["train_eval"] = shard_policy(subset.batch(batch).prefetch(tf.data.AUTOTUNE), strategy)
-        else:
-            ds = ds.batch(batch)
-        splits[split] = shard_policy(ds.prefetch(tf.data.AUTOTUNE), strategy)
-    return splits, {"codec": codec, "input_shape": (config["max_length"],)}
-
-
-def _image_datasets(config, strategy, verbose):
-    """Image datasets of the training and validation splits (no test split: see the module docstring),
-    and `{"input_shape"}`."""
-    from vae_zoo import datasets
-    from vae_zoo.training.strategies import shard_policy
-
-    common = dict(
-        batch_size=config["batch_size"],
-        seed=config["seed"],
-        data_dir=config["data_dir"],
-        validation_size=config["validation_size"],
-        verbose=verbose,
-    )
-    # Training draws fresh bits every epoch when dynamic; evaluation splits are binarized once.
-    evaluation_binarize = "static" if config["binarize"] else None
-    train = datasets.load(config["dataset"], split="train", binarize=config["binarize"], drop_remainder=True, **common)
-    if config["steps_per_epoch"]:
-        train = train.take(config["steps_per_epoch"])
-    splits = {"train": shard_policy(train, strategy)}
-    splits["validation"] = shard_policy(
-        datasets.load(config["dataset"], split="validation", binarize=evaluation_binarize, **common), strategy
-    )
-    # Train metrics at the end: the same examples, binarized once, not shuffled.
-    splits["train_eval"] = shard_policy(
-        datasets.load(config["dataset"], split="train", binarize=evaluation_binarize, shuffle=False, **common),
-        strategy,
-    )
-    return splits, {"input_shape": tuple(splits["validation"].element_spec.shape[1:])}
-
-
-#: How training reads each family's `data_kind`.
-DATA_LOADERS = {"images": _image_datasets, "sentences": _sentence_datasets}
-
-
-def _write_sentences(model, ids, run_dir, seed):
-    """`samples.txt` (prior samples at temperatures 0, 0.7, 1) and `reconstructions.txt` (of `ids`: validation)."""
-    with open(os.path.join(run_dir, "samples.txt"), "w") as f:
-        for temperature in (0.0, 0.7, 1.0):
-            f.write(f"# temperature {temperature}\n")
-            f.writelines(f"{s}\n" for s in model.sample_sentences(10, seed=seed, temperature=temperature))
-    inputs = [s.decode("utf-8") for s in model.detokenize(ids).numpy()]
-    with open(os.path.join(run_dir, "reconstructions.txt"), "w") as f:
-        for sentence, reconstruction in zip(inputs, model.reconstruct_sentences(ids)):
-            f.write(f"in:  {sentence}\nout: {reconstruction}\n\n")
 
 
 def _learning_rate(config, train):
@@ -253,7 +174,6 @@ def train(config):
     import keras
     import tensorflow as tf
 
-    from vae_zoo import plots
     from vae_zoo.training import callbacks as cb
     from vae_zoo.training import config as config_lib
     from vae_zoo.training import strategies
@@ -287,11 +207,11 @@ def train(config):
         config_lib.write(config, run_dir)
     keras.utils.set_random_seed(config["seed"])
 
-    family = get_family(config["model"])
-    data, data_info = DATA_LOADERS[family.data_kind](config, strategy, verbose=bool(verbose))
-    input_shape, codec = tuple(data_info["input_shape"]), data_info.get("codec")
+    kind = config_lib.data_kind(config)  # how this run's data are loaded, batched and shown (vae_zoo.kinds)
+    data, model_settings = kind.training_data(config, verbose=bool(verbose))
+    data = {split: strategies.shard_policy(dataset, strategy) for split, dataset in data.items()}
     with strategy.scope():
-        model = build_model(config, data_info)
+        model = build_model(config, model_settings)
         if warm_run is not None:  # before BackupAndRestore, which wins when this run itself resumes
             model.load_weights(os.path.join(warm_run, "model.keras"))
         optimizer = make_optimizer(config, data["train"])
@@ -301,10 +221,7 @@ def train(config):
             steps_per_execution=config["steps_per_execution"],
         )
 
-    callbacks = [
-        cb.NaNGuard(),
-        cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup")),
-    ]
+    callbacks = [cb.NaNGuard()]
     if config["kl_annealing"]:
         callbacks.append(cb.KLAnnealing(config["kl_annealing"], steps=config["anneal_steps"], max_beta=config["beta"]))
     if config["early_stopping"]:
@@ -313,6 +230,9 @@ def train(config):
                 monitor="val_elbo", mode="max", patience=config["early_stopping"], restore_best_weights=True
             )
         )
+    if chief:  # an epoch's row before its backup (after KLAnnealing, which adds beta): no row is ever lost
+        callbacks.append(cb.HistoryCSV(os.path.join(run_dir, "history.csv")))
+    callbacks.append(cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup")))
     if chief:
         checkpoints = os.path.join(run_dir, "checkpoints")
         callbacks += [
@@ -320,14 +240,13 @@ def train(config):
             keras.callbacks.ModelCheckpoint(
                 os.path.join(checkpoints, "best.keras"), monitor="val_elbo", mode="max", save_best_only=True
             ),
-            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
         ]
         if config["tensorboard"]:
             logs = os.path.join(run_dir, "logs")
             callbacks.append(keras.callbacks.TensorBoard(logs))
-            if len(input_shape) == 3:
-                images = next(iter(data["validation"].unbatch().batch(16)))
-                callbacks.append(cb.ImageSummaries(os.path.join(logs, "images"), images.numpy()))
+            images = kind.summary_images(data["validation"])
+            if images is not None:
+                callbacks.append(cb.ImageSummaries(os.path.join(logs, "images"), images))
 
     start = time.time()
     history = model.fit(
@@ -364,11 +283,6 @@ def train(config):
     if chief:
         with open(os.path.join(run_dir, "metrics.json"), "w") as f:
             json.dump({"config": config, **metrics}, f, indent=2)
-        if len(input_shape) == 3:
-            plots.model_samples(model, os.path.join(run_dir, "samples.png"), num_samples=64, seed=config["seed"])
-            images = next(iter(data["validation"].unbatch().batch(20)))
-            plots.model_reconstructions(model, images.numpy(), os.path.join(run_dir, "reconstructions.png"))
-        if codec is not None:
-            _write_sentences(model, next(iter(data["validation"].unbatch().batch(10))), run_dir, config["seed"])
+        kind.write_run_outputs(model, data["validation"], run_dir, config["seed"])
     keras.mixed_precision.set_global_policy("float32")
     return metrics

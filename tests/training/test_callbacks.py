@@ -1,5 +1,10 @@
 """Callbacks: KL schedules and annealing, the NaN guard, atomic backups."""
 
+import csv
+import os
+import shutil
+import threading
+
 import keras
 import numpy as np
 import pytest
@@ -97,3 +102,106 @@ def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp
     )  # fmt: skip
     assert_same_weights(seen[0], saved, atol=0)  # restored from the save of epoch 2, not the partial one
     assert restarted._initial_epoch == 2
+
+
+def _small_model():
+    keras.utils.set_random_seed(0)
+    m = vae_zoo.models.DenseVAE((8,), latent_dim=2, hidden_units=(8,), seed=0)
+    m.compile(optimizer="adam", jit_compile=False)
+    return m
+
+
+X = np.random.default_rng(0).random((64, 8)).astype("float32")  # 4 steps an epoch at batch 16
+
+
+def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_they_share(tmp_path, monkeypatch):
+    """Worker 0 saved its backup of epoch 3; worker 1 was killed while saving its own (a save cut short, `latest`
+    still at epoch 2). Restarted, both restore epoch 2 (the latest both hold: each keeps its previous save too)
+    and run the same steps; worker 0 drops its epoch-3 save. The collective is simulated by threads meeting at a
+    barrier, each handing in the row its worker would all-reduce."""
+    dirs = [str(tmp_path / f"worker_{i}" / "backup") for i in range(2)]
+    first, weights = _small_model(), {}
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: weights.update({e + 1: first.get_weights()}))
+    for epochs in (2, 3):
+        if epochs == 3:
+            shutil.copytree(dirs[0], dirs[1], symlinks=True)  # both workers saved epochs 1 and 2
+        kept = cb.AtomicBackupAndRestore(dirs[0], delete_checkpoint=False)
+        first.fit(X, batch_size=16, epochs=epochs, verbose=0, callbacks=[kept, record])
+    assert sorted(cb.AtomicBackupAndRestore(dirs[0]).complete_saves()) == [2, 3]  # the previous save kept
+    cut = os.path.join(dirs[1], "save-000003-000000000")
+    os.makedirs(cut)
+    with open(os.path.join(cut, "latest.weights.h5"), "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n")  # worker 1's save of epoch 3, cut short by the kill
+    assert sorted(cb.AtomicBackupAndRestore(dirs[1]).complete_saves()) == [1, 2]
+
+    handed, barrier = {}, threading.Barrier(2)
+
+    def all_reduce(strategy, row):  # what rows_of_all_replicas returns on each of two single-replica workers
+        handed[threading.current_thread().name] = list(row)
+        barrier.wait(timeout=60)
+        return np.array([handed["worker_0"], handed["worker_1"]])
+
+    monkeypatch.setattr(cb, "rows_of_all_replicas", all_reduce)
+    models, backups = [_small_model() for _ in dirs], [cb.AtomicBackupAndRestore(d) for d in dirs]
+    for model, backup in zip(models, backups):
+        backup.set_model(model)
+    threads = [threading.Thread(target=b.on_train_begin, name=f"worker_{i}") for i, b in enumerate(backups)]
+    [t.start() for t in threads]
+    [t.join(timeout=120) for t in threads]
+    assert handed == {"worker_0": [3, 2], "worker_1": [2, 1]}
+    for model, backup in zip(models, backups):
+        assert (backup.restored_epoch, model._initial_epoch) == (2, 2)
+        assert_same_weights(model.get_weights(), weights[2], atol=0)  # epoch 2's weights, not epoch 3's
+        assert int(model.optimizer.iterations.numpy()) == 8
+    assert sorted(backups[0].complete_saves()) == [2]  # worker 0's epoch-3 save dropped, `latest` at epoch 2
+    # Sequentially now (no collective left): each resumes after epoch 2 and runs the same 4 steps of epoch 3.
+    monkeypatch.setattr(cb, "rows_of_all_replicas", lambda strategy, row: np.array([row]))
+    for model, directory in zip(models, dirs):
+        model.fit(X, batch_size=16, epochs=3, verbose=0, callbacks=[cb.AtomicBackupAndRestore(directory)])
+        assert int(model.optimizer.iterations.numpy()) == 12
+    assert_same_weights(models[0].get_weights(), models[1].get_weights(), atol=0)
+
+
+def test_common_epoch():
+    assert cb.common_epoch([{3, 2}, {2, 1}]) == 2
+    assert cb.common_epoch([{3, 2}, {3, 2}]) == 3
+    assert cb.common_epoch([{5, 4}, {2, 1}]) == 0  # nothing shared: every worker starts over
+    assert cb.common_epoch([{2, 0}]) == 2
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("where", ["before_backup", "after_backup"])
+def test_a_run_killed_around_its_backup_keeps_every_history_row_once(tmp_path, where):
+    """A kill between an epoch's history row and its backup (the epoch runs again: its old row must go), or
+    after the backup (the ModelCheckpoint saves: the row must be there already). Either way the restarted
+    run's history.csv holds epochs 0, 1, 2 once each, the rerun epoch's row from the rerun."""
+    history, backup = str(tmp_path / "history.csv"), str(tmp_path / "backup")
+
+    def killer(epoch):
+        def on_epoch_end(e, logs):
+            if e == epoch:
+                raise _Killed
+
+        return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+    def callbacks(kill_at=None):
+        kill = [killer(kill_at)] if kill_at is not None else []
+        middle, last = (kill, []) if where == "before_backup" else ([], kill)
+        return [cb.HistoryCSV(history), *middle, cb.AtomicBackupAndRestore(backup), *last]
+
+    with pytest.raises(_Killed):
+        _small_model().fit(X, batch_size=16, epochs=3, verbose=0, callbacks=callbacks(kill_at=1))
+    with open(history) as f:
+        killed = list(csv.DictReader(f))
+    assert [row["epoch"] for row in killed] == ["0", "1"]  # written before the backup
+    restarted = _small_model()
+    logs = restarted.fit(X, batch_size=16, epochs=3, verbose=0, callbacks=callbacks()).history
+    with open(history) as f:
+        rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert rows[0] == killed[0]
+    resumed = 1 if where == "before_backup" else 2
+    assert [float(row["loss"]) for row in rows[resumed:]] == pytest.approx(logs["loss"], rel=1e-6)

@@ -85,7 +85,26 @@ def global_batch_mean(values):
     return total / count
 
 
-def multi_worker():
-    """Whether the current strategy is a MultiWorkerMirroredStrategy spanning several workers."""
-    strategy = tf.distribute.get_strategy()
+def rows_of_all_replicas(strategy, row):
+    """`[replicas, len(row)]` int32 numpy: every replica's `row` (ints), from outside a replica context.
+
+    Each replica contributes the `row` of its own process, so under MultiWorkerMirroredStrategy every
+    worker learns every worker's row (one collective: all workers must call this, in the same order).
+    Under one process no collective runs: every row is this `row`.
+    """
+    row = tf.constant(row, tf.int32, shape=[len(row)])
+    replicas = strategy.num_replicas_in_sync
+    if not multi_worker(strategy):
+        return tf.tile(row[None], [replicas, 1]).numpy()
+
+    def one_row(context):
+        return tf.one_hot(context.replica_id_in_sync_group, replicas, dtype=tf.int32)[:, None] * row[None]
+
+    values = strategy.experimental_distribute_values_from_function(one_row)
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None).numpy()
+
+
+def multi_worker(strategy=None):
+    """Whether `strategy` (by default the current one) is a MultiWorkerMirroredStrategy spanning several workers."""
+    strategy = tf.distribute.get_strategy() if strategy is None else strategy
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
