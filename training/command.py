@@ -72,7 +72,7 @@ def _command(args, dataset, seed):
 
 def evaluate(args):
     """Entry point of `vae-zoo evaluate`."""
-    from vae_zoo import evaluation
+    from vae_zoo import evaluation, kinds
     from vae_zoo.presets import load_model
     from vae_zoo.training import protocol
 
@@ -83,19 +83,16 @@ def evaluate(args):
     dataset = args.dataset or run_config.get("dataset", "fashion_mnist")
     seed = args.seed if args.seed is not None else run_config.get("seed", 0)
     model = load_model(args.model)
-    binarize = None if args.binarize in ("none", "None", "") else args.binarize
-    if getattr(model, "codec", None) is not None:
-        binarize = None  # sentences are token ids, never binarized (recorded as such in the report)
-    x = evaluation.load_split(model, dataset, split=args.split, binarize=binarize, seed=seed, data_dir=args.data_dir)
+    kind = kinds.kind_of_model(model)  # how its data are read and what it measures besides (vae_zoo.kinds)
+    # only images are binarized: other kinds record None in the report
+    binarize = kind.evaluation_binarize(None if args.binarize in ("none", "None", "") else args.binarize)
+    x = kind.load_split(model, dataset, split=args.split, binarize=binarize, seed=seed, data_dir=args.data_dir)
     x = x[: args.max_examples] if args.max_examples else x
     report = evaluation.evaluate_model(
         model, x, num_samples=args.num_samples, seed=seed, batch_size=args.batch_size, mi_examples=args.mi_examples
     )
-    if getattr(model, "codec", None) is not None:  # word-level: [UNK] share, reconstruction F1 and its floor
-        from vae_zoo import datasets
-
-        sentences = datasets.load_sentences(dataset, split=args.split, data_dir=args.data_dir)
-        report.update(evaluation.sentence_report(model, sentences[: len(x)], seed=seed))
+    # the kind's own numbers (sentences: [UNK] share, word-level reconstruction F1 and its floor)
+    report.update(kind.evaluation_extras(model, dataset, args.split, len(x), seed, data_dir=args.data_dir))
     report.update(dataset=dataset, split=args.split, binarize=binarize, seed=seed, model=args.model)
     if args.split == "test":
         count = protocol.record_test_evaluation(

@@ -18,6 +18,7 @@ import os
 
 import yaml
 
+from vae_zoo import kinds
 from vae_zoo.models.registry import get_family
 
 DEFAULTS = {
@@ -33,14 +34,9 @@ DEFAULTS = {
     "objective": "elbo",
     "num_samples": 1,
     "model_kwargs": {},  # family arguments: hidden_units, filters, capacity, ...
-    # data
+    # data (each data kind adds its own settings: see KIND_SETTINGS below)
     "dataset": "fashion_mnist",
     "data_dir": None,
-    "binarize": "dynamic",
-    "validation_size": 5000,
-    # text (families whose data_kind is "sentences")
-    "max_length": 32,  # tokens per sentence, [EOS] included; longer sentences are truncated
-    "max_tokens": 10_000,  # vocabulary size, special tokens included
     # optimization
     "optimizer": "adam",  # "adam" or "sgd" (plain SGD: its step is linear in the gradient's scale)
     "epochs": 10,
@@ -66,6 +62,10 @@ DEFAULTS = {
     "tensorboard": True,
     "verbose": "auto",
 }
+#: The data kinds' own settings (`vae_zoo.kinds`: images' binarize and validation_size, sentences' max_length
+#: and max_tokens, series' max_length as the window length), with their defaults.
+KIND_SETTINGS = kinds.all_settings()
+DEFAULTS.update(KIND_SETTINGS)
 
 CHOICES = {
     "optimizer": ("adam", "sgd"),
@@ -107,8 +107,9 @@ def resolve(path=None, overrides=None):
         if config[key] not in choices:
             shown = ", ".join("none" if c is None else c for c in choices)
             raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
-    if get_family(config["model"]).data_kind != "images" and config["binarize"] is not None:
-        config["binarize"] = None  # only images are binarized
+    for other in kinds.KINDS.values():  # a kind's own settings mean nothing to another (only images are binarized)
+        if other is not data_kind(config):
+            config.update({key: None for key in other.exclusive_settings})
     for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
         if key == "steps_per_execution" and config[key] is None:
             continue
@@ -127,6 +128,11 @@ def resolve(path=None, overrides=None):
     if config["out"] is None:
         config["out"] = os.path.join("runs", f"{config['model']}_{config['dataset']}")
     return config
+
+
+def data_kind(config):
+    """The data kind (`vae_zoo.kinds`) a config's run trains on: its family's, picked by its dataset."""
+    return kinds.kind_for_config(get_family(config["model"]), config["dataset"])
 
 
 def check_model_kwargs(config):

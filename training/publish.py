@@ -170,15 +170,11 @@ def save_weights(model, path):
 
 
 def preprocessing(config, model):
-    """The entry's `preprocessing`: what `vae_zoo.evaluation.preset_data` needs to rebuild the test data."""
-    if model.data_kind == "sentences":
-        return {
-            "tokenizer": "the model's TextCodec (lowercased, punctuation split)",
-            "max_length": config["max_length"],
-            "vocabulary_size": len(model.codec.vocabulary),
-            "seed": config["seed"],
-        }
-    return {"train_binarize": config["binarize"], "test_binarize": "static" if config["binarize"] else None, "seed": config["seed"]}
+    """The entry's `preprocessing`: what the model's data kind (`vae_zoo.kinds`, its `preset_data`)
+    needs to rebuild the test data."""
+    from vae_zoo import kinds
+
+    return kinds.kind_of_model(model).preprocessing(model, config)
 
 
 def registry_path(path):
@@ -266,7 +262,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     """
     import yaml
 
-    from vae_zoo import evaluation, presets
+    from vae_zoo import evaluation, kinds, presets
     from vae_zoo.presets import load_model
     from vae_zoo.training import measurements, protocol
     from vae_zoo.training.run import run_train_seconds
@@ -284,8 +280,9 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     model = load_model(run_dir)
     entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}
     binarization_seeds = protocol.check_binarization_seeds(entry, options.get("binarization_seeds"))
-    x = evaluation.preset_data(entry, model)
-    sentences = evaluation.preset_sentences(entry, model)
+    kind = kinds.kind_of_model(model)
+    x = kind.preset_data(entry, model)
+    sentences = kind.preset_extras_data(entry, model)  # sentences: the raw test sentences; other kinds: None
     baseline = options.get("baseline") and measurements.read_baseline(options["baseline"], len(x[:nll_examples]))
     command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
     metrics, ll = measure(model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, per_example=True)

@@ -67,9 +67,9 @@ def _batches(x, batch_size):
 
 
 def _check_inputs(model, x):
-    """Shape, dtype and value errors (ValueError) before any work."""
-    model._check_shape(tf.TensorShape(x.shape))
-    model.prepare_inputs(x[:1])
+    """Shape, dtype and value errors (ValueError) before any work: the public `prepare_inputs` on the first
+    example repeated to the whole array's shape (a view), so a shape error names the array's own shape."""
+    model.prepare_inputs(np.broadcast_to(x[:1], x.shape) if len(x) else x)
 
 
 def _check_num_samples(num_samples):
@@ -95,7 +95,7 @@ def log_likelihood(model, data, num_samples=5000, seed=0, batch_size=100, jit_co
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def estimate(batch, batch_seed):
-        return model._iw_log_likelihood(model.prepare_inputs(batch), num_samples, batch_seed)
+        return model.importance_weighted_log_likelihood(model.prepare_inputs(batch), num_samples, batch_seed)
 
     bar = keras.utils.Progbar(len(x), unit_name="example") if progress else None
     results = []
@@ -142,7 +142,7 @@ def mutual_information(model, x, seed=0, block=256):
     Cost O(N^2 latent_dim); pass a few thousand examples.
     """
     prepared = model.prepare_inputs(x)
-    params = model._posterior_params(prepared)
+    params = model.posterior_parameters(prepared)
     q = model.posterior.distribution(params)
     eps = tf.random.stateless_normal(tf.shape(params["loc"]), tf.constant([seed, 7], tf.int32))
     z = model.posterior.reparameterize(params, eps)

@@ -151,6 +151,10 @@ class ObjectivesMixin:
     #: a family whose decoder holds many activations per output lowers it.
     IW_MAX_ELEMENTS = 2**24
 
+    def importance_weighted_log_likelihood(self, x, num_samples, seed):
+        """Importance-weighted log p(x) `[B]` for prepared `x`, keyed by one stateless `seed` (`[2]`)."""
+        return self._iw_log_likelihood(x, num_samples, seed)
+
     def _iw_log_likelihood(self, x, num_samples, seed, max_elements=None, keys=None):
         """Importance-weighted log p(x) `[B]` for prepared `x`, K samples in memory-bounded chunks.
 

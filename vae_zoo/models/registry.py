@@ -4,13 +4,14 @@ A family is a `VAE` subclass decorated with `@register_family("name")`. Its
 file declares everything training needs to know about it, so `training/`
 never branches on a family's name:
 
-* `data_kind`: the data it trains on, "images" or "sentences";
+* `data_kinds`: the kinds of data it reads (`vae_zoo.kinds`: "images", "sentences", "series", or a kind
+  registered elsewhere), its default first; an instance says which one it reads in `data_kind`;
 * `arguments`: its own command-line settings, `{name: FamilyArgument(parse, help)}`
   (`--hidden-units` for `hidden_units`); they reach the constructor through
   the config's `model_kwargs`;
 * `from_training_config(config, data)`: the model for a resolved training
-  config and a description of the data (`{"input_shape": ...}` for images,
-  `{"codec": TextCodec}` for sentences).
+  config and the constructor settings its data kind fixes (`{"input_shape": ...}` for images,
+  `{"vocabulary", "max_length"}` for sentences, `{"max_length", "features"}` for series).
 
 Built-in families register when `vae_zoo.models` is imported; a family in
 another module registers when that module is imported (`vae-zoo
@@ -21,7 +22,6 @@ import collections
 
 FamilyArgument = collections.namedtuple("FamilyArgument", ["parse", "help"])
 
-DATA_KINDS = ("images", "sentences")
 FAMILIES = {}
 
 
@@ -38,8 +38,9 @@ def register_family(name):
     def decorate(cls):
         if name in FAMILIES and FAMILIES[name].__qualname__ != cls.__qualname__:
             raise ValueError(f"model family {name!r} is already registered by {FAMILIES[name].__name__}")
-        if cls.data_kind not in DATA_KINDS:
-            raise ValueError(f"{cls.__name__}.data_kind must be one of {DATA_KINDS}, got {cls.data_kind!r}")
+        kinds = cls.data_kinds
+        if not isinstance(kinds, tuple) or not kinds or not all(isinstance(k, str) and k for k in kinds):
+            raise ValueError(f"{cls.__name__}.data_kinds must be a non-empty tuple of kind names, got {kinds!r}")
         cls.family_name = name
         FAMILIES[name] = cls
         return cls

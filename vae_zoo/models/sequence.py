@@ -82,7 +82,7 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
     3
     """
 
-    data_kind = "sentences"
+    data_kinds = ("sentences", "series")
     arguments = {
         "embedding_dim": FamilyArgument(int, "token embedding size"),
         "hidden_units": FamilyArgument(int, "LSTM units (per direction in the encoder)"),
@@ -151,12 +151,10 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
         self.sampled_softmax = check_sampled_softmax(sampled_softmax, self.tokens, self.vocab_size)
         super().__init__(shape, latent_dim, likelihood=likelihood, **kwargs)
 
-    @classmethod
-    def from_training_config(cls, config, data):
-        """A sentence model over `data["codec"]`'s vocabulary, `config["max_length"]` tokens long."""
-        codec = data["codec"]
-        return cls(vocabulary=codec.vocabulary, max_length=config["max_length"], latent_dim=config["latent_dim"],
-                   **cls.training_kwargs(config))  # fmt: skip
+    @property
+    def data_kind(self):
+        """"sentences" (token ids) or "series" (real values, `features=F`): the data this model reads."""
+        return "sentences" if self.tokens else "series"
 
     def build_encoder(self):
         if self.tokens != self.likelihood.integer_events:

@@ -134,8 +134,8 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         self.decoder_network = self.build_decoder()
         self.build((None, *self.data_shape))
 
-    #: The data the family trains on ("images" or "sentences"; see `vae_zoo.models.registry`).
-    data_kind = "images"
+    #: The kinds of data the family reads, its default first (see `vae_zoo.kinds`).
+    data_kinds = ("images",)
     #: The family's own training settings: `{name: FamilyArgument(parse, help)}`.
     arguments = {}
     #: Settings every family takes from a training config.
@@ -152,10 +152,15 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         kwargs.update(config.get("model_kwargs") or {})
         return kwargs
 
+    @property
+    def data_kind(self):
+        """The kind of data this model reads (`vae_zoo.kinds`): the family's default unless it says otherwise."""
+        return self.data_kinds[0]
+
     @classmethod
     def from_training_config(cls, config, data):
-        """The model a training config describes, for data described by `data` (`{"input_shape": ...}`)."""
-        return cls(data["input_shape"], config["latent_dim"], **cls.training_kwargs(config))
+        """The model a training config describes, for the settings its data fix (`data`: `{"input_shape": ...}`)."""
+        return cls(latent_dim=config["latent_dim"], **data, **cls.training_kwargs(config))
 
     # ------------------------------------------------------------------
     # Networks and building
@@ -197,6 +202,10 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
 
     def _posterior_params(self, x, training=False):
         return self.posterior(self.encoder_network(x, training=training), training=training)
+
+    def posterior_parameters(self, x):
+        """The parameters (`{"loc", ...}` tensors) of q(z|x) for prepared inputs `x`, in inference mode."""
+        return self._posterior_params(x)
 
     def _likelihood_params(self, z, training=False, targets=None, seed=None):
         """Likelihood parameters for `z` of shape `[..., latent_dim]` (any leading dims).
