@@ -41,7 +41,8 @@ from vae_zoo.models.trainer import DEFAULT_STEPS_PER_EXECUTION  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 from vae_zoo.training import config as config_lib  # noqa: E402
 from vae_zoo.training import strategies  # noqa: E402
-from vae_zoo.training.run import DATA_LOADERS, make_optimizer, train  # noqa: E402
+from vae_zoo.kinds import get_kind  # noqa: E402
+from vae_zoo.training.run import make_optimizer, train  # noqa: E402
 
 RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml")
 # never targets: masked in the exact softmax and left out of the sampled one, as in SequenceVAE
@@ -112,8 +113,8 @@ def train_language_model(config, vae):
         raise ValueError(f"the baseline trains on one device; the recipe's strategy {config['strategy']!r} does not apply")
     policy = strategies.set_precision(config["mixed_precision"])
     keras.utils.set_random_seed(config["seed"])
-    data, info = DATA_LOADERS["sentences"](config, tf.distribute.get_strategy(), verbose=False)
-    if list(info["codec"].vocabulary) != list(vae.codec.vocabulary):
+    data, info = get_kind("sentences").training_data(config, verbose=False)
+    if list(info["vocabulary"]) != list(vae.codec.vocabulary):
         raise ValueError("the training loader built another vocabulary than the VAE's: not the same data")
     kwargs = config["model_kwargs"]
     sizes = dict(
