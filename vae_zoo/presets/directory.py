@@ -4,8 +4,10 @@
 
 * `config.json`: the model class (its Keras registered name) and `model.get_config()`;
 * `model.weights.h5`: the weights (no optimizer state);
+* `vocabulary.txt` (sentence models): the vocabulary, one word per line, which
+  `config.json` names with its SHA-256 instead of listing the words;
 * `metadata.json`: the vae_zoo, TensorFlow, Keras and TFP versions, a
-  description, the metrics given, and the SHA-256 and size of both files.
+  description, the metrics given, and the SHA-256 and size of every other file.
 
 `vae_zoo.load(directory)` and `Family.from_preset(directory)` check it the way
 shipped entries are checked: every file listed must exist and have its
@@ -24,13 +26,16 @@ import urllib.parse
 
 import keras
 
-from vae_zoo.presets.checks import PresetChecksumError, home, model_class, verify
+from vae_zoo.presets.checks import (
+    PresetChecksumError, home, model_class, resolve_assets, verify, vocabulary_writable, write_vocabulary,
+)
 from vae_zoo.utils.checksums import sha256
 from vae_zoo.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
+VOCABULARY_FILE = "vocabulary.txt"
 
 
 def _versions():
@@ -53,10 +58,14 @@ def save_preset(model, directory, metrics=None, description=None):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".preset-partial-", dir=parent)
     try:
+        model_config = model.get_config()
+        vocabulary = model_config.get("vocabulary")
+        if isinstance(vocabulary, list) and vocabulary_writable(vocabulary):
+            model_config["vocabulary"] = write_vocabulary(vocabulary, os.path.join(staging, VOCABULARY_FILE))
         config = {
             "class_name": type(model).__name__,
             "registered_name": keras.saving.get_registered_name(type(model)),
-            "config": model.get_config(),
+            "config": model_config,
         }
         with open(os.path.join(staging, CONFIG_FILE), "w") as f:
             json.dump(config, f, indent=2)
@@ -65,7 +74,8 @@ def save_preset(model, directory, metrics=None, description=None):
         clone.save_weights(os.path.join(staging, WEIGHTS_FILE))
         files = {
             name: {"sha256": sha256(os.path.join(staging, name)), "bytes": os.path.getsize(os.path.join(staging, name))}
-            for name in (CONFIG_FILE, WEIGHTS_FILE)
+            for name in (CONFIG_FILE, WEIGHTS_FILE, VOCABULARY_FILE)
+            if os.path.exists(os.path.join(staging, name))
         }
         metadata = {
             "format": "vae_zoo preset",
@@ -111,14 +121,14 @@ def read_metadata(directory):
             f"{path} was written by vae_zoo {version} (major version {_major(version)}); this is vae_zoo "
             f"{__version__} (major {_major(__version__)}), which reads presets of its own major version only"
         )
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
+    for name in (CONFIG_FILE, WEIGHTS_FILE, *sorted(set(metadata.get("files", {})) - {CONFIG_FILE, WEIGHTS_FILE})):
         if name not in metadata.get("files", {}):
             raise ValueError(f"{path} lists no SHA-256 for {name}; the preset was not loaded")
         expected = metadata["files"][name]["sha256"]
         file = os.path.join(directory, name)
         if not os.path.isfile(file):
             raise FileNotFoundError(f"preset file {file} is missing (expected SHA-256 {expected}); the preset was not loaded")
-        verify(file, expected)
+        verify(file, expected, kind="vocabulary" if name == VOCABULARY_FILE else "weights")
     return metadata
 
 
@@ -130,7 +140,7 @@ def load_preset_directory(directory, cls=None, **overrides):
     found = keras.saving.get_registered_object(config.get("registered_name", "")) or model_class(config["class_name"])
     if cls is not None and not issubclass(found, cls):
         raise ValueError(f"preset {directory} is a {found.__name__}, not a {cls.__name__}; use {found.__name__}.from_preset")
-    model = found.from_config({**config["config"], **overrides})
+    model = found.from_config({**resolve_assets(config["config"], directory), **overrides})
     model.load_weights(os.path.join(directory, WEIGHTS_FILE))
     return model
 

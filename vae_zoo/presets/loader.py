@@ -5,16 +5,31 @@ import os
 
 import keras
 
-from vae_zoo.presets.checks import home, model_class, verify
+from vae_zoo.presets.checks import home, model_class, resolve_assets, verify
 
 REGISTRY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registry.json")
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+SHIPPED_ASSETS_DIR = WEIGHTS_DIR  # the shipped vocabulary files; WEIGHTS_DIR may be redirected, this stays
 
 
-def registry(path=None):
-    """The registry at `path` (default: the shipped one): `{name: entry}`, a fresh copy on every call."""
-    with open(path or REGISTRY_FILE) as f:
-        return json.load(f)
+def registry(path=None, resolve=True):
+    """The registry at `path` (default: the shipped one): `{name: entry}`, a fresh copy on every call.
+
+    An entry's config may name an asset file instead of holding its value (a
+    sentence model's vocabulary, see `checks.resolve_assets`), looked for in
+    `weights/` beside the registry, then among the shipped ones. With `resolve` (the default) each such reference
+    is replaced by the file's checked content, so `config` builds the model;
+    `resolve=False` gives the entries as the file keeps them, which is what a
+    tool that writes the registry back must read.
+    """
+    path = path or REGISTRY_FILE
+    with open(path) as f:
+        entries = json.load(f)
+    if resolve:
+        folder = os.path.join(os.path.dirname(os.path.abspath(path)), "weights")
+        for e in entries.values():
+            e["config"] = resolve_assets(e["config"], folder, SHIPPED_ASSETS_DIR)
+    return entries
 
 
 def list_presets():
