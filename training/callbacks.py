@@ -75,10 +75,7 @@ class KLAnnealing(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if not getattr(self.model, "uses_kl_weight", True):
-            objective = getattr(self.model, "objective", None)
-            detail = f"objective={objective!r}"
-            if getattr(self.model, "capacity", None) is not None:
-                detail = f"the capacity objective (capacity={self.model.capacity!r}, weighted by gamma)"
+            detail = self.model.objective_description  # the model's own words (a BetaVAE names its capacity)
             raise ValueError(
                 f"KL annealing sets model.beta, the KL weight of the ELBO, but this {type(self.model).__name__} "
                 f"trains {detail}, which has no beta-weighted KL term; drop KL annealing or use objective='elbo'"

@@ -68,6 +68,12 @@ class BetaVAE(ConvVAE):
         # The capacity objective weights |KL - C| by gamma; beta is not used.
         return self.capacity is None and super().uses_kl_weight
 
+    @property
+    def objective_description(self):
+        if self.capacity is None:
+            return super().objective_description
+        return f"the capacity objective (capacity={self.capacity!r}, weighted by gamma)"
+
     def capacity_at(self, step):
         """C(step) in nats."""
         fraction = tf.minimum(1.0, tf.cast(step, tf.float32) / float(self.capacity_steps))

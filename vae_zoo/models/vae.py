@@ -196,6 +196,11 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         """Whether the training loss has a KL term weighted by `model.beta` (what KL annealing drives)."""
         return self.objective == "elbo"
 
+    @property
+    def objective_description(self):
+        """The training objective in words (what an error about the KL weight names)."""
+        return f"objective={self.objective!r}"
+
     # ------------------------------------------------------------------
     # The probabilistic pieces
     # ------------------------------------------------------------------
