@@ -49,10 +49,12 @@ def test_a_corrupted_vocabulary_file_is_refused(registry_copy):
     registry_file, path, expected = registry_copy
     assert path.read_bytes().startswith(b"the\n")
     path.write_bytes(b"teh" + path.read_bytes()[3:])
-    with pytest.raises(presets.PresetChecksumError, match=f"vocabulary file {path} has SHA-256 [0-9a-f]{{64}}, expected {expected}"):
+    refusal = f"vocabulary file {path} has SHA-256 [0-9a-f]{{64}}, expected {expected}"
+    with pytest.raises(presets.PresetChecksumError, match=refusal):
         presets.loader.build_registered(NAME, registry_file=str(registry_copy[0]))
     path.unlink()  # not beside the registry: the shipped file with that SHA-256 is used
-    assert presets.entry(NAME, str(registry_file))["config"]["vocabulary"] == presets.entry(NAME)["config"]["vocabulary"]
+    shipped = presets.entry(NAME)["config"]["vocabulary"]
+    assert presets.entry(NAME, str(registry_file))["config"]["vocabulary"] == shipped
     with open(registry_file) as f:
         entries = json.load(f)
     entries[NAME]["config"]["vocabulary"]["file"] = "other.vocabulary.txt"
@@ -72,14 +74,17 @@ def test_a_user_preset_keeps_its_vocabulary_beside_the_config(tmp_path, sentence
     path = sentence_model.save_to_preset(str(tmp_path / "mine"))
     assert sorted(os.listdir(path)) == ["config.json", "metadata.json", "model.weights.h5", "vocabulary.txt"]
     config = json.load(open(os.path.join(path, "config.json")))["config"]
-    assert config["vocabulary"] == {"file": "vocabulary.txt", "sha256": presets.checks.sha256(os.path.join(path, "vocabulary.txt"))}
+    digest = presets.checks.sha256(os.path.join(path, "vocabulary.txt"))
+    assert config["vocabulary"] == {"file": "vocabulary.txt", "sha256": digest}
     assert "vocabulary.txt" in json.load(open(os.path.join(path, "metadata.json")))["files"]
     loaded = vae_zoo.load(path)
     assert list(loaded.codec.vocabulary) == list(sentence_model.codec.vocabulary)
     assert json.dumps(loaded.get_config()) == json.dumps(sentence_model.get_config())
     sentences = ["the cat sat on the mat", "a dog ran", "ünï"]
     np.testing.assert_array_equal(loaded.prepare_inputs(sentences), sentence_model.prepare_inputs(sentences))
-    np.testing.assert_array_equal(loaded.encode(sentences).mean().numpy(), sentence_model.encode(sentences).mean().numpy())
+    np.testing.assert_array_equal(
+        loaded.encode(sentences).mean().numpy(), sentence_model.encode(sentences).mean().numpy()
+    )
     with open(os.path.join(path, "vocabulary.txt"), "a") as f:
         f.write("extra\n")
     with pytest.raises(presets.PresetChecksumError, match="vocabulary file .*vocabulary.txt has SHA-256"):
