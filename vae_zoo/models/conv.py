@@ -7,8 +7,8 @@ import tensorflow as tf
 from vae_zoo.models.registry import FamilyArgument, int_list, register_family
 from vae_zoo.models.vae import VAE
 
-#: Up to this many output channels, `Conv2D` computes a stride-1 "same" convolution as a per-pixel
-#: product and a shift-and-sum (measured faster on CPU for 1 and 2 channels, not for 3:
+#: Up to this many output channels, `shift_sum_conv2d` computes a stride-1 "same" convolution as
+#: a per-pixel product and a shift-and-sum (faster on CPU for 1 and 2 channels, not for 3:
 #: benchmarks/README.md).
 SHIFT_SUM_MAX_FILTERS = 2
 
@@ -20,9 +20,30 @@ CONV_ARGUMENTS = {
 }
 
 
-@keras.saving.register_keras_serializable(package="vae_zoo", name="ShiftSumConv2D")
-class Conv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D`, computed another way when it has few output channels.
+def _shift_sum_applies(layer):
+    return (layer.filters <= SHIFT_SUM_MAX_FILTERS and layer.kernel_size[0] % 2 == 1
+            and layer.kernel_size[0] == layer.kernel_size[1] and tuple(layer.strides) == (1, 1)
+            and layer.padding == "same" and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1
+            and layer.data_format == "channels_last")  # fmt: skip
+
+
+def _shift_sum_convolution(inputs, kernel):
+    """y = sum over taps (kh, kw) of shift_(kh, kw)(x @ W[kh, kw]) for a stride-1 "same" convolution."""
+    k, _, channels, filters = kernel.shape
+    shape = tf.shape(inputs)
+    taps = tf.reshape(tf.transpose(kernel, [2, 0, 1, 3]), [channels, k * k * filters])  # columns (kh, kw, o)
+    products = tf.matmul(tf.reshape(inputs, [-1, channels]), taps)
+    products = tf.reshape(products, tf.concat([shape[:3], [k * k * filters]], axis=0))
+    one_hot = np.zeros((k, k, k * k * filters, filters), "float32")  # tap (kh, kw) of product o -> output o
+    for kh in range(k):
+        for kw in range(k):
+            for o in range(filters):
+                one_hot[kh, kw, (kh * k + kw) * filters + o, o] = 1
+    return tf.nn.conv2d(products, tf.constant(one_hot, products.dtype), 1, "SAME")
+
+
+def with_shift_sum(layer):
+    """`layer` (a `keras.layers.Conv2D`), its convolution computed as a shift-and-sum when it has few filters.
 
     oneDNN's convolution kernels run a 3x3 convolution to 1 channel (the Bernoulli head of a
     grayscale ConvVAE) at a small fraction of their usual rate, forward and backward. The same
@@ -30,30 +51,43 @@ class Conv2D(keras.layers.Conv2D):
     `[N*H*W, C] x [C, k*k*m]` and a fixed one-hot k x k convolution from k*k*m channels to m that
     shifts and sums the products; only the order of the additions changes. Used for stride 1,
     "same" padding, no dilation or groups, channels last and at most `SHIFT_SUM_MAX_FILTERS`
-    filters; otherwise, and for the weights, it is Keras's layer. The class keeps Keras's name so
-    that the weights keep their path (`.../conv2d/vars/0`) in saved files and shipped presets.
+    filters; otherwise Keras's own convolution runs. Only the layer's `convolution_op` is
+    replaced: it stays a `keras.layers.Conv2D` (its config, its weights, and their path
+    `.../conv2d/vars/0` in `.weights.h5` files, which Keras derives from the class name), so the
+    shipped presets and files saved earlier load unchanged. Its config is plain Keras's: a layer
+    rebuilt from it alone computes the same function with Keras's kernels.
+    """
+    keras_convolution = layer.convolution_op
+
+    def convolution_op(inputs, kernel):
+        if not _shift_sum_applies(layer):
+            return keras_convolution(inputs, kernel)
+        return _shift_sum_convolution(inputs, kernel)
+
+    layer.convolution_op = convolution_op
+    layer._shift_sum = lambda: _shift_sum_applies(layer)  # benchmarks/step_floor.py counts the fast path
+    return layer
+
+
+def shift_sum_conv2d(filters, kernel_size, **kwargs):
+    """`keras.layers.Conv2D(filters, kernel_size, **kwargs)` with `with_shift_sum`'s convolution."""
+    return with_shift_sum(keras.layers.Conv2D(filters, kernel_size, **kwargs))
+
+
+@keras.saving.register_keras_serializable(package="vae_zoo", name="ShiftSumConv2D")
+class ShiftSumConv2DConfig:
+    """Reads a config saved under the registered name `vae_zoo>ShiftSumConv2D`.
+
+    The shift-and-sum layer was once a `Conv2D` subclass registered under that name; such
+    configs give the `keras.layers.Conv2D` of `with_shift_sum`. Nothing saves this name now.
     """
 
-    def _shift_sum(self):
-        return (self.filters <= SHIFT_SUM_MAX_FILTERS and self.kernel_size[0] % 2 == 1
-                and self.kernel_size[0] == self.kernel_size[1] and tuple(self.strides) == (1, 1)
-                and self.padding == "same" and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
-                and self.data_format == "channels_last")  # fmt: skip
+    @classmethod
+    def from_config(cls, config):
+        return with_shift_sum(keras.layers.Conv2D.from_config(config))
 
-    def convolution_op(self, inputs, kernel):
-        if not self._shift_sum():
-            return super().convolution_op(inputs, kernel)
-        k, _, channels, filters = kernel.shape
-        shape = tf.shape(inputs)
-        taps = tf.reshape(tf.transpose(kernel, [2, 0, 1, 3]), [channels, k * k * filters])  # columns (kh, kw, o)
-        products = tf.matmul(tf.reshape(inputs, [-1, channels]), taps)
-        products = tf.reshape(products, tf.concat([shape[:3], [k * k * filters]], axis=0))
-        one_hot = np.zeros((k, k, k * k * filters, filters), "float32")  # tap (kh, kw) of product o -> output o
-        for kh in range(k):
-            for kw in range(k):
-                for o in range(filters):
-                    one_hot[kh, kw, (kh * k + kw) * filters + o, o] = 1
-        return tf.nn.conv2d(products, tf.constant(one_hot, products.dtype), 1, "SAME")
+    def get_config(self):
+        raise TypeError("ShiftSumConv2DConfig only reads old configs; shift_sum_conv2d layers save as keras Conv2D")
 
 
 @register_family("conv")
@@ -63,7 +97,7 @@ class ConvVAE(VAE):
 
     The encoder applies one stride-2 `Conv2D` per entry of `filters`, then a
     dense layer of `hidden_units`; the decoder mirrors it with stride-2
-    `Conv2DTranspose` layers and ends in a float32 `Conv2D` that produces the
+    `Conv2DTranspose` layers and ends in a float32 `Conv2D` (`shift_sum_conv2d`) that produces the
     likelihood's parameters for every pixel and channel. `H` and `W` must be
     divisible by `2 ** len(filters)`: `(32, 64)` suits 28x28 and 32x32 inputs,
     `(32, 32, 64, 64)` suits 64x64.
@@ -146,7 +180,9 @@ class ConvVAE(VAE):
             ]
             + [keras.layers.Conv2DTranspose(f, **self._conv()) for f in reversed(self.filters)]
             + [
-                Conv2D(channels * params, self.kernel_size, padding="same", dtype="float32", name="likelihood_params"),
+                shift_sum_conv2d(
+                    channels * params, self.kernel_size, padding="same", dtype="float32", name="likelihood_params"
+                ),
                 keras.layers.Reshape((height, width, channels, params), dtype="float32"),
             ],
             name="decoder",
