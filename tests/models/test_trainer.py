@@ -24,16 +24,18 @@ def test_mixed_precision_keeps_distribution_heads_in_float32(fashion_train):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_automatic_xla_is_announced_once_and_explicit_settings_win(capsys):
+def test_automatic_xla_is_announced_once_and_explicit_settings_win(caplog, capsys):
     from vae_zoo.models import ConvVAE
     from vae_zoo.models import trainer
 
     trainer._ANNOUNCED.clear()
     dense = DenseVAE((6,), latent_dim=2, hidden_units=(4,), seed=0)
-    dense.compile()
-    dense.compile()
-    out = capsys.readouterr().out
-    assert dense.jit_compile is True and out.count("DenseVAE compiles its training step with XLA") == 1
+    with caplog.at_level("WARNING", logger="vae_zoo"):
+        dense.compile()
+        dense.compile()
+    announced = [r for r in caplog.records if "DenseVAE compiles its training step with XLA" in r.getMessage()]
+    assert dense.jit_compile is True and len(announced) == 1 and announced[0].name == "vae_zoo"
+    assert "compiles its training step" not in capsys.readouterr().out  # a log record, not a print
     dense.compile(jit_compile=False, steps_per_execution=3)
     assert dense.jit_compile is False and dense.steps_per_execution == 3
     conv = ConvVAE((8, 8, 1), latent_dim=2, filters=(4,), hidden_units=0, seed=0)

@@ -111,12 +111,6 @@ class SignaturesMixin:
             "log_likelihood": (log_likelihood, [data, seed]),
         }
 
-    @property
-    def _default_save_signature(self):
-        # Keras would trace `self(inputs)` with a float spec for tf.saved_model.save; the
-        # signatures are `serving_signatures()`, written by vae_zoo.export_saved_model.
-        return None
-
     def serving_metadata(self):
         """Facts recorded in the export's `assets.extra/vae_zoo.json`."""
         data = self.serving_data_spec()

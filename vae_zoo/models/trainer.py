@@ -12,16 +12,26 @@
 * the workarounds for Keras 3 `fit` under MultiWorkerMirroredStrategy (keras-team/keras#20585).
 """
 
+import logging
+
 import keras
 import tensorflow as tf
 
 from vae_zoo.models.fused_steps import fused_function
+from vae_zoo.utils.keras_compat import (
+    KerasTrainerHooks,
+    compiled_loss_or_metrics,
+    gradient_hooks,
+    model_strategy,
+    set_gradient_hooks,
+)
 from vae_zoo.utils.distribute import all_reduce_sum, global_rows, multi_worker, replicated
 
 #: Training steps per call of the compiled train function, unless `compile` is told otherwise.
 DEFAULT_STEPS_PER_EXECUTION = 32
 METRICS = ("loss", "elbo", "kl", "reconstruction")
 _ANNOUNCED = set()
+logger = logging.getLogger("vae_zoo")
 
 
 def clip_aggregated_gradients(optimizer):
@@ -40,7 +50,7 @@ def clip_aggregated_gradients(optimizer):
         return
     if not any(getattr(inner, name, None) for name in ("clipnorm", "global_clipnorm", "clipvalue")):
         return
-    clip, all_reduce = inner._clip_gradients, inner._all_reduce_sum_gradients
+    clip, all_reduce = gradient_hooks(inner)
 
     def replicated():
         context = tf.distribute.get_replica_context()
@@ -57,13 +67,16 @@ def clip_aggregated_gradients(optimizer):
     def all_reduce_sum_gradients(grads_and_vars):
         return list(grads_and_vars) if replicated() is not None else all_reduce(grads_and_vars)
 
-    inner._clip_gradients = clip_gradients
-    inner._all_reduce_sum_gradients = all_reduce_sum_gradients
+    set_gradient_hooks(inner, clip_gradients, all_reduce_sum_gradients)
     inner._clips_aggregated_gradients = True
 
 
-class TrainerMixin:
-    """`compile`/`fit` integration of `VAE` (mixed in before `keras.Model`)."""
+class TrainerMixin(KerasTrainerHooks):
+    """`compile`/`fit` integration of `VAE` (mixed in before `keras.Model`).
+
+    The hooks Keras calls privately (`vae_zoo/utils/keras_compat.py`) come here as
+    `make_fused_function`, `skips_symbolic_build` and `build_for_fit`.
+    """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -74,14 +87,16 @@ class TrainerMixin:
     AUTO_JIT_COMPILE = False
 
     def _auto_jit_compile(self):
-        """The `jit_compile` that `"auto"` means for this model here, printed once per class."""
+        """The `jit_compile` that `"auto"` means for this model here, announced once per class (a
+        warning of the `vae_zoo` logger: shown by Python's default handler, as Keras shows its notices)."""
         choice = bool(self.AUTO_JIT_COMPILE) and not self._distributed()
         key = (type(self).__name__, choice)
         if choice and key not in _ANNOUNCED:
             _ANNOUNCED.add(key)
-            print(
-                f"vae_zoo: {type(self).__name__} compiles its training step with XLA (jit_compile='auto' -> True): "
-                "measured faster on CPU (benchmarks/README.md); pass jit_compile=False to turn it off"
+            logger.warning(
+                "vae_zoo: %s compiles its training step with XLA (jit_compile='auto' -> True): measured faster "
+                "on CPU (benchmarks/README.md); pass jit_compile=False to turn it off",
+                type(self).__name__,
             )
         return choice
 
@@ -113,19 +128,21 @@ class TrainerMixin:
 
     def _distributed(self):
         """Whether the model lives under a tf.distribute strategy (built in its scope, or compiled in one)."""
-        return getattr(self, "_distribute_strategy", None) is not None or tf.distribute.has_strategy()
+        return model_strategy(self) is not None or tf.distribute.has_strategy()
 
-    def _make_function(self, step_function):
-        # `_make_function` is the Keras 3 TF trainer's hook that builds the train and test
-        # functions. On one device with XLA, every execution (1 or `steps_per_execution` steps)
-        # runs as one XLA loop whose input checks and training noise stay outside XLA
-        # (`fused_steps.py`): XLA drops in-graph asserts, and its random generators give other
-        # numbers than TensorFlow's for the same seed.
-        # Not under a tf.distribute strategy: there the optimizer's cross-replica merge_call may
-        # not run inside a nested function, so Keras compiles its whole replica step instead.
+    def make_fused_function(self, step_function):
+        """The train/test function Keras builds from `step_function`, or None for Keras's own.
+
+        On one device with XLA, every execution (1 or `steps_per_execution` steps) runs as one
+        XLA loop whose input checks and training noise stay outside XLA (`fused_steps.py`): XLA
+        drops in-graph asserts, and its random generators give other numbers than TensorFlow's
+        for the same seed. Not under a tf.distribute strategy: there the optimizer's
+        cross-replica merge_call may not run inside a nested function, so Keras compiles its
+        whole replica step instead.
+        """
         if self.jit_compile and not self.run_eagerly and not self._distributed():
             return fused_function(self, step_function)
-        return super()._make_function(step_function)
+        return None
 
     def compile_from_config(self, config):
         # Keras skips this for models whose compile() is overridden; ours only adds a default.
@@ -170,13 +187,14 @@ class TrainerMixin:
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # vae-zoo models are built at construction and train without compiled losses or
-        # metrics, so the optimizer is the only state left to create. Keras's version
-        # reduces the first distributed batch across workers, which fails under
-        # MultiWorkerMirroredStrategy for (x, y) data (keras-team/keras#20585).
-        if getattr(self, "_compile_loss", None) is not None or getattr(self, "_compile_metrics", None) is not None:
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+    def skips_symbolic_build(self):
+        """Whether `fit` skips Keras's symbolic build: vae-zoo models are built at construction and
+        train without compiled losses or metrics, and Keras's build reduces the first distributed
+        batch across workers, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)."""
+        return not compiled_loss_or_metrics(self)
+
+    def build_for_fit(self):
+        """What `fit` needs built instead of Keras's symbolic build: the optimizer's state."""
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             with self.distribute_strategy.scope():
