@@ -7,9 +7,9 @@ process (this file run as a script; standard library only, no TensorFlow): `stra
 starts it with its own process id and the timeout, and closes its stdin once the strategy exists.
 If that has not happened after the timeout, the watchdog probes every other task's address over
 TCP, prints an error naming the tasks nothing answers for, and ends the waiting task with SIGKILL
-(SIGTERM did not end it in our tests: Python leaves SIGTERM at its default, yet the process
-lived on, so a handler in TensorFlow's C++ runtime takes it, and the waiting call never returns
-to let Python act). Nothing has been written by then: the run directory comes after the strategy.
+(SIGTERM does not end it: Python leaves SIGTERM at its default, yet the process lives on, so a
+handler in TensorFlow's C++ runtime takes it, and the waiting call never returns to let Python act).
+Nothing has been written by then: the run directory comes after the strategy.
 
 Example (the message, for a TF_CONFIG whose second worker is not listening):
 

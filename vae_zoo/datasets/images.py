@@ -80,10 +80,9 @@ def load(
             validation split, and for text).
         verbose: whether to print which source was used.
         autotune: whether tf.data's autotuning runs (`Options.autotune.enabled`).
-            Off by default: on the 2-core machine this library is measured
-            on, its model thread held the teardown of an epoch's iterator
-            for up to ~2 s, and an 8-epoch DenseVAE fit at batch 128 took
-            1.3x as long with it as without (benchmarks/README.md, "The
+            Off by default: on a machine with few cores its model thread
+            can hold the teardown of each epoch's iterator and slow the fit
+            of a small model (measurements: benchmarks/README.md, "The
             machine's slow state"). `True` lets it tune on larger machines.
 
     Returns:

@@ -121,9 +121,9 @@ class ConvVAE(VAE):
     TensorShape([2, 32, 32, 3])
     """
 
-    #: The decoder holds tens of activations per output: at `2**24` outputs per chunk, IW-5000 on
-    #: batches of 100 Fashion-MNIST images peaked at 8.7-8.9 GiB (and a run over all 10,000 was
-    #: killed at 24 GiB), at `2**21` 2.5-3.3 GiB, at the same speed (benchmarks/README.md).
+    #: Outputs per chunk of the importance-weighted decoding: the decoder holds tens of activations
+    #: per output, so the chunk bounds the memory of `log_likelihood` with many samples (a few GiB
+    #: for IW-5000 on batches of 100 28x28 images) without slowing it (benchmarks/README.md).
     IW_MAX_ELEMENTS = 2**21
 
     arguments = CONV_ARGUMENTS
