@@ -35,12 +35,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vae_zoo import evaluation, text  # noqa: E402
+from vae_zoo import text  # noqa: E402
 from vae_zoo.models.sampled_softmax import log_uniform_candidates, sampled_log_softmax  # noqa: E402
 from vae_zoo.models.trainer import DEFAULT_STEPS_PER_EXECUTION  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 from vae_zoo.training import config as config_lib  # noqa: E402
 from vae_zoo.training import strategies  # noqa: E402
+from vae_zoo import kinds  # noqa: E402
 from vae_zoo.kinds import get_kind  # noqa: E402
 from vae_zoo.training.run import make_optimizer, train  # noqa: E402
 
@@ -178,7 +179,7 @@ def main(argv=None):
     vae = load_model(run_dir)
 
     lm, facts = train_language_model(config, vae)
-    test_ids = evaluation.preset_data({"dataset": config["dataset"], "preprocessing": {"seed": config["seed"]}}, vae)
+    test_ids = kinds.preset_data({"dataset": config["dataset"], "preprocessing": {"seed": config["seed"]}}, vae)
     nll = language_model_nll(lm, test_ids)
     np.save(os.path.join(run_dir, NLL_FILE), nll)  # per sentence: publish --baseline pairs it with the VAE's
     results = {
@@ -195,7 +196,7 @@ def main(argv=None):
         json.dump(results, f, indent=2)
     lm.save_weights(os.path.join(run_dir, "language_model.weights.h5"))  # for later per-sentence comparisons
 
-    sentences = evaluation.preset_sentences({"dataset": config["dataset"]}, vae)
+    sentences = kinds.preset_extras_data({"dataset": config["dataset"]}, vae)
     print("\nReconstructions (greedy, from the posterior mean):")
     for sentence, reconstruction in zip(sentences[:5], vae.reconstruct_sentences(sentences[:5])):
         print(f"- in:  {sentence}\n  out: {reconstruction}")

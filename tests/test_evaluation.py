@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vae_zoo import evaluation
+from vae_zoo.kinds import sentence_metrics
 from vae_zoo.models import DenseVAE
 
 tfd = tfp.distributions
@@ -203,9 +204,9 @@ def test_mi_examples_bound_and_choice():
 
 
 def test_token_f1_counts_words_as_multisets():
-    assert evaluation.token_f1(["a", "b", "a"], ["a", "a", "c"]) == pytest.approx(2 / 3)  # sets would give 0.5
-    assert evaluation.token_f1(["a", "b"], ["b", "a"]) == 1.0  # order does not matter
-    assert (evaluation.token_f1([], []), evaluation.token_f1(["a"], []), evaluation.token_f1(["a"], ["b"])) == (1.0, 0.0, 0.0)
+    assert sentence_metrics.token_f1(["a", "b", "a"], ["a", "a", "c"]) == pytest.approx(2 / 3)  # sets would give 0.5
+    assert sentence_metrics.token_f1(["a", "b"], ["b", "a"]) == 1.0  # order does not matter
+    assert (sentence_metrics.token_f1([], []), sentence_metrics.token_f1(["a"], []), sentence_metrics.token_f1(["a"], ["b"])) == (1.0, 0.0, 0.0)
 
 
 class _Reconstructs:
@@ -224,7 +225,7 @@ class _Reconstructs:
 def test_sentence_report_counts_words_independently_of_the_vocabulary():
     model = _Reconstructs(["the", "cat", "sat", "."], ["the cat sat", "[UNK] [UNK] .", "the"])
     sentences = ["The cat sat on the mat.", "A dog ran.", ""]
-    report = evaluation.sentence_report(model, sentences, batch_size=2)
+    report = sentence_metrics.sentence_report(model, sentences, batch_size=2)
     # words: the cat sat on the mat . | a dog ran . | (none): 11, of which on, mat, a, dog, ran are unknown;
     # counted untruncated, although max_length 4 keeps 3 words of the first sentence
     assert report["unknown_share"] == pytest.approx(5 / 11)
@@ -240,27 +241,27 @@ def test_sentence_report_counts_words_independently_of_the_vocabulary():
     # max_length 4 keeps 3 tokens and [EOS]: the 7- and 4-token sentences are cut, the empty one is not
     assert (report["truncation_length"], report["truncated_sentences"]) == (4, 2)
     # floor: sentence i against reconstruction j = derangement(3, 0)[i] = 2, 0, 1; only "the" of the first matches
-    assert evaluation.derangement(3, seed=0).tolist() == [2, 0, 1]
+    assert sentence_metrics.derangement(3, seed=0).tolist() == [2, 0, 1]
     assert report["reconstruction_word_f1_random_other"] == pytest.approx((2 * (1 / 6) / (1 + 1 / 6) + 0 + 0) / 3)
     with pytest.raises(ValueError, match="needs a model with a vocabulary"):
-        evaluation.sentence_report(DenseVAE((4,), latent_dim=2, hidden_units=(), seed=0), sentences)
+        sentence_metrics.sentence_report(DenseVAE((4,), latent_dim=2, hidden_units=(), seed=0), sentences)
 
 
 def test_a_word_has_a_letter_or_a_digit():
     words = ["cat", "'s", "1990", "é", "[UNK]", "x-ray", ".", ",", "--", "'", "!?", "\ufffd"]
-    assert [evaluation.is_word(w) for w in words] == [True] * 6 + [False] * 6
-    assert evaluation.words_of(["the", "cat", ".", "sat", "!"]) == ["the", "cat", "sat"]
+    assert [sentence_metrics.is_word(w) for w in words] == [True] * 6 + [False] * 6
+    assert sentence_metrics.words_of(["the", "cat", ".", "sat", "!"]) == ["the", "cat", "sat"]
 
 
 def test_derangement_moves_every_index_and_is_fixed_by_its_seed():
     for n in (2, 3, 7, 50):
         for seed in range(5):
-            order = evaluation.derangement(n, seed)
+            order = sentence_metrics.derangement(n, seed)
             assert sorted(order.tolist()) == list(range(n)) and not np.any(order == np.arange(n))
-    assert evaluation.derangement(50, 1).tolist() == evaluation.derangement(50, 1).tolist()
-    assert evaluation.derangement(50, 1).tolist() != evaluation.derangement(50, 2).tolist()
+    assert sentence_metrics.derangement(50, 1).tolist() == sentence_metrics.derangement(50, 1).tolist()
+    assert sentence_metrics.derangement(50, 1).tolist() != sentence_metrics.derangement(50, 2).tolist()
     with pytest.raises(ValueError, match="a derangement needs n >= 2 items, got n=1"):
-        evaluation.derangement(1)
+        sentence_metrics.derangement(1)
 
 
 def test_measure_records_the_word_level_numbers_of_sentence_models():
@@ -272,7 +273,7 @@ def test_measure_records_the_word_level_numbers_of_sentence_models():
     codec = TextCodec.from_corpus(sentences[:2], max_length=8)
     model = SequenceVAE(vocabulary=codec.vocabulary, max_length=8, embedding_dim=4, hidden_units=4, latent_dim=2, seed=0)
     metrics = publish.measure(model, model.tokenize(sentences).numpy(), 2, 0, mi_examples=None, sentences=sentences)
-    direct = evaluation.sentence_report(model, sentences)
+    direct = sentence_metrics.sentence_report(model, sentences)
     assert metrics["test_unknown_share"] == pytest.approx(2 / 17)  # far and away, of 17 words
     assert metrics["test_reconstruction_token_f1"] == pytest.approx(direct["reconstruction_token_f1"])
     assert metrics["test_reconstruction_unknown_share"] == pytest.approx(direct["reconstruction_unknown_share"])
@@ -283,7 +284,7 @@ def test_measure_records_the_word_level_numbers_of_sentence_models():
 
 def test_sentence_report_takes_string_tensors_and_refuses_a_bad_batch_size():
     model = _Reconstructs(["the", "cat"], ["the cat", "cat"])
-    report = evaluation.sentence_report(model, tf.constant(["the cat", "a cat"]))
+    report = sentence_metrics.sentence_report(model, tf.constant(["the cat", "a cat"]))
     assert report["unknown_share"] == pytest.approx(1 / 4) and report["sentences"] == 2
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
-        evaluation.sentence_report(model, ["the cat"], batch_size=0)
+        sentence_metrics.sentence_report(model, ["the cat"], batch_size=0)

@@ -1,6 +1,6 @@
 """Rows and sections of a model card that state the protocol and the noise (`vae_zoo.training.protocol`):
 the NLL's spread over test binarizations and training seeds, its combined uncertainty, the comparison
-with a baseline worded by `protocol.wording`, the sentence metrics over words (`vae_zoo.evaluation.is_word`)
+with a baseline worded by `protocol.wording`, the sentence metrics over words (`vae_zoo.kinds.sentence_metrics.is_word`)
 beside the older all-token ones, and the `protocol` block.
 """
 
@@ -66,7 +66,7 @@ def baseline_text(m, baseline):
 
 
 def sentence_rows(m, n_all, max_length=None):
-    """Word-level rows: words (`vae_zoo.evaluation.is_word`) and, for continuity, all tokens."""
+    """Word-level rows: words (`vae_zoo.kinds.sentence_metrics.is_word`) and, for continuity, all tokens."""
 
     def share(key):
         return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.1%}"

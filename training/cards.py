@@ -116,7 +116,7 @@ def _data_section(entry, metrics):
         lines += [f"- Training images: {train}.", f"- Test images: {test}."]
     else:
         lines += [f"- `{key}`: {value}" for key, value in sorted(p.items())]
-    lines += ["- `vae_zoo.evaluation.preset_data(entry, model)` rebuilds the test inputs the metrics were measured on.", ""]
+    lines += ["- `vae_zoo.kinds.preset_data(entry, model)` rebuilds the test inputs the metrics were measured on.", ""]
     return lines
 
 

@@ -187,14 +187,14 @@ def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_se
     """The NLL over test binarization seeds (`spread`): the test set binarized with each seed, the same
     estimate (k = `num_samples`, importance samples seeded by `importance_seed`) on the same examples as
     `main_ll` (the per-example log p(x) under the entry's own seed, which is always among the values)."""
-    from vae_zoo import evaluation
+    from vae_zoo import evaluation, kinds
 
     check_binarization_seeds(entry, seeds)
     own = entry["preprocessing"]["seed"]
     values = {own: float(-np.mean(main_ll))}
     for seed in seeds:
         if seed not in values:
-            x = evaluation.preset_data(entry, model, binarization_seed=seed)[: len(main_ll)]
+            x = kinds.preset_data(entry, model, binarization_seed=seed)[: len(main_ll)]
             ll = evaluation.log_likelihood(model, x, num_samples=num_samples, seed=importance_seed, progress=False)
             values[seed] = float(-ll.mean())
     return spread(dict(sorted(values.items())))

@@ -16,7 +16,7 @@ with other training seeds (mean, values, spread); the per-example test NLLs
 go to `measurements/NAME.test_nll.npy` beside the registry, for paired
 comparisons (`vae_zoo.evaluation.paired_standard_error`).
 
-Measures on the test split the entry states (`vae_zoo.evaluation.preset_data`):
+Measures on the test split the entry states (`vae_zoo.kinds.preset_data`):
 images binarized once with the run's seed (as in training), sentences
 tokenized with the model's vocabulary. With `vae_zoo.evaluation.evaluate_model`
 it records the importance-weighted NLL with `--num-samples` samples (over the
@@ -55,14 +55,14 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
     """Test metrics of `model` on a prepared test split `x` (numpy).
 
     Sentence models also get the word-level numbers of
-    `vae_zoo.evaluation.sentence_report` on the raw test `sentences` (all of them), each
+    `vae_zoo.kinds.sentence_metrics.sentence_report` on the raw test `sentences` (all of them), each
     key prefixed `test_` (`test_reconstruction_word_f1`, `test_truncated_sentences`, ...).
 
     The NLL, its standard error, KL per dimension and active units are over the
     first `nll_examples` examples (None: all); I(x; z) over the first
     `mi_examples` of those (None: all of them), so it is at most log(mi_examples).
     """
-    from vae_zoo import evaluation
+    from vae_zoo import evaluation, kinds
 
     def elbo_terms(data):
         logs = model.evaluate(data, batch_size=500, verbose=0, return_dict=True)
@@ -93,8 +93,8 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
     }
     if "perplexity" in report:
         metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
-    if sentences is not None:
-        words = evaluation.sentence_report(model, sentences, seed=seed)
+    if sentences is not None:  # the kind's own numbers (sentences: word level) on what it read besides x
+        words = kinds.kind_of_model(model).extras_report(model, sentences, seed=seed)
         metrics.update({f"test_{key}": value for key, value in words.items() if key != "sentences"})
     metrics["evaluation_seconds"] = round(time.time() - start, 1)
     return (metrics, ll) if per_example else metrics

@@ -6,7 +6,7 @@
 Builds the entry's model and loads its weights through the preset loader
 (`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
 the test split from the entry's own `dataset` and `preprocessing`
-(`vae_zoo.evaluation.preset_data`: images binarized once with its seed,
+(`vae_zoo.kinds.preset_data`: images binarized once with its seed,
 sentences tokenized by the model's vocabulary) and measures it as publish
 does (`training/publish.py`'s `measure`, importance samples seeded with the
 same seed). It then replaces the entry's `metrics` and `evaluation_command`, counts
@@ -35,20 +35,20 @@ def remeasure(
     """Measures entry `name` of `registry_file` again and writes its new metrics; returns them."""
     import numpy as np
 
-    from vae_zoo import evaluation, presets
+    from vae_zoo import evaluation, kinds, presets
     from vae_zoo.training import measurements, protocol
 
     entry = presets.entry(name, registry_file)
     binarization_seeds = protocol.check_binarization_seeds(entry, binarization_seeds)
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
-    x = evaluation.preset_data(entry, model)
+    x = kinds.preset_data(entry, model)
     baseline = entry.get("baseline")
     if baseline is not None and baseline["test_num_examples"] != len(x[:nll_examples]):
         raise ValueError(
             f"entry {name!r} compares its NLL with a baseline measured on {baseline['test_num_examples']} test examples; "
             f"measuring on {len(x[:nll_examples])} would break that comparison (give --nll-examples {baseline['test_num_examples']})"
         )
-    sentences = evaluation.preset_sentences(entry, model)
+    sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
     metrics, ll = publish.measure(model, x, num_samples, seed, nll_examples, mi_examples, sentences, per_example=True)
     if binarization_seeds:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vae_zoo
-from vae_zoo import evaluation, presets
+from vae_zoo import kinds, presets
 
 SHIPPED = sorted(presets.registry())
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,7 +37,7 @@ def test_shipped_entry_loads_offline_and_reproduces_its_numbers(name):
     model = vae_zoo.load(name)
     assert type(model).__name__ == e["model_class"]
     assert e["parameters"] == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    x = evaluation.preset_data(e, model)[:1000]  # images binarized once with the run's seed; sentences tokenized
+    x = kinds.preset_data(e, model)[:1000]  # images binarized once with the run's seed; sentences tokenized
     model.compile()  # presets come uncompiled
     logs = model.evaluate(x, batch_size=500, verbose=0, return_dict=True)
     assert -logs["elbo"] == pytest.approx(e["metrics"]["test_first_1000_negative_elbo"], abs=0.5)

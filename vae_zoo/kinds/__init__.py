@@ -9,6 +9,9 @@ from vae_zoo.kinds.registry import (
     kind_for_config,
     kind_names,
     kind_of_model,
+    load_split,
+    preset_data,
+    preset_extras_data,
     register_kind,
 )
 
@@ -20,5 +23,8 @@ __all__ = [
     "kind_for_config",
     "kind_names",
     "kind_of_model",
+    "load_split",
+    "preset_data",
+    "preset_extras_data",
     "register_kind",
 ]

@@ -66,8 +66,12 @@ class DataKind:
         return model.prepare_inputs(x).numpy()
 
     def preset_extras_data(self, entry, model):
-        """What `evaluation_extras`-style measures of a preset read besides `preset_data` (None: nothing)."""
+        """What `extras_report` reads of a preset's test split besides `preset_data` (None: nothing)."""
         return None
+
+    def extras_report(self, model, extras_data, seed=0):
+        """The kind's own numbers from `preset_extras_data`'s answer (`{}`: none)."""
+        return {}
 
 
 def register_kind(name):
@@ -110,6 +114,24 @@ def kind_for_config(family, dataset):
         if get_kind(name).claims(dataset):
             return get_kind(name)
     return get_kind(names[0])
+
+
+def load_split(model, dataset, split="test", binarize="static", seed=0, data_dir=None):
+    """A dataset split as the numpy inputs `model` scores, read by the model's kind (`DataKind.load_split`)."""
+    kind = kind_of_model(model)
+    return kind.load_split(model, dataset, split, kind.evaluation_binarize(binarize), seed, data_dir)
+
+
+def preset_data(entry, model, binarization_seed=None):
+    """The test split a preset registry entry was measured on, prepared for `model` (`DataKind.preset_data`):
+    images binarized once with the entry's seed (or `binarization_seed`), sentences tokenized by the model's
+    vocabulary, series windowed and standardized."""
+    return kind_of_model(model).preset_data(entry, model, binarization_seed)
+
+
+def preset_extras_data(entry, model):
+    """What the model's kind measures besides on a preset's test split (sentences: the raw sentences), or None."""
+    return kind_of_model(model).preset_extras_data(entry, model)
 
 
 def all_settings():

@@ -1,9 +1,10 @@
 """Sentences as token ids (the sequence family with a vocabulary): read by
 `vae_zoo.datasets.load_sentences`, tokenized by a `TextCodec` built from the training split and
-saved inside the model; evaluated also word by word (`vae_zoo.evaluation.sentence_report`)."""
+saved inside the model; evaluated also word by word (`vae_zoo.kinds.sentence_metrics.sentence_report`)."""
 
 import os
 
+from vae_zoo.kinds import sentence_metrics
 from vae_zoo.kinds.registry import DataKind, register_kind
 
 #: Train metrics of a run are measured on the first TRAIN_EVAL_SENTENCES sentences (the full split is slow to score).
@@ -72,11 +73,11 @@ class Sentences(DataKind):
         return model.tokenize(datasets.load_sentences(dataset, split=split, data_dir=data_dir)).numpy()
 
     def evaluation_extras(self, model, dataset, split, count, seed, data_dir=None):
-        """Word level: [UNK] share, reconstruction F1 and its floor (`vae_zoo.evaluation.sentence_report`)."""
-        from vae_zoo import datasets, evaluation
+        """Word level: [UNK] share, reconstruction F1 and its floor (`sentence_metrics.sentence_report`)."""
+        from vae_zoo import datasets
 
         sentences = datasets.load_sentences(dataset, split=split, data_dir=data_dir)
-        return evaluation.sentence_report(model, sentences[:count], seed=seed)
+        return sentence_metrics.sentence_report(model, sentences[:count], seed=seed)
 
     def preprocessing(self, model, config):
         return {
@@ -91,3 +92,7 @@ class Sentences(DataKind):
         from vae_zoo import datasets
 
         return datasets.load_sentences(entry["dataset"], split="test")
+
+    def extras_report(self, model, extras_data, seed=0):
+        """The word-level report (`sentence_metrics.sentence_report`) on all the raw test sentences."""
+        return sentence_metrics.sentence_report(model, extras_data, seed=seed)
