@@ -136,7 +136,7 @@ def data_kind(config):
 
 
 def check_model_kwargs(config):
-    """Refuses `model_kwargs` the family does not take, and KL annealing with the capacity objective."""
+    """Refuses `model_kwargs` the family does not take, and what the family refuses (`check_training_config`)."""
     family = get_family(config["model"])
     accepted = set(family.arguments)
     for cls in family.__mro__:
@@ -148,11 +148,7 @@ def check_model_kwargs(config):
             f"model_kwargs {unknown} do not apply to model {config['model']!r} ({family.__name__}); "
             f"it takes: {', '.join(sorted(accepted - {'self'}))}"
         )
-    if config["kl_annealing"] and config["model_kwargs"].get("capacity") is not None:
-        raise ValueError(
-            "kl_annealing drives beta, but the capacity objective (capacity "
-            f"{config['model_kwargs']['capacity']!r}) weights |KL - C| by gamma; drop one of them"
-        )
+    family.check_training_config(config)  # the family's own refusals (BetaVAE: KL annealing with a capacity)
 
 
 #: The settings that fix a model's variables: a warm start must agree with its recipe on all of them.

@@ -68,6 +68,14 @@ class BetaVAE(ConvVAE):
         # The capacity objective weights |KL - C| by gamma; beta is not used.
         return self.capacity is None and super().uses_kl_weight
 
+    @classmethod
+    def check_training_config(cls, config):
+        if config["kl_annealing"] and config["model_kwargs"].get("capacity") is not None:
+            raise ValueError(
+                "kl_annealing drives beta, but the capacity objective (capacity "
+                f"{config['model_kwargs']['capacity']!r}) weights |KL - C| by gamma; drop one of them"
+            )
+
     @property
     def objective_description(self):
         if self.capacity is None:

@@ -152,6 +152,10 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         kwargs.update(config.get("model_kwargs") or {})
         return kwargs
 
+    @classmethod
+    def check_training_config(cls, config):
+        """Refuses (ValueError) settings of a resolved training config the family cannot train with; none here."""
+
     @property
     def data_kind(self):
         """The kind of data this model reads (`vae_zoo.kinds`): the family's default unless it says otherwise."""
