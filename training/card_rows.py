@@ -65,32 +65,6 @@ def baseline_text(m, baseline):
     )
 
 
-def sentence_rows(m, n_all, max_length=None):
-    """Word-level rows: words (`vae_zoo.kinds.sentence_metrics.is_word`) and, for continuity, all tokens."""
-
-    def share(key):
-        return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.1%}"
-
-    def f1(key):
-        return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.3f}"
-
-    truncated = m.get("test_truncated_sentences")
-    length = m.get("test_truncation_length", max_length)
-    return [
-        f"| words outside the vocabulary (`[UNK]`); words only / all tokens | {share('test_unknown_word_share')} / "
-        f"{share('test_unknown_share')} | all {n_all} |",
-        "| F1, sentence vs its greedy reconstruction from the posterior mean; words only / all tokens (old) | "
-        f"{f1('test_reconstruction_word_f1')} / {f1('test_reconstruction_token_f1')} | all {n_all} |",
-        f"| floor: word F1 against another sentence's reconstruction (a fixed derangement) | "
-        f"{f1('test_reconstruction_word_f1_random_other')} | all {n_all} |",
-        f"| `[UNK]` among the reconstructions' words; words only / all tokens | "
-        f"{share('test_reconstruction_unknown_word_share')} / {share('test_reconstruction_unknown_share')} "
-        f"| all {n_all} |",
-        f"| sentences cut at the truncation length ({NOT_RECORDED if length is None else f'{length} tokens'}, `[EOS]` "
-        f"included) | {NOT_RECORDED if truncated is None else f'{truncated:,}'} | all {n_all} |",
-    ]
-
-
 def protocol_section(name, entry):
     p = entry.get("protocol")
     binarized = entry["preprocessing"].get("test_binarize") == "static"

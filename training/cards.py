@@ -22,6 +22,7 @@ import math
 import os
 import sys
 
+from vae_zoo import kinds
 from vae_zoo.training.card_rows import (
     NOT_RECORDED,
     baseline_text,
@@ -29,7 +30,6 @@ from vae_zoo.training.card_rows import (
     nats,
     noise_rows,
     protocol_section,
-    sentence_rows,
 )
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -92,37 +92,21 @@ def signature_rows(model):
 
 
 def _data_section(entry, metrics):
-    p = entry["preprocessing"]
     lines = [
         "## Data",
         "",
         f"- Dataset: `{entry['dataset']}`; measured on its test split ({count(metrics.get('test_num_examples'))} examples).",
         f"- License: {entry['data_license']}.",
     ]
-    if "train_binarize" in p:
-        seed = p["seed"]
-        train = {
-            "dynamic": f"binarized afresh every epoch (`dynamic`): each pixel a new Bernoulli(intensity / 255) draw, the sequence of draws reproducible with seed {seed}",
-            "static": f"binarized once (`static`) with seed {seed}",
-            None: "grayscale in [0, 1], not binarized",
-        }.get(p["train_binarize"], f"`{p['train_binarize']}`")
-        if p.get("test_binarize") == "static":
-            test = (
-                f"binarized once (`static`) with seed {seed}: each pixel drawn once from Bernoulli(intensity / 255) "
-                f'by NumPy\'s generator keyed by the seed and the split, the same bits on every load (`vae_zoo.datasets.load_arrays(..., binarize="static", seed={seed})`)'
-            )
-        else:
-            test = "grayscale in [0, 1], not binarized" if p.get("test_binarize") is None else f"`{p['test_binarize']}`"
-        lines += [f"- Training images: {train}.", f"- Test images: {test}."]
-    else:
-        lines += [f"- `{key}`: {value}" for key, value in sorted(p.items())]
+    lines += kinds.kind_of_entry(entry).card_data_lines(entry)  # how the kind prepared its data
     lines += ["- `vae_zoo.kinds.preset_data(entry, model)` rebuilds the test inputs the metrics were measured on.", ""]
     return lines
 
 
 def _metrics_section(name, entry, model):
     m = entry["metrics"]
-    unit = "sentence" if "perplexity" in m else "image"
+    kind = kinds.kind_of_entry(entry)
+    unit = kind.card_unit
     n_all = count(m.get("test_num_examples"))
     n_nll = m.get("test_nll_num_examples")
     if n_nll is None:
@@ -160,10 +144,7 @@ def _metrics_section(name, entry, model):
         ceiling = f" (at most log {n_mi:,} = {math.log(n_mi):.2f}"
         ceiling += "; near that ceiling, so n limits the estimate: measure on more examples)" if mi > math.log(n_mi) - 0.1 else ")"
     lines.append(f"| I(x; z) | {nats(mi)}{ceiling} | {('—' if mi is None else NOT_RECORDED) if n_mi is None else f'the first {n_mi:,}'} |")
-    if m.get("perplexity") is not None:
-        lines.append(f"| perplexity per token (`[EOS]` included) | {m['perplexity']:.2f} | {count(m.get('tokens'))} tokens of the n examples |")
-    if m.get("test_reconstruction_token_f1") is not None:
-        lines += sentence_rows(m, n_all, entry["preprocessing"].get("max_length"))
+    lines += kind.card_metric_rows(m, n_all, entry)  # the kind's own rows (sentences: perplexity, word level)
     if m.get("kl_per_dimension"):
         lines.append(f"| KL per dimension | {', '.join(f'{v:.2f}' for v in m['kl_per_dimension'])} | {nll_examples} |")
     seconds = m.get("evaluation_seconds")

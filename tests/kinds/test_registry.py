@@ -57,3 +57,18 @@ def test_kl_annealing_names_the_capacity_objective_through_the_model():
     callback.set_model(model)
     with pytest.raises(ValueError, match=r"trains the capacity objective \(capacity=10.0, weighted by gamma\)"):
         callback.on_train_begin()
+
+
+def test_a_card_asks_the_kind_whose_record_the_entry_holds():
+    images = {"preprocessing": {"train_binarize": "dynamic", "test_binarize": "static", "seed": 3}}
+    sentences = {"preprocessing": {"tokenizer": "TextCodec", "max_length": 32, "vocabulary_size": 9, "seed": 0}}
+    series = {"preprocessing": {"windows": "8 steps, stride 1", "split_by_time": {}, "seed": 0}}
+    other = {"preprocessing": {"scale": 2}}
+    assert [kinds.kind_of_entry(e).card_unit for e in (images, sentences, series, other)] == [
+        "image", "sentence", "window", "example"
+    ]
+    test_line = kinds.kind_of_entry(images).card_data_lines(images)[1]
+    assert test_line.startswith("- Test images: binarized once (`static`) with seed 3")
+    assert kinds.kind_of_entry(other).card_data_lines(other) == ["- `scale`: 2"]
+    rows = kinds.kind_of_entry(sentences).card_metric_rows({"perplexity": 12.0, "tokens": 1000}, "10", sentences)
+    assert rows == ["| perplexity per token (`[EOS]` included) | 12.00 | 1,000 tokens of the n examples |"]

@@ -63,6 +63,32 @@ class Images(DataKind):
         x, _ = datasets.load_arrays(dataset, split=split, binarize=binarize, seed=seed, data_dir=data_dir)
         return x
 
+    card_unit = "image"
+
+    def describes_entry(self, entry):
+        return "train_binarize" in entry["preprocessing"]
+
+    def card_data_lines(self, entry):
+        p = entry["preprocessing"]
+        seed = p["seed"]
+        train = {
+            "dynamic": f"binarized afresh every epoch (`dynamic`): each pixel a new Bernoulli(intensity / 255) draw, "
+            f"the sequence of draws reproducible with seed {seed}",
+            "static": f"binarized once (`static`) with seed {seed}",
+            None: "grayscale in [0, 1], not binarized",
+        }.get(p["train_binarize"], f"`{p['train_binarize']}`")
+        if p.get("test_binarize") == "static":
+            test = (
+                f"binarized once (`static`) with seed {seed}: each pixel drawn once from Bernoulli(intensity / 255) "
+                "by NumPy's generator keyed by the seed and the split, the same bits on every load "
+                f'(`vae_zoo.datasets.load_arrays(..., binarize="static", seed={seed})`)'
+            )
+        elif p.get("test_binarize") is None:
+            test = "grayscale in [0, 1], not binarized"
+        else:
+            test = f"`{p['test_binarize']}`"
+        return [f"- Training images: {train}.", f"- Test images: {test}."]
+
     def preprocessing(self, model, config):
         return {
             "train_binarize": config["binarize"],

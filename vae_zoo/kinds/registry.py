@@ -73,6 +73,32 @@ class DataKind:
         """The kind's own numbers from `preset_extras_data`'s answer (`{}`: none)."""
         return {}
 
+    # === Model cards ===
+    #: What one example is called in a card's metrics ("image", "sentence", ...).
+    card_unit = "example"
+
+    def describes_entry(self, entry):
+        """Whether a preset entry's `preprocessing` is this kind's record (what `preprocessing` writes)."""
+        return False
+
+    def card_data_lines(self, entry):
+        """The card's lines on how the data were prepared (default: the recorded preprocessing, key by key)."""
+        return [f"- `{key}`: {value}" for key, value in sorted(entry["preprocessing"].items())]
+
+    def card_metric_rows(self, metrics, n_all, entry):
+        """The kind's own rows of the card's metrics table (`| name | value | examples |`)."""
+        return []
+
+
+#: What a model card writes for a figure that an entry does not record.
+NOT_RECORDED = "not recorded"
+
+
+class _AnyKind(DataKind):
+    """The card of an entry no kind recognizes: its preprocessing as recorded, no rows of its own."""
+
+    name = None
+
 
 def register_kind(name):
     """Class decorator: registers a `DataKind` subclass (one instance) as the kind `name`."""
@@ -132,6 +158,14 @@ def preset_data(entry, model, binarization_seed=None):
 def preset_extras_data(entry, model):
     """What the model's kind measures besides on a preset's test split (sentences: the raw sentences), or None."""
     return kind_of_model(model).preset_extras_data(entry, model)
+
+
+def kind_of_entry(entry):
+    """The kind whose record a preset entry's `preprocessing` is (a kind that recognizes none: the plain card)."""
+    for kind in KINDS.values():
+        if kind.describes_entry(entry):
+            return kind
+    return _AnyKind()
 
 
 def all_settings():

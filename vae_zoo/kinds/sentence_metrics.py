@@ -77,7 +77,10 @@ def sentence_report(model, sentences, batch_size=500, seed=0):
       tokens and are cut; `sentences`: how many.
     """
     if getattr(model, "codec", None) is None:
-        raise ValueError(f"sentence_report needs a model with a vocabulary (a SequenceVAE built with vocabulary=), got {type(model).__name__}")
+        raise ValueError(
+            "sentence_report needs a model with a vocabulary (a SequenceVAE built with vocabulary=), "
+            f"got {type(model).__name__}"
+        )
     if isinstance(sentences, (tf.Tensor, np.ndarray)):
         sentences = np.asarray(sentences).reshape(-1).tolist()
     sentences = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in sentences]

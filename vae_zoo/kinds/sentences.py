@@ -5,10 +5,36 @@ saved inside the model; evaluated also word by word (`vae_zoo.kinds.sentence_met
 import os
 
 from vae_zoo.kinds import sentence_metrics
-from vae_zoo.kinds.registry import DataKind, register_kind
+from vae_zoo.kinds.registry import NOT_RECORDED, DataKind, register_kind
 
 #: Train metrics of a run are measured on the first TRAIN_EVAL_SENTENCES sentences (the full split is slow to score).
 TRAIN_EVAL_SENTENCES = 10_000
+
+
+def sentence_rows(m, n_all, max_length=None):
+    """Word-level rows: words (`vae_zoo.kinds.sentence_metrics.is_word`) and, for continuity, all tokens."""
+
+    def share(key):
+        return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.1%}"
+
+    def f1(key):
+        return NOT_RECORDED + " (the entry predates it)" if m.get(key) is None else f"{m[key]:.3f}"
+
+    truncated = m.get("test_truncated_sentences")
+    length = m.get("test_truncation_length", max_length)
+    return [
+        f"| words outside the vocabulary (`[UNK]`); words only / all tokens | {share('test_unknown_word_share')} / "
+        f"{share('test_unknown_share')} | all {n_all} |",
+        "| F1, sentence vs its greedy reconstruction from the posterior mean; words only / all tokens (old) | "
+        f"{f1('test_reconstruction_word_f1')} / {f1('test_reconstruction_token_f1')} | all {n_all} |",
+        f"| floor: word F1 against another sentence's reconstruction (a fixed derangement) | "
+        f"{f1('test_reconstruction_word_f1_random_other')} | all {n_all} |",
+        f"| `[UNK]` among the reconstructions' words; words only / all tokens | "
+        f"{share('test_reconstruction_unknown_word_share')} / {share('test_reconstruction_unknown_share')} "
+        f"| all {n_all} |",
+        f"| sentences cut at the truncation length ({NOT_RECORDED if length is None else f'{length} tokens'}, `[EOS]` "
+        f"included) | {NOT_RECORDED if truncated is None else f'{truncated:,}'} | all {n_all} |",
+    ]
 
 
 @register_kind("sentences")
@@ -96,3 +122,21 @@ class Sentences(DataKind):
     def extras_report(self, model, extras_data, seed=0):
         """The word-level report (`sentence_metrics.sentence_report`) on all the raw test sentences."""
         return sentence_metrics.sentence_report(model, extras_data, seed=seed)
+
+    # === Model cards ===
+    card_unit = "sentence"
+
+    def describes_entry(self, entry):
+        return "tokenizer" in entry["preprocessing"]
+
+    def card_metric_rows(self, metrics, n_all, entry):
+        """Perplexity per token, and the word-level rows (`sentence_rows`) where the entry records them."""
+        m, rows = metrics, []
+        if m.get("perplexity") is not None:
+            tokens = NOT_RECORDED if m.get("tokens") is None else f"{m['tokens']:,}"
+            perplexity = f"{m['perplexity']:.2f}"
+            row = f"| perplexity per token (`[EOS]` included) | {perplexity} | {tokens} tokens of the n examples |"
+            rows.append(row)
+        if m.get("test_reconstruction_token_f1") is not None:
+            rows += sentence_rows(m, n_all, entry["preprocessing"].get("max_length"))
+        return rows

@@ -113,6 +113,11 @@ class Series(DataKind):
     def load_split(self, model, dataset, split="test", binarize=None, seed=0, data_dir=None):
         return windows(dataset, split, int(model.data_shape[0]))
 
+    card_unit = "window"
+
+    def describes_entry(self, entry):
+        return "split_by_time" in entry["preprocessing"]
+
     def preprocessing(self, model, config):
         mean, std = standardization(config["dataset"])
         _, _, _, (validation_start, test_start) = SERIES[config["dataset"]]
