@@ -79,7 +79,7 @@ def images(tmp_path_factory):
     rng = np.random.default_rng(0)
     path = tmp_path_factory.mktemp("data") / "images.npz"
     x = lambda n: (rng.random((n, 28, 28)) ** 2 * 255).astype(np.uint8)  # noqa: E731
-    np.savez(path, x_train=x(64 * STEPS), x_validation=x(256), x_test=x(256))
+    np.savez(path, x_train=x(64 * STEPS), x_validation=x(5), x_test=x(256))
     return ["--dataset", str(path)]
 
 
@@ -162,35 +162,58 @@ def test_two_workers_on_two_network_stacks_match_one_process(hosts, images, tmp_
     chief = weights_of(os.path.join(out, "model.keras"))
     assert_same_weights(chief, weights_of(os.path.join(out, "worker_1", "model.keras")), 0.0)
     assert_same_weights(chief, weights_of(tmp_path / "one" / "model.keras"), 1e-5)
+    # Validation is one short batch of 5 rows, split 3 + 2 over the workers: each worker's rows are a contiguous
+    # piece in worker order (noise drawn at their offsets) and the figures are per example, as on one process.
+    multi, one = (json.loads((tmp_path / name / "metrics.json").read_text())["validation"] for name in ("multi", "one"))
+    assert max(abs(multi[key] - one[key]) for key in one) <= 1e-3, (multi, one)  # float32 at 540 nats: 6e-5
+
+
+def cut_last_save_short(work_dir):
+    """What a SIGKILL in the middle of the worker's last backup save leaves: `latest` still at the save
+    before it, and the new save's weights truncated. Returns the epoch `latest` names now."""
+    backup = os.path.join(work_dir, "backup")
+    saves = sorted(entry for entry in os.listdir(backup) if entry.startswith("save-"))
+    assert len(saves) == 2, saves  # the previous epoch's save is kept beside the last one
+    with open(os.path.join(backup, saves[1], "latest.weights.h5"), "r+b") as f:
+        f.truncate(100)
+    os.remove(os.path.join(backup, "latest"))
+    os.symlink(saves[0], os.path.join(backup, "latest"))
+    return backup_epoch(work_dir)
 
 
 def test_a_worker_killed_mid_epoch_is_resumed_from_the_last_backup(hosts, images, tmp_path):
     """SIGKILL of the chief (worker 0: it writes history.csv and leads TensorFlow's coordination service)
-    in the second of three epochs; the survivor exits with an error naming it; the same command
-    restarted on both hosts resumes at the second epoch and completes the run."""
+    in the last of three epochs; the survivor exits with an error naming it. Worker 1's backup of the second
+    epoch is then cut short, as a kill between the two workers' saves leaves it. The same command restarted
+    on both hosts resumes both at the second epoch (the last one both backups hold: the chief drops its
+    newer save and its history row of the second epoch) and completes the run."""
     out = str(tmp_path / "run")
     args = [*QUICK, *SGD, *images, "--epochs", "3", "--steps-per-epoch", str(STEPS), "--strategy", "multiworker"]
     args += ["--out", out]
     worker_dir = os.path.join(out, "worker_1")
     with workers(hosts, args, tmp_path, "first") as processes:
-        def first_epoch_saved():
-            return backup_epoch(out) == backup_epoch(worker_dir) == 1 and history_epochs(out) == [0]
 
-        wait_for(first_epoch_saved, timeout=180, what="backup of the first epoch on both workers", processes=processes)
-        processes[0].send_signal(signal.SIGKILL)  # the second epoch is under way (STEPS steps: seconds)
+        def second_epoch_saved():
+            return backup_epoch(out) == backup_epoch(worker_dir) == 2 and history_epochs(out) == [0, 1]
+
+        what = "backup of the second epoch on both workers"
+        wait_for(second_epoch_saved, timeout=240, what=what, processes=processes)
+        processes[0].send_signal(signal.SIGKILL)  # the third epoch is under way (STEPS steps: seconds)
         killed = time.monotonic()
         processes[1].wait(timeout=90)  # the survivor must not hang
         noticed = time.monotonic() - killed
     survivor = (tmp_path / "first_1.log").read_text()
     assert processes[1].returncode != 0, survivor[-3000:]
     assert "UnavailableError" in survivor and "task:0" in survivor, survivor[-3000:]
-    # Killed in the second epoch: the backups and history are the first epoch's, complete.
-    assert (backup_epoch(out), backup_epoch(worker_dir), history_epochs(out)) == (1, 1, [0])
+    # Killed in the third epoch: the backups and history are the second epoch's, complete.
+    assert (backup_epoch(out), backup_epoch(worker_dir), history_epochs(out)) == (2, 2, [0, 1])
+    assert cut_last_save_short(worker_dir) == 1
 
     with workers(hosts, args, tmp_path, "again") as processes:
         codes = wait_all(processes, timeout=300)
     assert codes == {0: 0, 1: 0}, logs(tmp_path, "again")
     resumed = (tmp_path / "again_0.log").read_text()
+    assert "this worker resumes after epoch 1, the latest all of them hold, not 2" in resumed, resumed[-3000:]
     assert "Epoch 1/3" not in resumed and "Epoch 2/3" in resumed and "Epoch 3/3" in resumed, resumed[-3000:]
     assert history_epochs(out) == [0, 1, 2]  # every epoch once, in order
     chief, worker = (weights_of(os.path.join(d, "model.keras")) for d in (out, worker_dir))
