@@ -1,7 +1,7 @@
 """`vae-zoo evaluate` and `vae-zoo zoo`: measuring a run, and re-running the zoo's protocol for an entry.
 
 `vae-zoo evaluate RUN [--split validation|test|train]` measures a model with
-`vae_zoo.evaluation.evaluate_model` (and `sentence_report` for sentence models)
+`vae_zoo.evaluation.evaluate_model` (and the data kind's own numbers, `vae_zoo.kinds`: word level for sentences)
 on one split. The default is `validation`, the split every choice is made on;
 `--split test` is allowed, but each test evaluation of a run directory is
 appended to its `metrics.json["test_evaluations"]` (when, by what command), and
