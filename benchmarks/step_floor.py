@@ -91,7 +91,7 @@ def conv_matmul_seconds(model, batch, dtype, steps):
     Every Dense, Conv2D and Conv2DTranspose layer contributes its forward product, its kernel
     gradient and its input gradient, except the input gradient of the encoder's first layer (the
     data's gradient, which no training step computes). The few-channel head that ConvVAE computes
-    as a per-pixel product and a shift-and-sum (`vae_zoo.models.conv.Conv2D`) contributes that
+    as a per-pixel product and a shift-and-sum (`vae_zoo.models.conv.shift_sum_conv2d`) contributes that
     product's three matrix products. The inputs of iteration i are rows
     `i % 2 ...` of arrays one row larger than the batch (a zero-copy slice), so the loop cannot be
     hoisted or constant-folded and adds no elementwise pass.

@@ -308,7 +308,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     entry.update({
         "description": description,
         "model_class": type(model).__name__,
-        "config": model.get_config(),
+        "config": config_record(model, weights_dir, name),
         "recipe": recipe,
         "train_command": train_command({**config, "warm_start": warm_start_recipe}, recipe),
         "train_seconds": run_train_seconds(run_metrics),
@@ -335,10 +335,22 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
         entry["baseline"] = baseline
     if warm_start_recipe:
         entry["warm_start_recipe"] = warm_start_recipe
-    registry = presets.registry(registry_file) if os.path.exists(registry_file) else {}
+    # as the file keeps it: other entries' asset references (vocabularies) stay references
+    registry = presets.registry(registry_file, resolve=False) if os.path.exists(registry_file) else {}
     registry[name] = dict(sorted(entry.items()))
     write_registry(registry_file, registry)
     return registry[name]
+
+
+def config_record(model, weights_dir, name):
+    """The entry's model config; a sentence model's vocabulary goes to `weights/NAME.vocabulary.txt`
+    beside the weights, named with its SHA-256 (checked at load like the weights)."""
+    from vae_zoo.presets.checks import vocabulary_writable, write_vocabulary
+
+    config = model.get_config()
+    if isinstance(config.get("vocabulary"), list) and vocabulary_writable(config["vocabulary"]):
+        config["vocabulary"] = write_vocabulary(config["vocabulary"], os.path.join(weights_dir, f"{name}.vocabulary.txt"))
+    return config
 
 
 def main(argv=None):

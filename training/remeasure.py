@@ -56,7 +56,8 @@ def remeasure(
             model, entry, ll, binarization_seeds, num_samples, seed
         )
 
-    registry = presets.registry(registry_file)  # fresh: another entry may have been re-measured meanwhile
+    # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset references stay
+    registry = presets.registry(registry_file, resolve=False)
     current = registry.get(name)
     if current is None or current["weights"] != entry["weights"]:
         raise RuntimeError(

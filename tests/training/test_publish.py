@@ -267,3 +267,22 @@ def test_publish_pairs_the_baseline_per_example(published, tmp_path):
     with pytest.raises(ValueError, match=r"lm_nll.npy\) hold 30 values, but this entry's NLL is measured on 40"):
         publish.main(argv)
 
+
+
+def test_a_published_sentence_entry_keeps_its_vocabulary_as_an_asset_file(tmp_path):
+    """publish writes a sentence model's vocabulary beside its weights and names it in the config with its
+    SHA-256, as the shipped entry keeps it (fails when the config carries the word list inline)."""
+    import hashlib
+
+    import vae_zoo
+    from vae_zoo.text import TextCodec
+    from vae_zoo.training.publish import config_record
+
+    codec = TextCodec.from_corpus(["a cat sat", "a dog ran on the mat"], max_length=6)
+    model = vae_zoo.models.SequenceVAE(vocabulary=codec.vocabulary, max_length=6, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0)
+    config = config_record(model, str(tmp_path), "tiny_sentences")
+    path = tmp_path / "tiny_sentences.vocabulary.txt"
+    assert config["vocabulary"] == {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert path.read_text(encoding="utf-8").split("\n")[:-1] == list(model.codec.vocabulary)
+    images = vae_zoo.models.DenseVAE((4, 4, 1), latent_dim=2, hidden_units=(8,), seed=0)
+    assert config_record(images, str(tmp_path), "tiny_images") == images.get_config()

@@ -28,7 +28,8 @@ def registry(path=None, resolve=True):
     if resolve:
         folder = os.path.join(os.path.dirname(os.path.abspath(path)), "weights")
         for e in entries.values():
-            e["config"] = resolve_assets(e["config"], folder, SHIPPED_ASSETS_DIR)
+            if "config" in e:  # an entry being written may not have one yet
+                e["config"] = resolve_assets(e["config"], folder, SHIPPED_ASSETS_DIR)
     return entries
 
 
