@@ -17,6 +17,7 @@ Example:
 """
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -26,6 +27,15 @@ import numpy as np
 import tensorflow as tf
 
 from vae_zoo.utils.distribute import rows_of_all_replicas
+from vae_zoo.utils.keras_compat import (
+    BackupAndRestoreHooks,
+    backup_paths,
+    backup_position,
+    load_backup,
+    point_backup_at,
+)
+
+logger = logging.getLogger("vae_zoo.training")
 
 SCHEDULES = ("linear", "sigmoid", "cyclical")
 
@@ -138,7 +148,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             self.model.nan_stopped = True
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` whose saves are atomic, and whose workers resume together.
 
     Keras rewrites `latest.weights.h5` in place, so a run killed while it
@@ -165,13 +175,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, **kwargs):
         super().__init__(backup_dir, **kwargs)
         self._link = os.path.join(backup_dir, "latest")
-        if os.path.lexists(self._link) or not os.path.exists(self._weights_path):
-            self._point_at(self._link)
+        if os.path.lexists(self._link) or not os.path.exists(backup_paths(self)[0]):
+            point_backup_at(self, self._link)
         self.restored_epoch = 0
-
-    def _point_at(self, directory):
-        self._weights_path = os.path.join(directory, "latest.weights.h5")
-        self._training_metadata_path = os.path.join(directory, "training_metadata.json")
 
     def complete_saves(self):
         """`{epoch: directory}` of the complete saves here: the one `latest` names and the older ones
@@ -197,17 +203,20 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         rows = rows_of_all_replicas(self.model.distribute_strategy, row)
         epoch = common_epoch([set(r) for r in rows.tolist()])
         if newest and epoch < newest[0]:
-            print(
-                f"vae_zoo.training: the workers' backups hold the epochs {sorted(set(map(tuple, rows.tolist())))}; "
-                f"this worker resumes after epoch {epoch}, the latest all of them hold, not {newest[0]}"
+            logger.warning(
+                "vae_zoo.training: the workers' backups hold the epochs %s; this worker resumes after epoch %d, "
+                "the latest all of them hold, not %d",
+                sorted(set(map(tuple, rows.tolist()))),
+                epoch,
+                newest[0],
             )
         self.restored_epoch = epoch
         if epoch == 0:
-            self._point_at(os.path.join(self.backup_dir, "none"))  # nothing to restore
+            point_backup_at(self, os.path.join(self.backup_dir, "none"))  # nothing to restore
             self._drop_saves_after(0, saves)
             return
-        self._point_at(saves[epoch])
-        self._load_model()
+        point_backup_at(self, saves[epoch])
+        load_backup(self)
         if epoch < newest[0]:
             self._drop_saves_after(epoch, saves)
 
@@ -228,21 +237,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.symlink(name, staged)
         os.replace(staged, self._link)
 
-    def _save_model(self):
+    def save_backup(self):
+        """One save: a new directory `save-<epoch>-<batch>` written whole, then `latest` swapped to it."""
         kept = self.complete_saves()
-        name = f"save-{self._current_epoch:06d}-{self._last_batch_seen:09d}"
+        epoch, batch = backup_position(self)
+        name = f"save-{epoch:06d}-{batch:09d}"
         target = os.path.join(self.backup_dir, name)
         if os.path.exists(target):  # left by a run killed before its swap
             shutil.rmtree(target)
         os.makedirs(target)
         self.model.save_weights(os.path.join(target, "latest.weights.h5"), overwrite=True)
         with open(os.path.join(target, "training_metadata.json"), "w") as f:
-            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            json.dump({"epoch": epoch, "batch": batch}, f)
             f.flush()
             os.fsync(f.fileno())
         self._swap_link(name)
-        self._point_at(self._link)
-        earlier = [e for e in kept if e < self._current_epoch and kept[e] != self.backup_dir]
+        point_backup_at(self, self._link)
+        earlier = [e for e in kept if e < epoch and kept[e] != self.backup_dir]
         keep = {name} | {os.path.basename(kept[e]) for e in sorted(earlier, reverse=True)[: self.KEEP - 1]}
         for entry in os.listdir(self.backup_dir):
             keras_layout = entry in ("latest.weights.h5", "training_metadata.json")

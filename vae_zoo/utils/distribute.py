@@ -13,6 +13,8 @@ a variable read inside a replica (a metric's running total) has none ("destinati
 
 import tensorflow as tf
 
+from vae_zoo.utils.keras_compat import in_multi_worker_mode
+
 
 def replicated():
     """The replica context when more than one replica runs in sync, else None."""
@@ -107,4 +109,4 @@ def rows_of_all_replicas(strategy, row):
 def multi_worker(strategy=None):
     """Whether `strategy` (by default the current one) is a MultiWorkerMirroredStrategy spanning several workers."""
     strategy = tf.distribute.get_strategy() if strategy is None else strategy
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+    return in_multi_worker_mode(strategy)

@@ -15,11 +15,14 @@ The callers see plain functions and one mixin:
 * `KerasTrainerHooks`: the trainer methods Keras calls privately, forwarded to public-named
   methods of the model (`make_fused_function`, `build_for_fit`, `skips_symbolic_build`);
 * `compiled_loss_or_metrics(model)`, `model_strategy(model)`: state that `compile` keeps privately;
-* `backup_position(callback)`: epoch and batch of a `keras.callbacks.BackupAndRestore`;
+* `backup_position(callback)`, `backup_paths`, `point_backup_at`, `load_backup` and the
+  `BackupAndRestoreHooks` mixin (`save_backup`): the state and the save/restore of a
+  `keras.callbacks.BackupAndRestore`;
 * `in_multi_worker_mode(strategy)`: whether a MultiWorkerMirroredStrategy spans several workers.
 """
 
 import inspect
+import os
 
 import keras
 import tensorflow as tf
@@ -56,6 +59,19 @@ METHODS = (
         "Keras reduces the first distributed batch across workers there, which fails under "
         "MultiWorkerMirroredStrategy (keras-team/keras#20585); vae-zoo models are built at construction",
     ),
+    (
+        keras.callbacks.BackupAndRestore,
+        "_save_model",
+        ("self",),
+        "Keras rewrites its backup in place, so a run killed mid-save cannot resume; the atomic backup saves "
+        "each epoch into its own folder and swaps a link (training/callbacks.py)",
+    ),
+    (
+        keras.callbacks.BackupAndRestore,
+        "_load_model",
+        ("self",),
+        "restores the backup the workers agreed on (the atomic backup chooses which one first)",
+    ),
 )
 
 #: (owner, private attribute set on instances, why vae-zoo needs it)
@@ -65,6 +81,8 @@ ATTRIBUTES = (
     (keras.Model, "_distribute_strategy", "whether a model was built or compiled under a tf.distribute strategy"),
     (keras.callbacks.BackupAndRestore, "_current_epoch", "names an atomic backup after its epoch"),
     (keras.callbacks.BackupAndRestore, "_last_batch_seen", "names an atomic backup after its batch"),
+    (keras.callbacks.BackupAndRestore, "_weights_path", "where the backup's weights are saved and restored from"),
+    (keras.callbacks.BackupAndRestore, "_training_metadata_path", "where the backup's epoch is saved and read"),
 )
 
 #: The property `tf.saved_model.save` reads for a model's default signature, and why vae-zoo sets it.
@@ -143,9 +161,32 @@ def backup_position(callback):
     return callback._current_epoch, callback._last_batch_seen
 
 
+def backup_paths(callback):
+    """`(weights, metadata)`: the files a `keras.callbacks.BackupAndRestore` saves to and restores from."""
+    return callback._weights_path, callback._training_metadata_path
+
+
+def point_backup_at(callback, directory):
+    """Makes a `keras.callbacks.BackupAndRestore` save to and restore from the files in `directory`."""
+    callback._weights_path = os.path.join(directory, "latest.weights.h5")
+    callback._training_metadata_path = os.path.join(directory, "training_metadata.json")
+
+
+def load_backup(callback):
+    """Restores the model's weights and epoch from the files the callback points at."""
+    callback._load_model()
+
+
 def in_multi_worker_mode(strategy):
     """Whether `strategy` is a MultiWorkerMirroredStrategy that spans several workers."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+class BackupAndRestoreHooks:
+    """`keras.callbacks.BackupAndRestore`'s private save, forwarded to the public-named `save_backup`."""
+
+    def _save_model(self):
+        self.save_backup()
 
 
 class KerasTrainerHooks:
