@@ -224,8 +224,8 @@ def add_measure_arguments(parser, num_samples_default=5000):
     )
 
 
-def add_protocol_arguments(parser):
-    """Flags of the noise measurements and the protocol record (publish and `vae-zoo zoo reproduce`)."""
+def add_binarization_seeds_argument(parser):
+    """`--binarization-seeds S...` (publish, remeasure and `vae-zoo zoo reproduce`)."""
     parser.add_argument(
         "--binarization-seeds",
         type=int,
@@ -235,6 +235,11 @@ def add_protocol_arguments(parser):
         help="also measure the NLL on the test images binarized with each seed (the entry's own seed is always "
         "among them): per-seed values and their spread; binarized images only",
     )
+
+
+def add_protocol_arguments(parser):
+    """Flags of the noise measurements and the protocol record (publish and `vae-zoo zoo reproduce`)."""
+    add_binarization_seeds_argument(parser)
     parser.add_argument(
         "--selected-on-validation",
         action="append",
@@ -262,7 +267,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     """
     import yaml
 
-    from vae_zoo import evaluation, kinds, presets
+    from vae_zoo import kinds, presets
     from vae_zoo.presets import load_model
     from vae_zoo.training import measurements, protocol
     from vae_zoo.training.run import run_train_seconds

@@ -89,14 +89,7 @@ def main(argv=None):
     parser.add_argument("name", help="the registry entry to measure again")
     parser.add_argument("--registry", required=True, help="the registry.json holding the entry (weights in weights/ beside it)")
     publish.add_measure_arguments(parser)
-    parser.add_argument(
-        "--binarization-seeds",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="S",
-        help="also measure the NLL on the test images binarized with each seed (binarized images only)",
-    )
+    publish.add_binarization_seeds_argument(parser)
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
     metrics = remeasure(

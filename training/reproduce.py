@@ -54,9 +54,7 @@ def add_arguments(parser):
     parser.add_argument("--num-samples", type=int, default=None, help="importance samples (default: the entry's)")
     parser.add_argument("--nll-examples", type=publish.examples, default=None, help="default: the entry's")
     parser.add_argument("--mi-examples", type=publish.examples, default=None, help="default: the entry's")
-    parser.add_argument(
-        "--binarization-seeds", type=int, nargs="+", default=None, metavar="S", help="test binarizations of the spread"
-    )
+    publish.add_binarization_seeds_argument(parser)
     parser.add_argument("--verbose", type=int, default=2, help="training output: 0 silent, 1 progress bar, 2 per epoch")
 
 

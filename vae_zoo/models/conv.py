@@ -21,10 +21,17 @@ CONV_ARGUMENTS = {
 
 
 def _shift_sum_applies(layer):
-    return (layer.filters <= SHIFT_SUM_MAX_FILTERS and layer.kernel_size[0] % 2 == 1
-            and layer.kernel_size[0] == layer.kernel_size[1] and tuple(layer.strides) == (1, 1)
-            and layer.padding == "same" and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1
-            and layer.data_format == "channels_last")  # fmt: skip
+    """Whether `layer` is a stride-1 "same" convolution with a square odd kernel and few filters."""
+    square_odd_kernel = layer.kernel_size[0] == layer.kernel_size[1] and layer.kernel_size[0] % 2 == 1
+    return (
+        layer.filters <= SHIFT_SUM_MAX_FILTERS
+        and square_odd_kernel
+        and tuple(layer.strides) == (1, 1)
+        and layer.padding == "same"
+        and tuple(layer.dilation_rate) == (1, 1)
+        and layer.groups == 1
+        and layer.data_format == "channels_last"
+    )
 
 
 def _shift_sum_convolution(inputs, kernel):
