@@ -50,39 +50,65 @@ def matmul_rate(m, k, n, repeats=10):
 
 
 def decoder_flops_per_sample(model):
-    widths = [model.latent_dim, *reversed(model.hidden_units), int(np.prod(model.data_shape)) * model.likelihood.num_params]
+    widths = [
+        model.latent_dim,
+        *reversed(model.hidden_units),
+        int(np.prod(model.data_shape)) * model.likelihood.num_params,
+    ]
     return 2.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="a trained DenseVAE (.keras or run dir); default: a fresh one")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=None, help="a trained DenseVAE (.keras or run dir); default: a fresh one"
+    )
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--jit-compile", action="store_true")
-    parser.add_argument("--max-elements", type=int, default=None, help="decoder outputs per chunk (default: the family's)")
+    parser.add_argument(
+        "--max-elements", type=int, default=None, help="decoder outputs per chunk (default: the family's)"
+    )
     args = parser.parse_args()
-    model = load_model(args.model) if args.model else vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+    model = (
+        load_model(args.model) if args.model else vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+    )
     if args.max_elements is not None:
         model.IW_MAX_ELEMENTS = args.max_elements
     x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=0, verbose=False)
     x = x[: args.examples].reshape(-1, 28, 28, 1)
     rates = {"2048^3": matmul_rate(2048, 2048, 2048), "[21504,512]x[512,784]": matmul_rate(21504, 512, 784)}
     peak = max(rates.values())
-    evaluation.log_likelihood(model, x[: args.batch_size], num_samples=args.num_samples, progress=False, jit_compile=args.jit_compile)
+    evaluation.log_likelihood(
+        model,
+        x[: args.batch_size],
+        num_samples=args.num_samples,
+        progress=False,
+        jit_compile=args.jit_compile,
+    )
     start = time.perf_counter()
-    ll = evaluation.log_likelihood(model, x, num_samples=args.num_samples, batch_size=args.batch_size, jit_compile=args.jit_compile)
+    ll = evaluation.log_likelihood(
+        model, x, num_samples=args.num_samples, batch_size=args.batch_size, jit_compile=args.jit_compile
+    )
     seconds = time.perf_counter() - start
     print(f"\nfloat32 matmul rate: " + ", ".join(f"{k}: {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
-    print(f"{len(x)} images x {args.num_samples} samples (batch {args.batch_size}, XLA {'on' if args.jit_compile else 'off'}): "
-          f"{seconds:.1f} s, mean log p(x) {ll.mean():.2f} nats")
-    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB, "
-          f"{seconds / len(x):.3f} s per image, chunks of {model.IW_MAX_ELEMENTS} decoder outputs")
+    print(
+        f"{len(x)} images x {args.num_samples} samples (batch {args.batch_size}, XLA {'on' if args.jit_compile else 'off'}): "
+        f"{seconds:.1f} s, mean log p(x) {ll.mean():.2f} nats"
+    )
+    print(
+        f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB, "
+        f"{seconds / len(x):.3f} s per image, chunks of {model.IW_MAX_ELEMENTS} decoder outputs"
+    )
     if not isinstance(model, vae_zoo.models.DenseVAE):
         return  # the FLOP count below is the dense decoder's
     flops = decoder_flops_per_sample(model) * args.num_samples * len(x)
-    print(f"decoder FLOPs {flops / 1e12:.2f} T, achieved {flops / seconds / 1e9:.1f} GFLOP/s = {flops / seconds / peak:.0%} of the matmul rate")
+    print(
+        f"decoder FLOPs {flops / 1e12:.2f} T, achieved {flops / seconds / 1e9:.1f} GFLOP/s = {flops / seconds / peak:.0%} of the matmul rate"
+    )
 
 
 if __name__ == "__main__":

@@ -127,9 +127,13 @@ def batching_rows(fn, specs, counts, rng):
 
 
 def latency_table(model, loaded, args, rng):
-    eager = {name: positional(fn, specs) for name, (fn, specs) in model.serving_signatures(args.samples).items()}
-    print(f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
-          f"TF {tf.__version__}, {os.cpu_count()} CPU cores; log_likelihood with {args.samples} samples\n")
+    eager = {
+        name: positional(fn, specs) for name, (fn, specs) in model.serving_signatures(args.samples).items()
+    }
+    print(
+        f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
+        f"TF {tf.__version__}, {os.cpu_count()} CPU cores; log_likelihood with {args.samples} samples\n"
+    )
     print("| signature | runner | p50 batch 1 (ms) | p99 batch 1 (ms) | throughput batch 256 (rows/s) |")
     print("|" + "---|" * 5)
     for name in SIGNATURES:
@@ -147,9 +151,13 @@ def latency_table(model, loaded, args, rng):
 
 def batching_table(model, loaded, args, rng):
     counts = BATCH_COUNTS
-    print(f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
-          f"SavedModel signatures; log_likelihood with {args.samples} samples\n")
-    print("N single-row requests, rows/s: one by one (N calls) / concatenated (one call of N rows), and the speed-up\n")
+    print(
+        f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
+        f"SavedModel signatures; log_likelihood with {args.samples} samples\n"
+    )
+    print(
+        "N single-row requests, rows/s: one by one (N calls) / concatenated (one call of N rows), and the speed-up\n"
+    )
     print("| signature | N = 1 | " + " | ".join(f"N = {n}" for n in counts[1:]) + " |")
     print("|" + "---|" * len(counts) + "---|")
     per_call = {}
@@ -171,10 +179,20 @@ def batching_table(model, loaded, args, rng):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dense", help="latency table: dense | conv | a .keras file or run directory")
-    parser.add_argument("--batching-models", default="dense,conv", help="batching tables: comma-separated dense / conv / paths")
-    parser.add_argument("--samples", type=int, default=100, help="log_likelihood importance samples (fixed at export)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default="dense", help="latency table: dense | conv | a .keras file or run directory"
+    )
+    parser.add_argument(
+        "--batching-models",
+        default="dense,conv",
+        help="batching tables: comma-separated dense / conv / paths",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=100, help="log_likelihood importance samples (fixed at export)"
+    )
     parser.add_argument("--repeats", type=int, default=100, help="calls per latency measurement")
     parser.add_argument("--throughput-repeats", type=int, default=5)
     parser.add_argument("--skip-latency", action="store_true")
@@ -186,7 +204,9 @@ def main():
     def export(name):
         if name not in exported:
             model = build(name)
-            path = sm.export_saved_model(model, tempfile.mkdtemp(), warmup=False, log_likelihood_samples=args.samples)
+            path = sm.export_saved_model(
+                model, tempfile.mkdtemp(), warmup=False, log_likelihood_samples=args.samples
+            )
             exported[name] = (model, tf.saved_model.load(path))
         return exported[name]
 

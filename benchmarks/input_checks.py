@@ -16,7 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=32, help="batches per execution (steps_per_execution)")
     parser.add_argument("--repeats", type=int, default=50)
@@ -28,7 +30,9 @@ def main():
     from vae_zoo.models import DenseVAE
 
     model = DenseVAE((28, 28, 1), latent_dim=32, seed=0)
-    stacked = tf.constant(np.random.default_rng(0).random((args.steps * args.batch, 28, 28, 1), dtype="float32"))
+    stacked = tf.constant(
+        np.random.default_rng(0).random((args.steps * args.batch, 28, 28, 1), dtype="float32")
+    )
     check = tf.function(model.prepare_inputs)
     reduce = tf.function(lambda x: (tf.reduce_min(x), tf.reduce_max(x), tf.reduce_sum(x)))
     for name, function in (("prepare_inputs check", check), ("min + max + sum only", reduce)):
@@ -38,7 +42,10 @@ def main():
             outputs = function(stacked)
         [t.numpy() for t in tf.nest.flatten(outputs)]
         per_step = (time.perf_counter() - start) / args.repeats / args.steps
-        print(f"{name}: {per_step * 1e3:.3f} ms per step ({args.steps} x {args.batch} images per call)", flush=True)
+        print(
+            f"{name}: {per_step * 1e3:.3f} ms per step ({args.steps} x {args.batch} images per call)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ class PlainVAE(keras.Model):
     def vae_losses(self, data):
         z_mean, z_log_var, z = self.encoder(data)
         reconstruction = self.decoder(z)
-        reconstruction_loss = ops.mean(ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
+        reconstruction_loss = ops.mean(
+            ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2))
+        )
         kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl_loss, axis=1))
         return reconstruction_loss + kl_loss, reconstruction_loss, kl_loss

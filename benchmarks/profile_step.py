@@ -37,8 +37,16 @@ sys.path.insert(0, HERE)
 
 from trace_categories import CATEGORIES, analyze  # noqa: E402
 
-LABELS = {"fwd": "products fwd", "bwd": "products bwd", "elementwise": "elementwise", "rng": "RNG",
-          "optimizer": "optimizer", "input": "tf.data", "host": "host/dispatch", "other": "other"}  # fmt: skip
+LABELS = {
+    "fwd": "products fwd",
+    "bwd": "products bwd",
+    "elementwise": "elementwise",
+    "rng": "RNG",
+    "optimizer": "optimizer",
+    "input": "tf.data",
+    "host": "host/dispatch",
+    "other": "other",
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -56,8 +64,9 @@ def measure(args):
 
     if args.dtype == "bfloat16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    data = datasets.load("fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True,
-                         verbose=False).repeat()  # fmt: skip
+    data = datasets.load(
+        "fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True, verbose=False
+    ).repeat()
     if args.model == "dense":
         model = vae_zoo.models.DenseVAE(input_shape=(28, 28, 1), latent_dim=32, seed=0)
     else:
@@ -65,8 +74,11 @@ def measure(args):
     # XLA's convolution gradients on this CPU take seconds per step (see the table), so ConvVAE with
     # XLA runs one step per execution here, to keep the run short; every other setting is at the default.
     slow = args.model == "conv" and args.xla == "on"
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=args.xla == "on",
-                  **({"steps_per_execution": 1} if slow else {}))  # fmt: skip
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        jit_compile=args.xla == "on",
+        **({"steps_per_execution": 1} if slow else {}),
+    )
     spe = int(model.steps_per_execution)
 
     def timed_fit(steps, **kwargs):
@@ -101,9 +113,18 @@ def measure(args):
     window = Window()
     timed_fit(spe * (profiled + 1), callbacks=[window])
     steps = spe * profiled
-    result = {"model": args.model, "batch": args.batch, "xla": args.xla, "dtype": args.dtype, "spe": spe,
-              "ms_per_step": best * 1e3, "timed_steps": spe * executions, "warmup_seconds": warm,
-              "profiled_steps": steps, "profiled_ms_per_step": window.wall / steps * 1e3}  # fmt: skip
+    result = {
+        "model": args.model,
+        "batch": args.batch,
+        "xla": args.xla,
+        "dtype": args.dtype,
+        "spe": spe,
+        "ms_per_step": best * 1e3,
+        "timed_steps": spe * executions,
+        "warmup_seconds": warm,
+        "profiled_steps": steps,
+        "profiled_ms_per_step": window.wall / steps * 1e3,
+    }
     print("RESULT " + json.dumps(categorize(result, args.logdir, args.top)), flush=True)
 
 
@@ -123,14 +144,20 @@ def categorize(result, logdir, top):
 
 
 def table(results):
-    head = "| model | batch | XLA | dtype | steps/exec | ms/step | busy thread-ms/step | " + " | ".join(LABELS[c] for c in CATEGORIES) + " |"
+    head = (
+        "| model | batch | XLA | dtype | steps/exec | ms/step | busy thread-ms/step | "
+        + " | ".join(LABELS[c] for c in CATEGORIES)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (7 + len(CATEGORIES))]
     for r in results:
         per = r["thread_ms_per_step"]
         total = sum(per.values())
         shares = " | ".join(f"{100 * per[c] / total:.0f}%" for c in CATEGORIES)
-        lines.append(f"| {r['model']} | {r['batch']} | {r['xla']} | {r['dtype']} | {r['spe']} | {r['ms_per_step']:.2f} | "
-                     f"{total:.2f} | {shares} |")  # fmt: skip
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['xla']} | {r['dtype']} | {r['spe']} | {r['ms_per_step']:.2f} | "
+            f"{total:.2f} | {shares} |"
+        )
     return "\n".join(lines)
 
 
@@ -140,15 +167,20 @@ def _logdir(out, model, batch, xla, dtype):
 
 def _report(r):
     per = r["thread_ms_per_step"]
-    print(f"{r['model']} batch {r['batch']} XLA {r['xla']} {r['dtype']}: {r['ms_per_step']:.2f} ms/step (profiled "
-          f"{r['profiled_ms_per_step']:.2f}, waits {r['wait_ms_per_step']:.2f}), busy thread-ms per step: "
-          + ", ".join(f"{c} {per[c]:.2f}" for c in CATEGORIES), flush=True)  # fmt: skip
+    print(
+        f"{r['model']} batch {r['batch']} XLA {r['xla']} {r['dtype']}: {r['ms_per_step']:.2f} ms/step (profiled "
+        f"{r['profiled_ms_per_step']:.2f}, waits {r['wait_ms_per_step']:.2f}), busy thread-ms per step: "
+        + ", ".join(f"{c} {per[c]:.2f}" for c in CATEGORIES),
+        flush=True,
+    )
     for name, category, ms in r["top_ops"]:
         print(f"    {ms:8.3f} ms/step  {category:11s} {name}")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default="dense,conv")
     parser.add_argument("--batches", default="128,1024")
     parser.add_argument("--xla", default="off,on")
@@ -157,7 +189,9 @@ def main():
     parser.add_argument("--top", type=int, default=0, help="print each setting's N most expensive ops")
     parser.add_argument("--out", default="/tmp/vae_zoo_profile", help="where the traces go (replaced)")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--reparse", metavar="JSON", help="parse the traces under --out again for the results in JSON")
+    parser.add_argument(
+        "--reparse", metavar="JSON", help="parse the traces under --out again for the results in JSON"
+    )
     parser.add_argument("--one", nargs=4, metavar=("MODEL", "BATCH", "XLA", "DTYPE"), help=argparse.SUPPRESS)
     parser.add_argument("--logdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,26 +200,46 @@ def main():
         return measure(args)
     if args.reparse:
         with open(args.reparse) as f:
-            results = [categorize(r, _logdir(args.out, r["model"], r["batch"], r["xla"], r["dtype"]), args.top)
-                       for r in json.load(f)]  # fmt: skip
+            results = [
+                categorize(r, _logdir(args.out, r["model"], r["batch"], r["xla"], r["dtype"]), args.top)
+                for r in json.load(f)
+            ]
         for r in results:
             _report(r)
         print("\n" + table(results))
         return
     shutil.rmtree(args.out, ignore_errors=True)
     results = []
-    settings = [(m, b, x, d) for m in args.models.split(",") for b in args.batches.split(",")
-                for x in args.xla.split(",") for d in args.dtypes.split(",")]  # fmt: skip
+    settings = [
+        (m, b, x, d)
+        for m in args.models.split(",")
+        for b in args.batches.split(",")
+        for x in args.xla.split(",")
+        for d in args.dtypes.split(",")
+    ]
     for model, batch, xla, dtype in settings:
         logdir = _logdir(args.out, model, batch, xla, dtype)
-        command = [sys.executable, os.path.abspath(__file__), "--one", model, batch, xla, dtype, "--logdir", logdir,
-                   "--seconds", str(args.seconds), "--top", str(args.top)]  # fmt: skip
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--one",
+            model,
+            batch,
+            xla,
+            dtype,
+            "--logdir",
+            logdir,
+            "--seconds",
+            str(args.seconds),
+            "--top",
+            str(args.top),
+        ]
         run = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(HERE))
         lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
         if run.returncode or not lines:
             print(f"{model} {batch} {xla} {dtype} failed:\n{run.stderr[-3000:]}", file=sys.stderr)
             continue
-        results.append(json.loads(lines[-1][len("RESULT "):]))
+        results.append(json.loads(lines[-1][len("RESULT ") :]))
         _report(results[-1])
     print("\n" + table(results))
     if args.json:

@@ -35,26 +35,54 @@ def test_images(seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--test-seed", type=int, default=1234)
-    parser.add_argument("--jit-compile", choices=("default", "true", "false"), default="default",
-                        help="default: compile() without the argument (the version's own choice)")
+    parser.add_argument(
+        "--jit-compile",
+        choices=("default", "true", "false"),
+        default="default",
+        help="default: compile() without the argument (the version's own choice)",
+    )
     args = parser.parse_args()
     x_test = test_images(args.test_seed)
     for seed in args.seeds:
         keras.utils.set_random_seed(seed)
-        train = datasets.load("fashion_mnist", "train", binarize="dynamic", batch_size=128, shuffle=True, seed=seed, verbose=False)
+        train = datasets.load(
+            "fashion_mnist",
+            "train",
+            binarize="dynamic",
+            batch_size=128,
+            shuffle=True,
+            seed=seed,
+            verbose=False,
+        )
         model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=seed)
-        model.compile(**({} if args.jit_compile == "default" else {"jit_compile": args.jit_compile == "true"}))
+        model.compile(
+            **({} if args.jit_compile == "default" else {"jit_compile": args.jit_compile == "true"})
+        )
         start = time.time()
         model.fit(train, epochs=args.epochs, verbose=0)
         seconds = time.time() - start
         logs = model.evaluate(x_test, batch_size=500, verbose=0, return_dict=True)
-        print(json.dumps({"version": vae_zoo.__version__, "path": os.path.dirname(vae_zoo.__file__), "seed": seed,
-                          "epochs": args.epochs, "jit_compile": args.jit_compile, "test_negative_elbo": round(-logs["elbo"], 3),
-                          "test_kl": round(logs["kl"], 3), "fit_seconds": round(seconds, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "version": vae_zoo.__version__,
+                    "path": os.path.dirname(vae_zoo.__file__),
+                    "seed": seed,
+                    "epochs": args.epochs,
+                    "jit_compile": args.jit_compile,
+                    "test_negative_elbo": round(-logs["elbo"], 3),
+                    "test_kl": round(logs["kl"], 3),
+                    "fit_seconds": round(seconds, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ from vae_zoo.models import sampled_softmax  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sentences", type=int, default=400)
     parser.add_argument("--num-samples", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
@@ -34,13 +36,17 @@ def main():
     keras.config.set_dtype_policy("float32")
     model = vae_zoo.load("lstm_wordnet_sentences")
     ids = model.tokenize(datasets.load_sentences("wordnet_sentences", split="test")[: args.sentences]).numpy()
-    print(f"{len(ids)} sentences, {(ids != 0).sum(axis=1).mean():.1f} positions used of {ids.shape[1]} on average")
+    print(
+        f"{len(ids)} sentences, {(ids != 0).sum(axis=1).mean():.1f} positions used of {ids.shape[1]} on average"
+    )
 
     def run(before):
         patches = []
         if before:
-            patches = [mock.patch.object(model, "evaluation_order", lambda x: None),
-                       mock.patch.object(sampled_softmax, "used_length", lambda x, pad: tf.shape(x)[1])]  # fmt: skip
+            patches = [
+                mock.patch.object(model, "evaluation_order", lambda x: None),
+                mock.patch.object(sampled_softmax, "used_length", lambda x, pad: tf.shape(x)[1]),
+            ]
         for patch in patches:
             patch.start()
         try:
@@ -54,8 +60,10 @@ def main():
     run(False), run(True)  # trace both
     for round_ in range(args.rounds):
         (now, nll_now), (before, nll_before) = run(False), run(True)
-        print(f"round {round_}: now {now:.1f} s (NLL {nll_now:.2f}), before {before:.1f} s (NLL {nll_before:.2f}), "
-              f"before / now {before / now:.2f}")  # fmt: skip
+        print(
+            f"round {round_}: now {now:.1f} s (NLL {nll_now:.2f}), before {before:.1f} s (NLL {nll_before:.2f}), "
+            f"before / now {before / now:.2f}"
+        )
 
 
 if __name__ == "__main__":

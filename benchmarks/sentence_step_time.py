@@ -26,7 +26,9 @@ def setting(text):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("settings", nargs="+", type=setting, help="VOCABULARY:CANDIDATES, e.g. 32000:1024")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -47,7 +49,9 @@ def main():
         model.fit(ids[args.batch_size * 8 :], batch_size=args.batch_size, epochs=1, verbose=0)
         ms = (time.perf_counter() - start) / args.steps * 1000
         softmax = "exact" if candidates == 0 else f"sampled, {candidates} candidates"
-        print(f"vocabulary {vocabulary}, {softmax}: {ms:.0f} ms/step; {unknown:.2%} of test words outside the vocabulary")
+        print(
+            f"vocabulary {vocabulary}, {softmax}: {ms:.0f} ms/step; {unknown:.2%} of test words outside the vocabulary"
+        )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ from vae_zoo import kinds  # noqa: E402
 from vae_zoo.kinds import get_kind  # noqa: E402
 from vae_zoo.training.run import make_optimizer, train  # noqa: E402
 
-RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml")
+RECIPE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml"
+)
 # never targets: masked in the exact softmax and left out of the sampled one, as in SequenceVAE
 BANNED = (text.PAD, text.BOS)
 NLL_FILE = "language_model_test_nll.npy"
@@ -91,10 +93,18 @@ class LanguageModel(keras.Model):
         """The training loss per sentence: exact, or the sampled-softmax estimate."""
         if not self.sampled_softmax:
             return self.nll(ids)
-        seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 0], tf.int64), self.optimizer.iterations)
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.constant([self.seed, 0], tf.int64), self.optimizer.iterations
+        )
         candidates, log_expected = log_uniform_candidates(self.sampled_softmax, self.vocab_size, seed, BANNED)
         log_p = sampled_log_softmax(
-            self.hidden(ids), self.head.kernel, self.head.bias, ids, candidates, log_expected, banned_ids=BANNED
+            self.hidden(ids),
+            self.head.kernel,
+            self.head.bias,
+            ids,
+            candidates,
+            log_expected,
+            banned_ids=BANNED,
         )
         return -tf.reduce_sum(tf.where(tf.equal(ids, text.PAD), 0.0, log_p), axis=1)
 
@@ -111,7 +121,9 @@ def train_language_model(config, vae):
     """The baseline trained with the VAE's budget, copied into float32 for evaluation (as a
     preset VAE is evaluated); returns (float32 model, facts of its training)."""
     if config["strategy"] not in ("auto", "default"):
-        raise ValueError(f"the baseline trains on one device; the recipe's strategy {config['strategy']!r} does not apply")
+        raise ValueError(
+            f"the baseline trains on one device; the recipe's strategy {config['strategy']!r} does not apply"
+        )
     policy = strategies.set_precision(config["mixed_precision"])
     keras.utils.set_random_seed(config["seed"])
     data, info = get_kind("sentences").training_data(config, verbose=False)
@@ -163,8 +175,12 @@ def measure_language_model(nll, test_ids):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", default=None, help="a finished run directory of the recipe (skips VAE training)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run", default=None, help="a finished run directory of the recipe (skips VAE training)"
+    )
     parser.add_argument("--recipe", default=RECIPE)
     parser.add_argument("--out", default="runs/lstm_wordnet_sentences")
     args = parser.parse_args(argv)
@@ -173,13 +189,17 @@ def main(argv=None):
     if args.run is None:
         train(config)
     saved = config_lib.load_file(os.path.join(run_dir, "config.yaml"))
-    mismatched = sorted(k for k in config if k not in ("out", "verbose", "tensorboard") and saved.get(k) != config[k])
+    mismatched = sorted(
+        k for k in config if k not in ("out", "verbose", "tensorboard") and saved.get(k) != config[k]
+    )
     if mismatched:
         raise ValueError(f"{run_dir} was not trained by {args.recipe}: {', '.join(mismatched)} differ")
     vae = load_model(run_dir)
 
     lm, facts = train_language_model(config, vae)
-    test_ids = kinds.preset_data({"dataset": config["dataset"], "preprocessing": {"seed": config["seed"]}}, vae)
+    test_ids = kinds.preset_data(
+        {"dataset": config["dataset"], "preprocessing": {"seed": config["seed"]}}, vae
+    )
     nll = language_model_nll(lm, test_ids)
     np.save(os.path.join(run_dir, NLL_FILE), nll)  # per sentence: publish --baseline pairs it with the VAE's
     results = {

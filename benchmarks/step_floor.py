@@ -145,12 +145,18 @@ def conv_matmul_seconds(model, batch, dtype, steps):
             return out + ([tf.matmul(dz, taps, transpose_b=True)] if needs_dx else [])
         strides, padding = layer.strides, layer.padding.upper()
         x_shape, y_shape = [batch, *x.shape[1:]], [batch, *dy.shape[1:]]
-        if isinstance(layer, keras.layers.Conv2DTranspose):  # kernel (k, k, out, in): the roles of x and dy swap
-            out = [tf.nn.conv2d_transpose(x, w, y_shape, strides, padding),
-                   tf.compat.v1.nn.conv2d_backprop_filter(dy, w.shape, x, [1, *strides, 1], padding)]  # fmt: skip
+        if isinstance(
+            layer, keras.layers.Conv2DTranspose
+        ):  # kernel (k, k, out, in): the roles of x and dy swap
+            out = [
+                tf.nn.conv2d_transpose(x, w, y_shape, strides, padding),
+                tf.compat.v1.nn.conv2d_backprop_filter(dy, w.shape, x, [1, *strides, 1], padding),
+            ]
             return out + ([tf.nn.conv2d(dy, w, strides, padding)] if needs_dx else [])
-        out = [tf.nn.conv2d(x, w, strides, padding),
-               tf.compat.v1.nn.conv2d_backprop_filter(x, w.shape, dy, [1, *strides, 1], padding)]  # fmt: skip
+        out = [
+            tf.nn.conv2d(x, w, strides, padding),
+            tf.compat.v1.nn.conv2d_backprop_filter(x, w.shape, dy, [1, *strides, 1], padding),
+        ]
         return out + ([tf.nn.conv2d_transpose(dy, w, x_shape, strides, padding)] if needs_dx else [])
 
     @tf.function(jit_compile=False)
@@ -220,14 +226,20 @@ def fit_seconds(make_model, data, steps):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="dense", choices=("dense", "conv"))
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of floor / bare step / fit")
-    parser.add_argument("--clock", default="wall", choices=("wall", "cpu"),
-                        help="time the parts by wall time or by this process's CPU time")  # fmt: skip
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=("wall", "cpu"),
+        help="time the parts by wall time or by this process's CPU time",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     global CLOCK
@@ -257,7 +269,9 @@ def main():
     x, _ = datasets.load_arrays("fashion_mnist", split="train", binarize="static", seed=0)
     steps = args.steps
     batches = tf.constant(x[: steps * args.batch].reshape(steps, args.batch, 28, 28, 1).astype("float32"))
-    data = datasets.load("fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True, verbose=False).repeat()
+    data = datasets.load(
+        "fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True, verbose=False
+    ).repeat()
     rows = []
     for _ in range(args.rounds):
         bare_model = make_model()
@@ -275,17 +289,32 @@ def main():
     best = {k: min(r[k] for r in rows) for k in rows[0]}
     fractions = sorted(r["floor"] / r["fit"] for r in rows)
     if args.json:
-        print(json.dumps({"best_ms": {k: v * 1e3 for k, v in best.items()}, "fit_fraction_median": fractions[len(fractions) // 2]}))
+        print(
+            json.dumps(
+                {
+                    "best_ms": {k: v * 1e3 for k, v in best.items()},
+                    "fit_fraction_median": fractions[len(fractions) // 2],
+                }
+            )
+        )
         return
     per_second = lambda seconds: args.batch / seconds  # noqa: E731
     unit = "CPU-ms/step" if args.clock == "cpu" else "ms/step"
     rate = "examples per CPU-second" if args.clock == "cpu" else "examples/s"
-    print(f"\n{family.__name__}(latent_dim=32), batch {args.batch}, {args.dtype}; best of {args.rounds} alternating rounds")
+    print(
+        f"\n{family.__name__}(latent_dim=32), batch {args.batch}, {args.dtype}; best of {args.rounds} alternating rounds"
+    )
     print(f"| part | {unit} | {rate} | fraction of the floor |\n|---|---|---|---|")
-    for name, label in (("matmul", "matrix products alone"), ("adam", "Adam update alone"), ("floor", "floor (sum)"),
-                        ("bare", f"bare step, XLA {'on' if bare_jit else 'off'}, pre-loaded batches"),
-                        ("fit", "model.fit, defaults")):  # fmt: skip
-        print(f"| {label} | {best[name] * 1e3:.2f} | {per_second(best[name]):,.0f} | {best['floor'] / best[name]:.2f} |")
+    for name, label in (
+        ("matmul", "matrix products alone"),
+        ("adam", "Adam update alone"),
+        ("floor", "floor (sum)"),
+        ("bare", f"bare step, XLA {'on' if bare_jit else 'off'}, pre-loaded batches"),
+        ("fit", "model.fit, defaults"),
+    ):
+        print(
+            f"| {label} | {best[name] * 1e3:.2f} | {per_second(best[name]):,.0f} | {best['floor'] / best[name]:.2f} |"
+        )
     print(f"\nfit / floor per round (same-run ratios): {', '.join(f'{f:.2f}' for f in fractions)}")
 
 

@@ -36,17 +36,88 @@ import collections
 
 CATEGORIES = ("fwd", "bwd", "elementwise", "rng", "optimizer", "input", "host", "other")
 PRODUCT_TYPES = ("MatMul", "Conv2D", "Conv3D", "Einsum", "DepthwiseConv")
-INPUT_TYPES = ("IteratorGetNext", "IteratorGetNextAsOptional", "OptionalGetValue", "OptionalHasValue",
-               "OptionalFromValue", "MakeIterator", "IteratorV2", "AnonymousIteratorV3")  # fmt: skip
-OTHER_TYPES = ("CheckNumerics", "Assert", "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond",
-               "Identity", "IdentityN", "Const", "Reshape", "Shape", "StridedSlice", "Pack", "Unpack", "_Send",
-               "_Recv", "ReadVariableOp", "Transpose", "_MklToTf", "Squeeze", "ExpandDims", "ConcatV2", "Slice",
-               "Fill", "Range", "NoOp", "StatelessIf", "StatelessWhile", "If", "While", "PartitionedCall",
-               "StatefulPartitionedCall", "AssignAddVariableOp", "AssignVariableOp", "Less", "Min", "Max",
-               "LogicalAnd", "All", "Any", "IsFinite", "GreaterEqual", "LessEqual")  # fmt: skip
-OTHER_HLO = {"copy", "transpose", "bitcast", "slice", "dynamic-slice", "dynamic-update-slice", "concatenate",
-             "tuple", "get-tuple-element", "parameter", "constant", "reshape", "copy-start", "copy-done",
-             "pad", "gather", "scatter", "iota", "compare", "and", "or", "not", "reduce-precision"}  # fmt: skip
+INPUT_TYPES = (
+    "IteratorGetNext",
+    "IteratorGetNextAsOptional",
+    "OptionalGetValue",
+    "OptionalHasValue",
+    "OptionalFromValue",
+    "MakeIterator",
+    "IteratorV2",
+    "AnonymousIteratorV3",
+)
+OTHER_TYPES = (
+    "CheckNumerics",
+    "Assert",
+    "Enter",
+    "Exit",
+    "Merge",
+    "Switch",
+    "NextIteration",
+    "LoopCond",
+    "Identity",
+    "IdentityN",
+    "Const",
+    "Reshape",
+    "Shape",
+    "StridedSlice",
+    "Pack",
+    "Unpack",
+    "_Send",
+    "_Recv",
+    "ReadVariableOp",
+    "Transpose",
+    "_MklToTf",
+    "Squeeze",
+    "ExpandDims",
+    "ConcatV2",
+    "Slice",
+    "Fill",
+    "Range",
+    "NoOp",
+    "StatelessIf",
+    "StatelessWhile",
+    "If",
+    "While",
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+    "AssignAddVariableOp",
+    "AssignVariableOp",
+    "Less",
+    "Min",
+    "Max",
+    "LogicalAnd",
+    "All",
+    "Any",
+    "IsFinite",
+    "GreaterEqual",
+    "LessEqual",
+)
+OTHER_HLO = {
+    "copy",
+    "transpose",
+    "bitcast",
+    "slice",
+    "dynamic-slice",
+    "dynamic-update-slice",
+    "concatenate",
+    "tuple",
+    "get-tuple-element",
+    "parameter",
+    "constant",
+    "reshape",
+    "copy-start",
+    "copy-done",
+    "pad",
+    "gather",
+    "scatter",
+    "iota",
+    "compare",
+    "and",
+    "or",
+    "not",
+    "reduce-precision",
+}
 CONTROL_HLO = {"while", "conditional", "call"}
 RNG_HLO = {"rng", "rng-bit-generator", "rng-get-and-update-state"}
 #: Events whose self time is waiting for other threads.
@@ -98,14 +169,17 @@ def hlo_categories(xspace):
                         for operand in (by_id.get(i) for i in instruction.operand_ids):
                             if operand is None:
                                 continue
-                            named = [i.metadata.op_name for i in contents(operand, set()) if i.metadata.op_name]
+                            named = [
+                                i.metadata.op_name for i in contents(operand, set()) if i.metadata.op_name
+                            ]
                             yield from named
                             if not named and depth:
                                 yield from upstream(operand, depth - 1)
 
                     for instruction in computation.instructions:
                         table[(module.name, instruction.name)] = _classify_hlo(
-                            list(contents(instruction, set())), lambda i=instruction: list(upstream(i)))
+                            list(contents(instruction, set())), lambda i=instruction: list(upstream(i))
+                        )
     return table
 
 
@@ -114,9 +188,16 @@ def _classify_hlo(instructions, upstream):
     if head.opcode in CONTROL_HLO:
         return "host", "xla " + head.opcode
     names = [i.metadata.op_name for i in instructions if i.metadata.op_name]
-    label = f"xla {head.opcode} {head.name.split('.')[0]}: " + (head.metadata.op_name or (names[0] if names else ""))[-80:]
-    products = [i for i in instructions if i.opcode in ("dot", "convolution")
-                or (i.opcode == "custom-call" and any(s in i.custom_call_target.lower() for s in ("matmul", "conv")))]  # fmt: skip
+    label = (
+        f"xla {head.opcode} {head.name.split('.')[0]}: "
+        + (head.metadata.op_name or (names[0] if names else ""))[-80:]
+    )
+    products = [
+        i
+        for i in instructions
+        if i.opcode in ("dot", "convolution")
+        or (i.opcode == "custom-call" and any(s in i.custom_call_target.lower() for s in ("matmul", "conv")))
+    ]
     if products:
         # XLA's rewrites (e.g. a kernel gradient as a window-dilated convolution) can drop the TF op
         # name: such a product is backward when what feeds it comes from the gradient tape.
@@ -181,7 +262,10 @@ def analyze(path):
     # Thread-pool tasks: `ThreadpoolListener::Record` (enqueued, flow id `_p`) inside the event that
     # enqueued it, `StartRegion` (flow id `_c`) ... `StopRegion` where a pool thread ran it. XLA's
     # convolutions run this way, asynchronously: their thunk's event ends at the launch.
-    owners, regions = {}, []  # flow id -> (category, label, end of the owner's event, or flow id of a parent task)
+    owners, regions = (
+        {},
+        [],
+    )  # flow id -> (category, label, end of the owner's event, or flow id of a parent task)
     for plane in xspace.planes:
         if plane.name != "/host:CPU":
             continue
@@ -231,10 +315,14 @@ def analyze(path):
                     parent.gaps.append(max(0, e.offset_ps - parent.cursor))
                     parent.cursor = max(parent.cursor, e.offset_ps + e.duration_ps)
                 frame = Frame(e, parent)
-                frame.in_call = (parent is not None and parent.in_call) or name.startswith("EagerLocalExecute: __inference_")
+                frame.in_call = (parent is not None and parent.in_call) or name.startswith(
+                    "EagerLocalExecute: __inference_"
+                )
                 if hlo_op is not None and hlo_op in stats:
                     module = _stat_value(plane, stats[hlo_module]) if hlo_module in stats else ""
-                    frame.category, frame.label = hlo.get((module, _stat_value(plane, stats[hlo_op])), ("other", "xla " + name))
+                    frame.category, frame.label = hlo.get(
+                        (module, _stat_value(plane, stats[hlo_op])), ("other", "xla " + name)
+                    )
                 elif data_thread:
                     # Iterator::* events are the chain of GetNext calls, which wait on the buffers
                     # filled by the pipeline's functions (their ops and executor are the work).
@@ -249,7 +337,9 @@ def analyze(path):
                 else:
                     frame.category, frame.label, frame.runtime = "host", "runtime: " + name[:60], True
                     # The caller blocked in a tf.function call (its ops run on the executor's threads).
-                    frame.wait = name.startswith(WAITS) or (name == "KernelAndDeviceFunc::Run" and frame.in_call)
+                    frame.wait = name.startswith(WAITS) or (
+                        name == "KernelAndDeviceFunc::Run" and frame.in_call
+                    )
                 stack.append(frame)
             while stack:
                 close(stack.pop())
@@ -264,7 +354,7 @@ def analyze(path):
         start = max(start, owner[2])
         i = bisect.bisect_left(tops, (start,)) - 1
         covered = 0
-        for a, b in tops[max(i, 0):]:
+        for a, b in tops[max(i, 0) :]:
             if a >= stop:
                 break
             covered += max(0, min(b, stop) - max(a, start))

@@ -53,13 +53,22 @@ def one(args):
         seconds = dense_matmul_seconds(args.batch, "float32", 64) + optimizer_seconds(
             vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0), 64
         )
-        result = {"impl": "floor", "model": args.model, "batch": args.batch, "xla": True, "spe": 0, "bf16": False}
+        result = {
+            "impl": "floor",
+            "model": args.model,
+            "batch": args.batch,
+            "xla": True,
+            "spe": 0,
+            "bf16": False,
+        }
         result["examples_per_second"] = args.batch / seconds
         print(json.dumps(result), flush=True)
         return
     if args.bf16:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    train = datasets.load("fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True, verbose=False)
+    train = datasets.load(
+        "fashion_mnist", binarize="dynamic", batch_size=args.batch, drop_remainder=True, verbose=False
+    )
     if args.impl == "plain":
         model = PlainVAE(*(dense_networks(32) if args.model == "dense" else conv_networks(32)))
     elif args.model == "dense":
@@ -70,8 +79,14 @@ def one(args):
     # vae-zoo without --xla: its own default ("auto": XLA where the family chose it); plain Keras: as asked
     jit = True if args.xla else ("auto" if args.impl == "vae_zoo" else False)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit, **compile_args)
-    result = {"impl": args.impl, "model": args.model, "batch": args.batch, "xla": args.xla,
-              "spe": model.steps_per_execution, "bf16": args.bf16}
+    result = {
+        "impl": args.impl,
+        "model": args.model,
+        "batch": args.batch,
+        "xla": args.xla,
+        "spe": model.steps_per_execution,
+        "bf16": args.bf16,
+    }
     if args.epochs:
         start = time.perf_counter()
         model.fit(train, epochs=args.epochs, verbose=0)
@@ -115,7 +130,9 @@ def headline(args):
     """Alternating rounds of the floor, vae-zoo's defaults and the keras.io-style VAE (DenseVAE-sized,
     float32) at batch 128 and 1024; medians and per-round ratios to the floor and to the plain VAE."""
     median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
-    print("| batch | setting | examples/s median (min-max) | fraction of the floor (per-round median) | vs keras.io-style |")
+    print(
+        "| batch | setting | examples/s median (min-max) | fraction of the floor (per-round median) | vs keras.io-style |"
+    )
     print("|---|---|---|---|---|")
     for batch in (128, 1024):
         rates = {name: [] for name in HEADLINE}
@@ -128,25 +145,40 @@ def headline(args):
         for name, values in rates.items():
             fraction = median([v / f for v, f in zip(values, floor)])
             versus = median([v / p for v, p in zip(values, plain)])
-            print(f"| {batch} | {name} | {median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f}) | {fraction:.2f} | {versus:.2f}x |", flush=True)
+            print(
+                f"| {batch} | {name} | {median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f}) | {fraction:.2f} | {versus:.2f}x |",
+                flush=True,
+            )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--impl", default="vae_zoo")
     parser.add_argument("--model", default="dense")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--xla", action="store_true")
     parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--spe", type=int, default=None, help="steps_per_execution (default: each model's own)")
+    parser.add_argument(
+        "--spe", type=int, default=None, help="steps_per_execution (default: each model's own)"
+    )
     parser.add_argument("--steps", type=int, default=128, help="timed steps per fit")
     parser.add_argument("--repeats", type=int, default=5, help="timed fits per configuration")
-    parser.add_argument("--epochs", type=int, default=0, help="(with --one) train epochs and report test -ELBO")
-    parser.add_argument("--quality", action="store_true", help="also compare test -ELBO after --quality-epochs")
+    parser.add_argument(
+        "--epochs", type=int, default=0, help="(with --one) train epochs and report test -ELBO"
+    )
+    parser.add_argument(
+        "--quality", action="store_true", help="also compare test -ELBO after --quality-epochs"
+    )
     parser.add_argument("--quality-epochs", type=int, default=5)
-    parser.add_argument("--no-table", action="store_true", help="skip the throughput table (e.g. with --quality)")
-    parser.add_argument("--headline", action="store_true", help="paired plain / vae-zoo rounds, dense, batch 128")
+    parser.add_argument(
+        "--no-table", action="store_true", help="skip the throughput table (e.g. with --quality)"
+    )
+    parser.add_argument(
+        "--headline", action="store_true", help="paired plain / vae-zoo rounds, dense, batch 128"
+    )
     parser.add_argument("--rounds", type=int, default=7, help="(with --headline) alternating rounds")
     args = parser.parse_args()
     if args.one:
@@ -160,7 +192,9 @@ def main():
 
 
 def table(args):
-    print("| model | implementation | batch | XLA | steps/exec | bf16 | examples/s best (median) | peak RSS (MiB) |")
+    print(
+        "| model | implementation | batch | XLA | steps/exec | bf16 | examples/s best (median) | peak RSS (MiB) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     configs = []
     for model in ("dense", "conv"):
@@ -168,9 +202,15 @@ def table(args):
             steps = max(32, args.steps * 128 // batch // 32 * 32)
             for xla in (False, True):
                 for impl in ("plain", "vae_zoo"):
-                    configs.append(dict(impl=impl, model=model, batch=batch, xla=xla, steps=steps, repeats=args.repeats))
-            configs.append(dict(impl="vae_zoo", model=model, batch=batch, spe=1, steps=steps, repeats=args.repeats))
-            configs.append(dict(impl="vae_zoo", model=model, batch=batch, bf16=True, steps=steps, repeats=args.repeats))
+                    configs.append(
+                        dict(impl=impl, model=model, batch=batch, xla=xla, steps=steps, repeats=args.repeats)
+                    )
+            configs.append(
+                dict(impl="vae_zoo", model=model, batch=batch, spe=1, steps=steps, repeats=args.repeats)
+            )
+            configs.append(
+                dict(impl="vae_zoo", model=model, batch=batch, bf16=True, steps=steps, repeats=args.repeats)
+            )
     for config in configs:
         r = run(**config)
         print(
@@ -183,12 +223,24 @@ def table(args):
 
 def quality(args):
     """Test -ELBO after the same epochs: plain Keras and vae-zoo's settings (DenseVAE, batch 128)."""
-    print("\n| implementation | settings | epochs | train seconds | test -ELBO (nats) |\n|---|---|---|---|---|")
-    settings_list = (dict(impl="plain"), dict(impl="vae_zoo"), dict(impl="vae_zoo", xla=True), dict(impl="vae_zoo", xla=True, bf16=True))
+    print(
+        "\n| implementation | settings | epochs | train seconds | test -ELBO (nats) |\n|---|---|---|---|---|"
+    )
+    settings_list = (
+        dict(impl="plain"),
+        dict(impl="vae_zoo"),
+        dict(impl="vae_zoo", xla=True),
+        dict(impl="vae_zoo", xla=True, bf16=True),
+    )
     for config in settings_list:
         r = run(model="dense", batch=128, epochs=args.quality_epochs, **config)
-        settings = ", ".join([k for k in ("xla", "bf16") if r[k]] + ([f"spe={r['spe']}"] if r["spe"] > 1 else []))
-        print(f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} | {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |", flush=True)
+        settings = ", ".join(
+            [k for k in ("xla", "bf16") if r[k]] + ([f"spe={r['spe']}"] if r["spe"] > 1 else [])
+        )
+        print(
+            f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} | {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,14 @@ def add_arguments(parser):
         default="savedmodel",
         help="savedmodel (TF Serving, every signature; default) or tflite (one file: encode, decode, reconstruct)",
     )
-    parser.add_argument("--version", default=None, help="positive integer (default: next free); savedmodel only")
     parser.add_argument(
-        "--no-warmup", dest="warmup", action="store_false", help="skip TF Serving warmup requests; savedmodel only"
+        "--version", default=None, help="positive integer (default: next free); savedmodel only"
+    )
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="skip TF Serving warmup requests; savedmodel only",
     )
     parser.add_argument(
         "--log-likelihood-samples",
@@ -41,7 +46,9 @@ def main(args):
         )
         given = [flag for flag, used in flags if used]
         if given:
-            raise ValueError(f"{' and '.join(given)} apply to --format savedmodel only; --format tflite writes one file")
+            raise ValueError(
+                f"{' and '.join(given)} apply to --format savedmodel only; --format tflite writes one file"
+            )
         print(export_tflite(load_model(args.model), args.base_dir))
         return 0
     from vae_zoo.export.saved_model import export_saved_model

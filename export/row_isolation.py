@@ -87,7 +87,9 @@ def isolated(model, fn, specs):
             safe = [tf.where(_broadcast_rows(valid, a), a, _placeholder(a)) for a in args]
         outputs = {key: _masked(value, valid) for key, value in fn(*safe).items()}
         if ERROR_OUTPUT in outputs:
-            raise ValueError(f"a signature of {type(model).__name__} already has an output named {ERROR_OUTPUT!r}")
+            raise ValueError(
+                f"a signature of {type(model).__name__} already has an output named {ERROR_OUTPUT!r}"
+            )
         outputs[ERROR_OUTPUT] = errors
         return outputs
 

@@ -63,7 +63,16 @@ import tensorflow as tf
 from vae_zoo.export.row_isolation import ERROR_OUTPUT, isolated
 from vae_zoo.version import __version__
 
-SIGNATURES = ("encode", "decode", "reconstruct", "encode_sample", "decode_sample", "sample", "log_likelihood", "serving_default")
+SIGNATURES = (
+    "encode",
+    "decode",
+    "reconstruct",
+    "encode_sample",
+    "decode_sample",
+    "sample",
+    "log_likelihood",
+    "serving_default",
+)
 METADATA_FILE = "vae_zoo.json"
 
 
@@ -79,7 +88,9 @@ def _check_version(version):
     if isinstance(version, bool) or not isinstance(version, int):
         if isinstance(version, str) and version.isdigit():
             return int(version)
-        raise ValueError(f"version must be a positive integer (TF Serving version directory), got {version!r}")
+        raise ValueError(
+            f"version must be a positive integer (TF Serving version directory), got {version!r}"
+        )
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     return version
@@ -104,7 +115,9 @@ def _shape_checked(fn, specs):
             rows = tf.shape(args[0])[0]
             checks = [
                 tf.debugging.assert_equal(
-                    tf.shape(a)[0], rows, message=f"inputs {names} must have the same batch size (dimension 0)"
+                    tf.shape(a)[0],
+                    rows,
+                    message=f"inputs {names} must have the same batch size (dimension 0)",
                 )
                 for a in args[1:]
             ]
@@ -177,12 +190,18 @@ def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihoo
         model.build((None, *model.data_shape))
     if log_likelihood_samples is None:
         log_likelihood_samples = model.DEFAULT_LOG_LIKELIHOOD_SAMPLES
-    if isinstance(log_likelihood_samples, bool) or not isinstance(log_likelihood_samples, int) or log_likelihood_samples < 1:
+    if (
+        isinstance(log_likelihood_samples, bool)
+        or not isinstance(log_likelihood_samples, int)
+        or log_likelihood_samples < 1
+    ):
         raise ValueError(f"log_likelihood_samples must be an integer >= 1, got {log_likelihood_samples!r}")
     version = next_version(base_dir) if version is None else _check_version(version)
     final = os.path.join(base_dir, str(version))
     if os.path.exists(final):
-        raise FileExistsError(f"version directory {final} already exists; it is never overwritten (pass another version)")
+        raise FileExistsError(
+            f"version directory {final} already exists; it is never overwritten (pass another version)"
+        )
     os.makedirs(base_dir, exist_ok=True)
     # Written next to the target and renamed in one step: TF Serving never sees a half-written version.
     staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=base_dir)
@@ -191,7 +210,9 @@ def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihoo
         archive.track(model)
         signatures = model.serving_signatures(log_likelihood_samples)
         for name, (function, specs) in signatures.items():
-            archive.add_endpoint(name, _shape_checked(isolated(model, function, specs), specs), input_signature=specs)
+            archive.add_endpoint(
+                name, _shape_checked(isolated(model, function, specs), specs), input_signature=specs
+            )
         function, specs = signatures["reconstruct"]
         archive.add_endpoint(
             "serving_default", _shape_checked(isolated(model, function, specs), specs), input_signature=specs

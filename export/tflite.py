@@ -65,7 +65,9 @@ def tflite_signatures(model, names=SIGNATURES):
             f"{type(model).__name__} has no serving signature {', '.join(missing)}; "
             f"expected some of {sorted(signatures)}"
         )
-    strings = [f"{name}({spec.name})" for name in names for spec in signatures[name][1] if spec.dtype == tf.string]
+    strings = [
+        f"{name}({spec.name})" for name in names for spec in signatures[name][1] if spec.dtype == tf.string
+    ]
     if strings or model.serving_metadata().get("input_dtype") == "string":
         raise ValueError(
             f"{type(model).__name__} takes strings ({', '.join(strings) or 'input_dtype string'}): tokenizing "
@@ -83,8 +85,12 @@ def _select_ops(message):
 
 def _reason(message):
     """The converter's first error, without its location prefix and its advice to use TF Select."""
-    lines = [line for line in message.splitlines() if "error:" in line and "failed while converting" not in line]
-    reason = (lines[0] if lines else message.strip().splitlines()[-1] if message.strip() else "").partition("error: ")[2]
+    lines = [
+        line for line in message.splitlines() if "error:" in line and "failed while converting" not in line
+    ]
+    reason = (lines[0] if lines else message.strip().splitlines()[-1] if message.strip() else "").partition(
+        "error: "
+    )[2]
     reason = re.sub(r"^loc\(.*?\)+: (error: )?", "", reason)  # the op's location in the graph
     return reason.split(" Please consider using Select TF ops")[0].strip() or "no message"
 

@@ -130,7 +130,9 @@ def prediction_logs(model, model_name="vae", batch_sizes=None):
             )
             for name, value in inputs.items():
                 request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-            logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
+            logs.append(
+                prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            )
     return logs
 
 

@@ -8,7 +8,12 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: source folder -> the package it is installed as
-PACKAGES = {"vae_zoo": "vae_zoo", "training": "vae_zoo.training", "export": "vae_zoo.export", "serving": "serving"}
+PACKAGES = {
+    "vae_zoo": "vae_zoo",
+    "training": "vae_zoo.training",
+    "export": "vae_zoo.export",
+    "serving": "serving",
+}
 #: the dependency order, lowest first: a module may import its own layer or a lower one, never a higher one
 LAYERS = [
     ("vae_zoo.utils", "vae_zoo.version"),
@@ -16,7 +21,9 @@ LAYERS = [
     ("vae_zoo.presets",),  # found through Keras's registry: never imports models (see README "Layout")
     ("vae_zoo.models",),
     ("vae_zoo.datasets", "vae_zoo.evaluation", "vae_zoo.plots"),
-    ("vae_zoo.kinds",),  # a data kind: loads, batches, evaluates, publishes its data (asks datasets, evaluation, plots)
+    (
+        "vae_zoo.kinds",
+    ),  # a data kind: loads, batches, evaluates, publishes its data (asks datasets, evaluation, plots)
     ("vae_zoo.training", "vae_zoo.export", "serving"),
     ("vae_zoo.cli", "vae_zoo"),
 ]
@@ -30,7 +37,9 @@ def _modules():
             for name in files:
                 if not name.endswith(".py"):
                     continue
-                relative = os.path.relpath(os.path.join(root, name), os.path.join(REPO, folder))[:-3].split(os.sep)
+                relative = os.path.relpath(os.path.join(root, name), os.path.join(REPO, folder))[:-3].split(
+                    os.sep
+                )
                 if relative[-1] == "__init__":
                     relative = relative[:-1]
                 modules[".".join([package, *relative])] = os.path.join(root, name)
@@ -52,7 +61,9 @@ def _imports(module, path):
             if node.level:
                 parts = package.split(".")
                 base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -140,10 +151,18 @@ def test_training_never_branches_on_a_family_name():
                 values = [node.left, *node.comparators]
                 for value in values:
                     elements = value.elts if isinstance(value, (ast.Tuple, ast.List, ast.Set)) else [value]
-                    hits += [f"{path}:{node.lineno}" for e in elements if isinstance(e, ast.Constant) and e.value in names]
+                    hits += [
+                        f"{path}:{node.lineno}"
+                        for e in elements
+                        if isinstance(e, ast.Constant) and e.value in names
+                    ]
     assert not hits, hits
 
 
-@pytest.mark.parametrize("module", ["vae_zoo.models.vae", "vae_zoo.presets.loader", "vae_zoo.distributions.registry"])
+@pytest.mark.parametrize(
+    "module", ["vae_zoo.models.vae", "vae_zoo.presets.loader", "vae_zoo.distributions.registry"]
+)
 def test_lower_layers_do_not_know_the_families(module):
-    assert not any(target.startswith(("vae_zoo.training", "vae_zoo.export", "vae_zoo.cli")) for target in GRAPH[module])
+    assert not any(
+        target.startswith(("vae_zoo.training", "vae_zoo.export", "vae_zoo.cli")) for target in GRAPH[module]
+    )

@@ -54,7 +54,10 @@ def test_estimate_converges_to_the_exact_log_likelihood(linear_gaussian):
 def test_bounds_tighten_as_k_grows():
     """Early in training the diagonal posterior is a poor proposal: ELBO <= IWAE-k <= log p(x), growing with k."""
     model, x, exact = _linear_gaussian(epochs=2, learning_rate=3e-3)
-    means = {k: evaluation.log_likelihood(model, x, num_samples=k, seed=1, progress=False).mean() for k in (10, 100, 5000)}
+    means = {
+        k: evaluation.log_likelihood(model, x, num_samples=k, seed=1, progress=False).mean()
+        for k in (10, 100, 5000)
+    }
     elbo = model.elbo(x, num_samples=1000, seed=2).numpy().mean()
     # measured: ELBO -11.34 < IWAE-10 -10.83 < IWAE-100 -10.68 < IWAE-5000 -10.59 <= log p(x) -10.49
     assert elbo < means[10] < means[100] < means[5000] <= exact.mean() + 0.01, (elbo, means, exact.mean())
@@ -69,11 +72,15 @@ def test_memory_is_bounded_by_chunks(linear_gaussian):
     # K = 7 samples in chunks of 3 (3 + 3 + 1): the last chunk draws 3 and must drop 2 of them
     k, chunk, batch = 7, 3, 4
     x4 = x[:batch]
-    estimate = model.log_likelihood(x4, num_samples=k, seed=3, max_elements=chunk * batch * 6 * model.likelihood.num_params)
+    estimate = model.log_likelihood(
+        x4, num_samples=k, seed=3, max_elements=chunk * batch * 6 * model.likelihood.num_params
+    )
     # the same stream by hand: chunk i draws stateless_normal([chunk, batch, 2], fold_in(seed, i)), seed 3 -> [3, 0]
     seed = tf.constant([3, 0], tf.int32)
     fold_in = tf.random.experimental.stateless_fold_in
-    eps = tf.concat([tf.random.stateless_normal([chunk, batch, 2], fold_in(seed, i)) for i in range(3)], axis=0)
+    eps = tf.concat(
+        [tf.random.stateless_normal([chunk, batch, 2], fold_in(seed, i)) for i in range(3)], axis=0
+    )
     q = model.encode(x4)
     z = q.mean() + q.stddev() * eps  # [9, batch, 2]
     log_w = (model.decode(z).log_prob(x4) + model.prior_distribution().log_prob(z) - q.log_prob(z)).numpy()
@@ -92,7 +99,10 @@ def test_bound_ordering_on_a_trained_image_model(fashion_train):
     model.fit(x, batch_size=100, epochs=4, verbose=0)
     test = x[-300:]
     elbo = model.elbo(test, num_samples=50, seed=1).numpy().mean()
-    iw = [evaluation.log_likelihood(model, test, num_samples=k, seed=1, progress=False).mean() for k in (5, 50, 500)]
+    iw = [
+        evaluation.log_likelihood(model, test, num_samples=k, seed=1, progress=False).mean()
+        for k in (5, 50, 500)
+    ]
     assert elbo < iw[0] < iw[1] < iw[2]
     assert iw[2] - elbo > 1.0  # nats: the bound is loose on real images
 
@@ -108,7 +118,10 @@ def test_report(fashion_train):
     assert report["negative_log_likelihood"] < report["negative_elbo"]
     assert len(report["kl_per_dimension"]) == 6
     assert sum(report["kl_per_dimension"]) == pytest.approx(report["kl"], rel=1e-4)
-    assert report["active_units"] == sum(v > 0.01 for v in report["posterior_mean_variance"]) and report["active_units"] >= 2
+    assert (
+        report["active_units"] == sum(v > 0.01 for v in report["posterior_mean_variance"])
+        and report["active_units"] >= 2
+    )
     # ELBO surgery: average KL = I(x;z) + KL(q(z)||p(z)), with 0 <= I <= log N
     assert 0 < report["mutual_information"] <= np.log(500) + 1e-6
     assert report["marginal_kl"] > 0
@@ -135,7 +148,9 @@ def test_bad_num_samples(bad):
 def test_wrong_shape_dataset():
     model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
     data = tf.data.Dataset.from_tensor_slices(np.zeros((8, 32, 32, 3), "float32")).batch(4)
-    with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, 28, 28, 1\), got \(8, 32, 32, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expects inputs of shape \(batch, 28, 28, 1\), got \(8, 32, 32, 3\)"
+    ):
         evaluation.evaluate_model(model, data, num_samples=2)
 
 
@@ -144,16 +159,38 @@ def test_evaluate_command(tmp_path, fashion_train):
     model.save(tmp_path / "model.keras")
     (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"negative_elbo": 1.0}}))
     result = subprocess.run(
-        [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--num-samples", "20", "--max-examples", "200"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vae_zoo.cli",
+            "evaluate",
+            str(tmp_path),
+            "--num-samples",
+            "20",
+            "--max-examples",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert report["num_examples"] == 200 and report["num_samples"] == 20 and report["split"] == "validation"
     assert report["negative_log_likelihood"] <= report["negative_elbo"] + 1.0
     assert "test_evaluations" not in json.loads((tmp_path / "metrics.json").read_text())
     # the test split: allowed, and counted in the run's metrics.json
-    command = [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--split", "test", "--num-samples", "5"]
+    command = [
+        sys.executable,
+        "-m",
+        "vae_zoo.cli",
+        "evaluate",
+        str(tmp_path),
+        "--split",
+        "test",
+        "--num-samples",
+        "5",
+    ]
     result = subprocess.run([*command, "--max-examples", "30"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test evaluation 1 of this run, recorded in" in result.stderr
@@ -164,8 +201,10 @@ def test_evaluate_command(tmp_path, fashion_train):
     assert recorded[0]["command"].endswith("--split test --seed 0 --num-samples 5 --max-examples 30")
     bad = subprocess.run(
         [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(tmp_path), "--num-samples", "0"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "--num-samples must be >= 1, got 0" in bad.stderr
 
 
@@ -178,7 +217,9 @@ def test_standard_error_of_the_nll_is_over_examples(monkeypatch):
     report = evaluation.evaluate_model(model, x, num_samples=2, mi_examples=4, progress=False)
     assert report["negative_log_likelihood"] == pytest.approx(12.0)
     assert report["negative_log_likelihood_standard_error"] == pytest.approx(np.sqrt(14 / 3) / 2)  # 1.0801
-    assert evaluation.standard_error([3.0]) is None and evaluation.standard_error([1.0, 3.0]) == pytest.approx(1.0)
+    assert evaluation.standard_error([3.0]) is None and evaluation.standard_error(
+        [1.0, 3.0]
+    ) == pytest.approx(1.0)
 
 
 def test_standard_error_of_the_real_estimate():
@@ -186,7 +227,9 @@ def test_standard_error_of_the_real_estimate():
     x = np.random.default_rng(1).normal(size=(30, 10)).astype("float32")
     ll = evaluation.log_likelihood(model, x, num_samples=8, seed=4, progress=False)
     report = evaluation.evaluate_model(model, x, num_samples=8, seed=4, progress=False)
-    assert report["negative_log_likelihood_standard_error"] == pytest.approx(ll.std(ddof=1) / np.sqrt(30), rel=1e-6)
+    assert report["negative_log_likelihood_standard_error"] == pytest.approx(
+        ll.std(ddof=1) / np.sqrt(30), rel=1e-6
+    )
     assert report["negative_log_likelihood_standard_error"] > 0
 
 
@@ -204,9 +247,15 @@ def test_mi_examples_bound_and_choice():
 
 
 def test_token_f1_counts_words_as_multisets():
-    assert sentence_metrics.token_f1(["a", "b", "a"], ["a", "a", "c"]) == pytest.approx(2 / 3)  # sets would give 0.5
+    assert sentence_metrics.token_f1(["a", "b", "a"], ["a", "a", "c"]) == pytest.approx(
+        2 / 3
+    )  # sets would give 0.5
     assert sentence_metrics.token_f1(["a", "b"], ["b", "a"]) == 1.0  # order does not matter
-    assert (sentence_metrics.token_f1([], []), sentence_metrics.token_f1(["a"], []), sentence_metrics.token_f1(["a"], ["b"])) == (1.0, 0.0, 0.0)
+    assert (
+        sentence_metrics.token_f1([], []),
+        sentence_metrics.token_f1(["a"], []),
+        sentence_metrics.token_f1(["a"], ["b"]),
+    ) == (1.0, 0.0, 0.0)
 
 
 class _Reconstructs:
@@ -242,7 +291,9 @@ def test_sentence_report_counts_words_independently_of_the_vocabulary():
     assert (report["truncation_length"], report["truncated_sentences"]) == (4, 2)
     # floor: sentence i against reconstruction j = derangement(3, 0)[i] = 2, 0, 1; only "the" of the first matches
     assert sentence_metrics.derangement(3, seed=0).tolist() == [2, 0, 1]
-    assert report["reconstruction_word_f1_random_other"] == pytest.approx((2 * (1 / 6) / (1 + 1 / 6) + 0 + 0) / 3)
+    assert report["reconstruction_word_f1_random_other"] == pytest.approx(
+        (2 * (1 / 6) / (1 + 1 / 6) + 0 + 0) / 3
+    )
     with pytest.raises(ValueError, match="needs a model with a vocabulary"):
         sentence_metrics.sentence_report(DenseVAE((4,), latent_dim=2, hidden_units=(), seed=0), sentences)
 
@@ -271,12 +322,18 @@ def test_measure_records_the_word_level_numbers_of_sentence_models():
 
     sentences = ["the cat sat on the mat", "a dog ran", "the dog sat", "a cat ran far away"]
     codec = TextCodec.from_corpus(sentences[:2], max_length=8)
-    model = SequenceVAE(vocabulary=codec.vocabulary, max_length=8, embedding_dim=4, hidden_units=4, latent_dim=2, seed=0)
-    metrics = publish.measure(model, model.tokenize(sentences).numpy(), 2, 0, mi_examples=None, sentences=sentences)
+    model = SequenceVAE(
+        vocabulary=codec.vocabulary, max_length=8, embedding_dim=4, hidden_units=4, latent_dim=2, seed=0
+    )
+    metrics = publish.measure(
+        model, model.tokenize(sentences).numpy(), 2, 0, mi_examples=None, sentences=sentences
+    )
     direct = sentence_metrics.sentence_report(model, sentences)
     assert metrics["test_unknown_share"] == pytest.approx(2 / 17)  # far and away, of 17 words
     assert metrics["test_reconstruction_token_f1"] == pytest.approx(direct["reconstruction_token_f1"])
-    assert metrics["test_reconstruction_unknown_share"] == pytest.approx(direct["reconstruction_unknown_share"])
+    assert metrics["test_reconstruction_unknown_share"] == pytest.approx(
+        direct["reconstruction_unknown_share"]
+    )
     for key in ("reconstruction_word_f1", "reconstruction_word_f1_random_other", "unknown_word_share"):
         assert metrics[f"test_{key}"] == pytest.approx(direct[key])
     assert (metrics["test_truncation_length"], metrics["test_truncated_sentences"]) == (8, 0)

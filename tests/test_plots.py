@@ -109,7 +109,11 @@ def test_reconstructions_show_inputs_above_reconstructions(tmp_path, model2d, im
     x = images[0][:12]
     canvas = plots.reconstructions_canvas(model2d, x)
     recon = model2d.reconstruct(x).numpy()
-    assert canvas.shape == (4 * 29 - 1, 10 * 29 - 1, 1)  # 10 per row: inputs 0-9, recon 0-9, inputs 10-11, recon 10-11
+    assert canvas.shape == (
+        4 * 29 - 1,
+        10 * 29 - 1,
+        1,
+    )  # 10 per row: inputs 0-9, recon 0-9, inputs 10-11, recon 10-11
     for i in range(12):
         r, c = divmod(i, 10)
         np.testing.assert_allclose(cell(canvas, 20 * r + c, 10), x[i], atol=1e-6)
@@ -125,10 +129,14 @@ def test_manifold_decodes_the_normal_quantiles(tmp_path, model2d):
     # drawn row-major: z[0] grows to the right, z[1] upwards (the top row holds quantile 0.8)
     expected = np.array([[[q[c], q[4 - r]] for c in range(5)] for r in range(5)]).reshape(25, 2)
     np.testing.assert_allclose(z, expected, atol=1e-5)
-    assert z[0] == pytest.approx([-1.2816, 0.8416], abs=1e-4) and z[20] == pytest.approx([-1.2816, -1.2816], abs=1e-4)
+    assert z[0] == pytest.approx([-1.2816, 0.8416], abs=1e-4) and z[20] == pytest.approx(
+        [-1.2816, -1.2816], abs=1e-4
+    )
     canvas = plots.manifold_canvas(model2d, grid=5, low=0.1, high=0.8)
     np.testing.assert_allclose(canvas, plots.tile(decoded(model2d, z), columns=5), atol=1e-6)
-    np.testing.assert_allclose(cell(canvas, 20, 5), decoded(model2d, [[q[0], q[0]]])[0], atol=1e-5)  # bottom left
+    np.testing.assert_allclose(
+        cell(canvas, 20, 5), decoded(model2d, [[q[0], q[0]]])[0], atol=1e-5
+    )  # bottom left
     path = plots.manifold(model2d, str(tmp_path / "manifold.png"), grid=5, low=0.1, high=0.8)
     upside_down = plots.tile(decoded(model2d, z * [1, -1]), columns=5)
     assert_png_shows(path, canvas, wrong=upside_down)
@@ -154,7 +162,10 @@ def test_traversal_row_sweeps_only_its_dimension(tmp_path, model2d, images):
     model = DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(16,), seed=0)
     image = images[0][0]
     base = model.encode(image[None]).mean().numpy()[0]
-    for given, dims in ((None, [0, 1, 2, 3]), ([2, 0], [2, 0])):  # by default every dimension (up to 10), in order
+    for given, dims in (
+        (None, [0, 1, 2, 3]),
+        ([2, 0], [2, 0]),
+    ):  # by default every dimension (up to 10), in order
         z = plots.traversal_latents(model, image, dims=given, span=2.0, steps=5)
         assert z.shape == (5 * len(dims), 4)
         for row, d in enumerate(dims):
@@ -186,7 +197,9 @@ def test_scatter_points_are_posterior_means(tmp_path, model2d, images):
     ax = plots.scatter_figure(model2d, x, y).axes[0]
     np.testing.assert_allclose(ax.collections[0].get_offsets(), model2d.encode(x).mean().numpy(), atol=1e-6)
     np.testing.assert_array_equal(ax.collections[0].get_array(), y)  # coloured by label
-    path = plots.latent_scatter(model2d, x, y, str(tmp_path / "scatter.png"), class_names=[str(i) for i in range(10)])
+    path = plots.latent_scatter(
+        model2d, x, y, str(tmp_path / "scatter.png"), class_names=[str(i) for i in range(10)]
+    )
     assert png_size(path)[0] > 100
 
 
@@ -202,44 +215,75 @@ def test_scatter_projects_on_principal_axes(images):
 
 def test_scatter_needs_one_label_per_image(tmp_path, model2d, images):
     x, y = images
-    needs_labels = "scatter plot colours points by class and needs labels, one per image; got labels=None for 200 images"
+    needs_labels = (
+        "scatter plot colours points by class and needs labels, one per image; got labels=None for 200 images"
+    )
     with pytest.raises(ValueError, match=needs_labels):
         plots.latent_scatter(model2d, x, None, str(tmp_path / "s.png"))
-    with pytest.raises(ValueError, match=r"one label per image: 10 images but labels of shape \(9,\) \(9 labels\)"):
+    with pytest.raises(
+        ValueError, match=r"one label per image: 10 images but labels of shape \(9,\) \(9 labels\)"
+    ):
         plots.latent_scatter(model2d, x[:10], y[:9], str(tmp_path / "s.png"))
 
 
 def test_manifold_needs_two_latent_dimensions(tmp_path):
     model = DenseVAE((28, 28, 1), latent_dim=3, hidden_units=(8,), seed=0)
-    with pytest.raises(ValueError, match="needs a 2-D latent space, this model has latent_dim=3; use kind 'traversal'"):
+    with pytest.raises(
+        ValueError, match="needs a 2-D latent space, this model has latent_dim=3; use kind 'traversal'"
+    ):
         plots.manifold(model, str(tmp_path / "m.png"))
 
 
 def test_bad_images_are_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, H, W, 1 or 3\), got \(4, 28, 28, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(N, H, W, 1 or 3\), got \(4, 28, 28, 2\)"
+    ):
         plots.image_grid(np.zeros((4, 28, 28, 2)), str(tmp_path / "x.png"))
 
 
 def _plot(model_path, out, kind, *flags):
     return subprocess.run(
-        [sys.executable, "-m", "vae_zoo.cli", "plot", str(model_path), "--kind", kind, "--out", str(out), *flags],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vae_zoo.cli",
+            "plot",
+            str(model_path),
+            "--kind",
+            kind,
+            "--out",
+            str(out),
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_plot_command(tmp_path, model2d):
     model2d.save(tmp_path / "model.keras")
-    flags = {"samples": ["--num", "16", "--seed", "3"], "manifold": [], "scatter": ["--num", "300"],
-             "interpolation": ["--num", "5", "--index", "9999", "25"]}  # fmt: skip  # indices past --num and 20
+    flags = {
+        "samples": ["--num", "16", "--seed", "3"],
+        "manifold": [],
+        "scatter": ["--num", "300"],
+        "interpolation": ["--num", "5", "--index", "9999", "25"],
+    }  # indices past --num and 20
     for kind, extra in flags.items():
         result = _plot(tmp_path / "model.keras", tmp_path / f"{kind}.png", kind, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
         assert png_size(tmp_path / f"{kind}.png")[1] > 400  # width
-    assert_png_shows(tmp_path / "samples.png", plots.samples_canvas(model2d, 16, seed=3), wrong=plots.samples_canvas(model2d, 16))
+    assert_png_shows(
+        tmp_path / "samples.png",
+        plots.samples_canvas(model2d, 16, seed=3),
+        wrong=plots.samples_canvas(model2d, 16),
+    )
     x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=0, verbose=False)
     x = x[..., None]  # what the command loads (--binarize static --seed 0)
     chosen = plots.interpolation_canvas(model2d, x[9999], x[25])
-    assert_png_shows(tmp_path / "interpolation.png", chosen, wrong=plots.interpolation_canvas(model2d, x[0], x[1]))
+    assert_png_shows(
+        tmp_path / "interpolation.png", chosen, wrong=plots.interpolation_canvas(model2d, x[0], x[1])
+    )
 
 
 def test_plot_command_refuses_bad_indices_and_unlabelled_scatter(tmp_path, model2d, capsys):
@@ -263,14 +307,23 @@ def test_plot_command_refuses_bad_indices_and_unlabelled_scatter(tmp_path, model
     assert_png_shows(tmp_path / "t.png", last, wrong=first)
     code, err = plot("n.png", "--kind", "traversal", "--index", "-1")
     assert code == 2 and not (tmp_path / "n.png").exists(), err
-    assert "--index -1 is out of range: the test split of fashion_mnist has 10000 examples (valid 0..9999)" in err
+    assert (
+        "--index -1 is out of range: the test split of fashion_mnist has 10000 examples (valid 0..9999)"
+        in err
+    )
     code, err = plot("n.png", "--kind", "interpolation", "--index")
     assert code == 2 and "--index needs an example index for kind 'interpolation', got none" in err, err
     unlabelled = tmp_path / "unlabelled.npz"
     np.savez(unlabelled, x_train=np.zeros((30, 28, 28), "uint8"), x_test=np.zeros((0, 28, 28), "uint8"))
     code, err = plot("n.png", "--kind", "traversal", "--dataset", str(unlabelled), "--index", "0")
-    assert code == 2 and f"--index 0 is out of range: the test split of {unlabelled} has 0 examples (it is empty)" in err, err
+    assert (
+        code == 2
+        and f"--index 0 is out of range: the test split of {unlabelled} has 0 examples (it is empty)" in err
+    ), err
     np.savez(unlabelled, x_train=np.zeros((30, 28, 28), "uint8"), x_test=np.zeros((25, 28, 28), "uint8"))
     code, err = plot("s.png", "--kind", "scatter", "--dataset", str(unlabelled), "--num", "25")
     assert code == 2 and not (tmp_path / "s.png").exists(), err
-    assert f"the scatter plot colours points by class and needs labels, but the test split of {unlabelled} has none" in err
+    assert (
+        f"the scatter plot colours points by class and needs labels, but the test split of {unlabelled} has none"
+        in err
+    )

@@ -9,7 +9,9 @@ import tensorflow as tf
 
 from vae_zoo import text
 
-PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "sentence_vae.py")
+PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "sentence_vae.py"
+)
 
 
 def _benchmark():
@@ -28,11 +30,14 @@ def test_language_model_masks_pad_and_bos_like_the_vae():
     allowed = [i for i in range(7) if i not in (text.PAD, text.BOS)]
     log_p = raw[..., allowed] - np.log(np.exp(raw[..., allowed]).sum(-1, keepdims=True))
     expected = [
-        -sum(log_p[b, t, allowed.index(ids[b, t])] for t in range(4) if ids[b, t] != text.PAD) for b in range(2)
+        -sum(log_p[b, t, allowed.index(ids[b, t])] for t in range(4) if ids[b, t] != text.PAD)
+        for b in range(2)
     ]
     np.testing.assert_allclose(nll, expected, rtol=1e-5)
     unmasked = raw - np.log(np.exp(raw).sum(-1, keepdims=True))
-    assert -unmasked[0, 0, 4] > -log_p[0, 0, allowed.index(4)] + 1e-3  # [PAD] and [BOS] would take probability mass
+    assert (
+        -unmasked[0, 0, 4] > -log_p[0, 0, allowed.index(4)] + 1e-3
+    )  # [PAD] and [BOS] would take probability mass
     report = benchmark.measure_language_model(nll, ids)
     assert report["tokens"] == 5 and report["test_num_examples"] == 2
     assert report["perplexity"] == pytest.approx(np.exp(nll.sum() / 5), rel=1e-6)

@@ -50,7 +50,9 @@ def kl_weight(step, schedule, steps, max_beta=1.0, cycles=4, ratio=0.5, sharpnes
       cycle and stays at `max_beta` for the rest. After `steps`, `max_beta`.
     """
     if schedule not in SCHEDULES:
-        raise ValueError(f"Unknown KL annealing schedule {schedule!r}. Valid schedules: {', '.join(SCHEDULES)}.")
+        raise ValueError(
+            f"Unknown KL annealing schedule {schedule!r}. Valid schedules: {', '.join(SCHEDULES)}."
+        )
     if steps < 1:
         raise ValueError(f"annealing steps must be >= 1, got {steps}")
     progress = step / steps
@@ -93,7 +95,9 @@ class KLAnnealing(keras.callbacks.Callback):
 
     def _update(self):
         step = int(self.model.optimizer.iterations.numpy())
-        self.model.beta.assign(kl_weight(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio))
+        self.model.beta.assign(
+            kl_weight(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio)
+        )
 
     def on_train_batch_begin(self, batch, logs=None):
         self._update()
@@ -122,7 +126,9 @@ class ImageSummaries(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
         x = self.model.prepare_inputs(self.images)
         with self._writer.as_default(step=epoch):
-            tf.summary.image("samples", self.model.sample(self.num_samples, seed=self.seed), max_outputs=self.num_samples)
+            tf.summary.image(
+                "samples", self.model.sample(self.num_samples, seed=self.seed), max_outputs=self.num_samples
+            )
             pairs = tf.concat([x, self.model.reconstruct(x)], axis=2)  # input | reconstruction side by side
             tf.summary.image("reconstructions", pairs, max_outputs=self.num_samples)
         self._writer.flush()
@@ -143,7 +149,9 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.all(np.isfinite(loss)):
-            print(f"\nBatch {batch}: the loss is {np.asarray(loss).ravel()[0]}; training stopped. {self.ADVICE}.")
+            print(
+                f"\nBatch {batch}: the loss is {np.asarray(loss).ravel()[0]}; training stopped. {self.ADVICE}."
+            )
             self.model.stop_training = True
             self.model.nan_stopped = True
 
@@ -199,7 +207,9 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
     def on_train_begin(self, logs=None):
         saves = self.complete_saves()
         newest = sorted(saves, reverse=True)[: self.KEEP]
-        row = newest + [0] * (self.KEEP - len(newest))  # epoch 0: no save, a fresh start, held by every worker
+        row = newest + [0] * (
+            self.KEEP - len(newest)
+        )  # epoch 0: no save, a fresh start, held by every worker
         rows = rows_of_all_replicas(self.model.distribute_strategy, row)
         epoch = common_epoch([set(r) for r in rows.tolist()])
         if newest and epoch < newest[0]:

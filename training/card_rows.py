@@ -20,15 +20,23 @@ def count(value):
 def noise_rows(m, nll_examples):
     """The NLL's spread over test binarizations and training seeds, and its combined uncertainty."""
     rows = []
-    spreads = (("test_nll_by_binarization_seed", "test binarization"), ("test_nll_by_training_seed", "training"))
+    spreads = (
+        ("test_nll_by_binarization_seed", "test binarization"),
+        ("test_nll_by_training_seed", "training"),
+    )
     for key, what in spreads:
         spread = m.get(key)
         if spread:
             values = ", ".join(f"{v:.2f} (seed {seed})" for seed, v in spread["values"].items())
             sd = NOT_RECORDED if spread["sd"] is None else f"{spread['sd']:.2f}"
-            rows.append(f"| NLL over {what} seeds | mean {spread['mean']:.2f}, sd {sd}: {values} | {nll_examples} |")
+            rows.append(
+                f"| NLL over {what} seeds | mean {spread['mean']:.2f}, sd {sd}: {values} | {nll_examples} |"
+            )
     if m.get("test_nll_standard_error") is not None:
-        sources = (("test_nll_by_binarization_seed", "binarizations"), ("test_nll_by_training_seed", "training seeds"))
+        sources = (
+            ("test_nll_by_binarization_seed", "binarizations"),
+            ("test_nll_by_training_seed", "training seeds"),
+        )
         measured = [name for key, name in sources if m.get(key)]
         sources = "standard error over examples" + "".join(f", sd over {name}" for name in measured)
         missing = [name for name in ("binarizations", "training seeds") if name not in measured]
@@ -83,7 +91,9 @@ def protocol_section(name, entry):
         "- Recipe choices made on validation: "
         + ("; ".join(p.get("selected_on_validation") or []) or "none recorded")
         + ".",
-        "- Choices informed by test figures: " + ("; ".join(p.get("test_informed_choices") or []) or "none") + ".",
+        "- Choices informed by test figures: "
+        + ("; ".join(p.get("test_informed_choices") or []) or "none")
+        + ".",
         f"- Test evaluations of the published weights so far: {p.get('test_evaluations', NOT_RECORDED)}.",
         "- Test binarization seed(s): "
         + ("not binarized" if seeds is None else ", ".join(map(str, seeds)))

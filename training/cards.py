@@ -85,7 +85,8 @@ def signature_rows(model):
         concrete = tf.function(function).get_concrete_function(*specs)
         inputs = ", ".join(_spec(s.name, s.dtype.name, s.shape.as_list()) for s in specs)
         outputs = ", ".join(
-            _spec(key, value.dtype.name, value.shape.as_list()) for key, value in sorted(concrete.structured_outputs.items())
+            _spec(key, value.dtype.name, value.shape.as_list())
+            for key, value in sorted(concrete.structured_outputs.items())
         )
         rows.append((name, inputs, outputs))
     return rows
@@ -99,7 +100,10 @@ def _data_section(entry, metrics):
         f"- License: {entry['data_license']}.",
     ]
     lines += kinds.kind_of_entry(entry).card_data_lines(entry)  # how the kind prepared its data
-    lines += ["- `vae_zoo.kinds.preset_data(entry, model)` rebuilds the test inputs the metrics were measured on.", ""]
+    lines += [
+        "- `vae_zoo.kinds.preset_data(entry, model)` rebuilds the test inputs the metrics were measured on.",
+        "",
+    ]
     return lines
 
 
@@ -112,9 +116,15 @@ def _metrics_section(name, entry, model):
     if n_nll is None:
         nll_examples = NOT_RECORDED
     else:
-        nll_examples = f"all n = {n_nll:,}" if n_nll == m.get("test_num_examples") else f"the first n = {n_nll:,}"
+        nll_examples = (
+            f"all n = {n_nll:,}" if n_nll == m.get("test_num_examples") else f"the first n = {n_nll:,}"
+        )
     se = m.get("test_nll_standard_error")
-    se_text = f"± {se:.2f} (standard error over the n examples)" if se is not None else "(standard error: not measured; the entry predates it)"
+    se_text = (
+        f"± {se:.2f} (standard error over the n examples)"
+        if se is not None
+        else "(standard error: not measured; the entry predates it)"
+    )
     lines = [
         "## Metrics",
         "",
@@ -127,7 +137,9 @@ def _metrics_section(name, entry, model):
     lines += noise_rows(m, nll_examples)
     baseline = entry.get("baseline")
     if baseline is not None:
-        lines.append(f"| baseline: {baseline['model']}, exact NLL | {baseline_text(m, baseline)} | {nll_examples} |")
+        lines.append(
+            f"| baseline: {baseline['model']}, exact NLL | {baseline_text(m, baseline)} | {nll_examples} |"
+        )
     lines += [
         f"| −ELBO | {nats(m.get('test_negative_elbo'))} | all {n_all} |",
         f"| KL(q(z\\|x) ‖ p(z)) | {nats(m.get('test_kl'))} | all {n_all} |",
@@ -142,15 +154,25 @@ def _metrics_section(name, entry, model):
     ceiling = ""
     if n_mi:
         ceiling = f" (at most log {n_mi:,} = {math.log(n_mi):.2f}"
-        ceiling += "; near that ceiling, so n limits the estimate: measure on more examples)" if mi > math.log(n_mi) - 0.1 else ")"
-    lines.append(f"| I(x; z) | {nats(mi)}{ceiling} | {('—' if mi is None else NOT_RECORDED) if n_mi is None else f'the first {n_mi:,}'} |")
+        ceiling += (
+            "; near that ceiling, so n limits the estimate: measure on more examples)"
+            if mi > math.log(n_mi) - 0.1
+            else ")"
+        )
+    lines.append(
+        f"| I(x; z) | {nats(mi)}{ceiling} | {('—' if mi is None else NOT_RECORDED) if n_mi is None else f'the first {n_mi:,}'} |"
+    )
     lines += kind.card_metric_rows(m, n_all, entry)  # the kind's own rows (sentences: perplexity, word level)
     if m.get("kl_per_dimension"):
-        lines.append(f"| KL per dimension | {', '.join(f'{v:.2f}' for v in m['kl_per_dimension'])} | {nll_examples} |")
+        lines.append(
+            f"| KL per dimension | {', '.join(f'{v:.2f}' for v in m['kl_per_dimension'])} | {nll_examples} |"
+        )
     seconds = m.get("evaluation_seconds")
     lines += [
         "",
-        f"Measured by `{entry['evaluation_command']}`" + ("" if seconds is None else f" in {seconds:,} s") + ".",
+        f"Measured by `{entry['evaluation_command']}`"
+        + ("" if seconds is None else f" in {seconds:,} s")
+        + ".",
         *([] if baseline is None else [f"The baseline was trained and measured by `{baseline['command']}`."]),
         f"Measure again without retraining: `python -m vae_zoo.training.remeasure {name} --registry vae_zoo/presets/registry.json "
         f"--num-samples K [--nll-examples N] [--mi-examples M]`, then regenerate this card.",
@@ -161,7 +183,9 @@ def _metrics_section(name, entry, model):
 
 def _model_section(name, entry, model):
     w = entry["weights"]
-    where = f"downloaded from {w['url']}" if w.get("url") else f"ships as `vae_zoo/presets/weights/{w['file']}`"
+    where = (
+        f"downloaded from {w['url']}" if w.get("url") else f"ships as `vae_zoo/presets/weights/{w['file']}`"
+    )
     parameters = entry.get("parameters")
     return [
         "## Model",
@@ -170,7 +194,7 @@ def _model_section(name, entry, model):
         f"posterior `{model['posterior']}`, prior `{model['prior']}` (full config in the registry entry).",
         f"- Trainable parameters: {count(parameters)}.",
         f"- Weights: {where} ({w['bytes']:,} bytes), SHA-256 `{w['sha256']}`, checked before loading.",
-        f"- Load: `vae_zoo.load(\"{name}\")` or `vae_zoo.models.{entry['model_class']}.from_preset(\"{name}\")`.",
+        f'- Load: `vae_zoo.load("{name}")` or `vae_zoo.models.{entry["model_class"]}.from_preset("{name}")`.',
         "",
     ]
 
@@ -211,7 +235,11 @@ def _training_section(entry):
     for recipe in filter(None, (entry.get("warm_start_recipe"), entry["recipe"])):
         text = recipe_text(recipe)
         lines += [f"`{recipe}`:", ""] if entry.get("warm_start_recipe") else []
-        lines += ["```yaml", text.rstrip("\n"), "```"] if text is not None else [f"The recipe file is missing ({NOT_RECORDED})."]
+        lines += (
+            ["```yaml", text.rstrip("\n"), "```"]
+            if text is not None
+            else [f"The recipe file is missing ({NOT_RECORDED})."]
+        )
     return lines + [""]
 
 
@@ -262,7 +290,9 @@ def render_all(registry_file=None):
     """`{file name: card text}` of every entry of the registry (default: the shipped one)."""
     from vae_zoo import presets
 
-    return {f"{name}.md": render(name, entry) for name, entry in sorted(presets.registry(registry_file).items())}
+    return {
+        f"{name}.md": render(name, entry) for name, entry in sorted(presets.registry(registry_file).items())
+    }
 
 
 def stale(out_dir, cards):
@@ -281,9 +311,15 @@ def stale(out_dir, cards):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--registry", default=None, help="the registry.json (default: the package's)")
-    parser.add_argument("--out", default=os.path.join("docs", "model_cards"), help="the cards' folder (default docs/model_cards)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join("docs", "model_cards"),
+        help="the cards' folder (default docs/model_cards)",
+    )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a card is out of date")
     args = parser.parse_args(argv)
     cards = render_all(args.registry)
@@ -293,7 +329,9 @@ def main(argv=None):
             print(f"{os.path.join(args.out, file)} is out of date", file=sys.stderr)
         return 1 if differing else 0
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        raise FileNotFoundError(f"--out {args.out}: its parent folder does not exist (run from the repository root)")
+        raise FileNotFoundError(
+            f"--out {args.out}: its parent folder does not exist (run from the repository root)"
+        )
     os.makedirs(args.out, exist_ok=True)
     for file in differing:
         path = os.path.join(args.out, file)

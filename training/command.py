@@ -64,7 +64,13 @@ def _run_config(run_dir):
 
 
 def _command(args, dataset, seed):
-    parts = ["vae-zoo evaluate", args.model, f"--dataset {dataset}", f"--split {args.split}", f"--seed {seed}"]
+    parts = [
+        "vae-zoo evaluate",
+        args.model,
+        f"--dataset {dataset}",
+        f"--split {args.split}",
+        f"--seed {seed}",
+    ]
     parts.append(f"--num-samples {args.num_samples}")
     parts += [] if args.max_examples is None else [f"--max-examples {args.max_examples}"]
     return " ".join(parts)
@@ -86,21 +92,34 @@ def evaluate(args):
     kind = kinds.kind_of_model(model)  # how its data are read and what it measures besides (vae_zoo.kinds)
     # only images are binarized: other kinds record None in the report
     binarize = kind.evaluation_binarize(None if args.binarize in ("none", "None", "") else args.binarize)
-    x = kind.load_split(model, dataset, split=args.split, binarize=binarize, seed=seed, data_dir=args.data_dir)
+    x = kind.load_split(
+        model, dataset, split=args.split, binarize=binarize, seed=seed, data_dir=args.data_dir
+    )
     x = x[: args.max_examples] if args.max_examples else x
     report = evaluation.evaluate_model(
-        model, x, num_samples=args.num_samples, seed=seed, batch_size=args.batch_size, mi_examples=args.mi_examples
+        model,
+        x,
+        num_samples=args.num_samples,
+        seed=seed,
+        batch_size=args.batch_size,
+        mi_examples=args.mi_examples,
     )
     # the kind's own numbers (sentences: [UNK] share, word-level reconstruction F1 and its floor)
     report.update(kind.evaluation_extras(model, dataset, args.split, len(x), seed, data_dir=args.data_dir))
     report.update(dataset=dataset, split=args.split, binarize=binarize, seed=seed, model=args.model)
     if args.split == "test":
         count = protocol.record_test_evaluation(
-            run_dir, "vae-zoo evaluate", _command(args, dataset, seed), num_samples=args.num_samples, examples=len(x)
+            run_dir,
+            "vae-zoo evaluate",
+            _command(args, dataset, seed),
+            num_samples=args.num_samples,
+            examples=len(x),
         )
         report["test_evaluations"] = count
         if count:
-            where = f"test evaluation {count} of this run, recorded in {os.path.join(run_dir, 'metrics.json')}"
+            where = (
+                f"test evaluation {count} of this run, recorded in {os.path.join(run_dir, 'metrics.json')}"
+            )
         else:
             where = "a test evaluation of a model outside a run directory (no metrics.json to record it in)"
         print(f"vae-zoo evaluate: {where}; choices belong on --split validation", file=sys.stderr)
@@ -127,7 +146,9 @@ def add_zoo_arguments(parser):
     command = sub.add_parser("compare", help=COMPARE_HELP, description=COMPARE_HELP)
     command.add_argument("name_a")
     command.add_argument("name_b")
-    command.add_argument("--registry", default=None, help="the registry holding both (default: the shipped one)")
+    command.add_argument(
+        "--registry", default=None, help="the registry holding both (default: the shipped one)"
+    )
 
 
 def _compare(args):

@@ -85,7 +85,9 @@ def load_file(path):
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ValueError(f"config file {path!r} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {error}") from None
+        raise ValueError(
+            f"config file {path!r} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {error}"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {path!r} must hold a mapping of settings, got {type(data).__name__}")
     return data
@@ -97,7 +99,9 @@ def resolve(path=None, overrides=None):
     for source, values in (("config file", load_file(path) if path else {}), ("flags", overrides or {})):
         unknown = sorted(set(values) - set(DEFAULTS))
         if unknown:
-            raise ValueError(f"Unknown setting(s) in {source}: {', '.join(unknown)}. Known: {', '.join(sorted(DEFAULTS))}.")
+            raise ValueError(
+                f"Unknown setting(s) in {source}: {', '.join(unknown)}. Known: {', '.join(sorted(DEFAULTS))}."
+            )
         config.update(values)
     for key in ("binarize", "lr_schedule"):
         if config[key] in ("none", "None", False):
@@ -107,7 +111,9 @@ def resolve(path=None, overrides=None):
         if config[key] not in choices:
             shown = ", ".join("none" if c is None else c for c in choices)
             raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
-    for other in kinds.KINDS.values():  # a kind's own settings mean nothing to another (only images are binarized)
+    for (
+        other
+    ) in kinds.KINDS.values():  # a kind's own settings mean nothing to another (only images are binarized)
         if other is not data_kind(config):
             config.update({key: None for key in other.exclusive_settings})
     for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
@@ -141,7 +147,11 @@ def check_model_kwargs(config):
     accepted = set(family.arguments)
     for cls in family.__mro__:
         if "__init__" in vars(cls) and cls.__module__.startswith("vae_zoo"):
-            accepted |= {n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind == p.POSITIONAL_OR_KEYWORD}
+            accepted |= {
+                n
+                for n, p in inspect.signature(cls.__init__).parameters.items()
+                if p.kind == p.POSITIONAL_OR_KEYWORD
+            }
     unknown = sorted(set(config["model_kwargs"]) - accepted - {"self"})
     if unknown:
         raise ValueError(
@@ -152,8 +162,18 @@ def check_model_kwargs(config):
 
 
 #: The settings that fix a model's variables: a warm start must agree with its recipe on all of them.
-MODEL_SETTINGS = ("model", "latent_dim", "likelihood", "posterior", "prior", "model_kwargs",
-                  "dataset", "binarize", "max_length", "max_tokens")  # fmt: skip
+MODEL_SETTINGS = (
+    "model",
+    "latent_dim",
+    "likelihood",
+    "posterior",
+    "prior",
+    "model_kwargs",
+    "dataset",
+    "binarize",
+    "max_length",
+    "max_tokens",
+)
 
 
 def warm_start_run(config):
@@ -169,13 +189,17 @@ def warm_start_run(config):
         raise ValueError(f"warm_start must be the path of a recipe file, got {recipe!r}")
     first = resolve(recipe)
     if first.get("warm_start") is not None:
-        raise ValueError(f"warm_start recipe {recipe!r} has a warm_start of its own ({first['warm_start']!r}); chain at most two runs")
+        raise ValueError(
+            f"warm_start recipe {recipe!r} has a warm_start of its own ({first['warm_start']!r}); chain at most two runs"
+        )
     differing = [key for key in MODEL_SETTINGS if first[key] != config[key]]
     if differing:
         shown = "; ".join(f"{key}: {first[key]!r} there, {config[key]!r} here" for key in differing)
         raise ValueError(f"warm_start recipe {recipe!r} trains another model or data ({shown})")
     run_dir = first["out"]
-    missing = [name for name in ("model.keras", "metrics.json") if not os.path.exists(os.path.join(run_dir, name))]
+    missing = [
+        name for name in ("model.keras", "metrics.json") if not os.path.exists(os.path.join(run_dir, name))
+    ]
     if missing:
         raise FileNotFoundError(
             f"warm_start run {run_dir!r} has not finished (no {', '.join(missing)}); train it first: "

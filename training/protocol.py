@@ -44,7 +44,9 @@ def check_validation_metrics(run_metrics, run_dir):
     """Refuses (ValueError) a run whose metrics.json lacks any of `validation.<VALIDATION_KEYS>`, naming them."""
     validation = run_metrics.get("validation") if isinstance(run_metrics, dict) else None
     validation = validation if isinstance(validation, dict) else {}
-    missing = [f"validation.{key}" for key in VALIDATION_KEYS if not isinstance(validation.get(key), (int, float))]
+    missing = [
+        f"validation.{key}" for key in VALIDATION_KEYS if not isinstance(validation.get(key), (int, float))
+    ]
     if missing:
         raise ValueError(
             f"{os.path.join(run_dir, 'metrics.json')} lacks the validation figures {', '.join(missing)}: "
@@ -91,7 +93,9 @@ def combined_uncertainty(standard_error, binarization_sd=None, seed_sd=None, bin
     """sqrt(SE^2 + sd_binarization^2 / binarizations + sd_seeds^2 / seeds); a term not measured (None) adds 0."""
     for name, count in (("binarizations", binarizations), ("seeds", seeds)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"{name} must be the number of values a figure averages (an integer >= 1), got {count!r}")
+            raise ValueError(
+                f"{name} must be the number of values a figure averages (an integer >= 1), got {count!r}"
+            )
     terms = [(standard_error, 1), (binarization_sd, binarizations), (seed_sd, seeds)]
     return math.sqrt(sum(value**2 / count for value, count in terms if value is not None))
 
@@ -100,10 +104,14 @@ def entry_uncertainty(metrics):
     """The combined uncertainty of an entry's headline NLL (one binarization, one trained model) from its metrics."""
     binarization = metrics.get("test_nll_by_binarization_seed") or {}
     seeds = metrics.get("test_nll_by_training_seed") or {}
-    return combined_uncertainty(metrics.get("test_nll_standard_error") or 0.0, binarization.get("sd"), seeds.get("sd"))
+    return combined_uncertainty(
+        metrics.get("test_nll_standard_error") or 0.0, binarization.get("sd"), seeds.get("sd")
+    )
 
 
-def difference_uncertainty(uncertainty_a, uncertainty_b, paired_standard_error=None, shared_standard_error=None):
+def difference_uncertainty(
+    uncertainty_a, uncertainty_b, paired_standard_error=None, shared_standard_error=None
+):
     """The combined uncertainty of a - b: sqrt(u_a^2 + u_b^2) for independent figures; with the paired
     standard error of the same examples, the two SE_images terms (`shared_standard_error` = (SE_a, SE_b)) are
     replaced by it."""
@@ -118,7 +126,7 @@ def difference_uncertainty(uncertainty_a, uncertainty_b, paired_standard_error=N
 
 
 def wording(value, other, uncertainty, lower_is_better=True, z=Z):
-    """"better than", "worse than" or "on par with": `value` against `other` given the combined uncertainty
+    """ "better than", "worse than" or "on par with": `value` against `other` given the combined uncertainty
     of their difference; better or worse only where the margin exceeds `z` uncertainties."""
     if uncertainty is None or uncertainty < 0 or not math.isfinite(uncertainty):
         raise ValueError(f"uncertainty must be a finite number >= 0, got {uncertainty!r}")
@@ -195,7 +203,9 @@ def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_se
     for seed in seeds:
         if seed not in values:
             x = kinds.preset_data(entry, model, binarization_seed=seed)[: len(main_ll)]
-            ll = evaluation.log_likelihood(model, x, num_samples=num_samples, seed=importance_seed, progress=False)
+            ll = evaluation.log_likelihood(
+                model, x, num_samples=num_samples, seed=importance_seed, progress=False
+            )
             values[seed] = float(-ll.mean())
     return spread(dict(sorted(values.items())))
 
@@ -220,9 +230,13 @@ def check_seed_runs(config, runs):
         differing = sorted(k for k in keys if config.get(k) != other.get(k))
         if differing:
             shown = "; ".join(f"{k}: {other.get(k)!r} there, {config.get(k)!r} here" for k in differing)
-            raise ValueError(f"--seed-runs {run} is not the published run's recipe with another seed ({shown})")
+            raise ValueError(
+                f"--seed-runs {run} is not the published run's recipe with another seed ({shown})"
+            )
         if other["seed"] in seeds:
-            raise ValueError(f"--seed-runs {run} repeats training seed {other['seed']}: expected one run per seed")
+            raise ValueError(
+                f"--seed-runs {run} repeats training seed {other['seed']}: expected one run per seed"
+            )
         seeds.add(other["seed"])
         checked.append((run, other, metrics))
     return checked
@@ -255,7 +269,9 @@ def compare_entries(name_a, name_b, registry_file=None):
 
     registry_file = registry_file or presets.REGISTRY_FILE
     entries = [presets.entry(name, registry_file) for name in (name_a, name_b)]
-    data = [(e["dataset"], e["preprocessing"].get("test_binarize"), e["preprocessing"]["seed"]) for e in entries]
+    data = [
+        (e["dataset"], e["preprocessing"].get("test_binarize"), e["preprocessing"]["seed"]) for e in entries
+    ]
     if data[0] != data[1]:
         raise ValueError(
             f"{name_a} and {name_b} were measured on other test data ({data[0]} against {data[1]}: dataset, "

@@ -51,7 +51,9 @@ LICENSES = {
 }
 
 
-def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None, per_example=False):
+def measure(
+    model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None, per_example=False
+):
     """Test metrics of `model` on a prepared test split `x` (numpy).
 
     Sentence models also get the word-level numbers of
@@ -89,7 +91,9 @@ def measure(model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMP
         "active_units": report["active_units"],
         "mutual_information": report["mutual_information"],
         "mutual_information_num_examples": report["mi_examples"],
-        "kl_per_dimension": [round(v, 4) for v in report["kl_per_dimension"]] if report["kl_per_dimension"] else None,
+        "kl_per_dimension": [round(v, 4) for v in report["kl_per_dimension"]]
+        if report["kl_per_dimension"]
+        else None,
     }
     if "perplexity" in report:
         metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
@@ -211,9 +215,14 @@ def examples(value):
 
 
 def add_measure_arguments(parser, num_samples_default=5000):
-    parser.add_argument("--num-samples", type=int, default=num_samples_default, help="importance samples of the NLL estimate")
     parser.add_argument(
-        "--nll-examples", type=examples, default=None, help="estimate the NLL on the first N test examples (default all)"
+        "--num-samples", type=int, default=num_samples_default, help="importance samples of the NLL estimate"
+    )
+    parser.add_argument(
+        "--nll-examples",
+        type=examples,
+        default=None,
+        help="estimate the NLL on the first N test examples (default all)",
     )
     parser.add_argument(
         "--mi-examples",
@@ -288,9 +297,13 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     kind = kinds.kind_of_model(model)
     x = kind.preset_data(entry, model)
     sentences = kind.preset_extras_data(entry, model)  # sentences: the raw test sentences; other kinds: None
-    baseline = options.get("baseline") and measurements.read_baseline(options["baseline"], len(x[:nll_examples]))
+    baseline = options.get("baseline") and measurements.read_baseline(
+        options["baseline"], len(x[:nll_examples])
+    )
     command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
-    metrics, ll = measure(model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, per_example=True)
+    metrics, ll = measure(
+        model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, per_example=True
+    )
     protocol.record_test_evaluation(run_dir, "publish", command, num_samples=num_samples, examples=len(ll))
     run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))  # with publish's own evaluation
     if binarization_seeds:
@@ -298,7 +311,9 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
             model, entry, ll, binarization_seeds, num_samples, config["seed"]
         )
     if seed_runs:
-        metrics["test_nll_by_training_seed"] = protocol.seed_spread(config, ll, seed_runs, x, num_samples, command)
+        metrics["test_nll_by_training_seed"] = protocol.seed_spread(
+            config, ll, seed_runs, x, num_samples, command
+        )
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
     os.makedirs(weights_dir, exist_ok=True)
@@ -310,32 +325,47 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
         baseline = measurements.compare_with_baseline(baseline, options["baseline"], registry_file, name, -ll)
     warm_start_recipe = options.get("warm_start_recipe") or config.get("warm_start")
     training_seeds = sorted([config["seed"], *(other["seed"] for _, other, _ in seed_runs)])
-    entry.update({
-        "description": description,
-        "model_class": type(model).__name__,
-        "config": config_record(model, weights_dir, name),
-        "recipe": recipe,
-        "train_command": train_command({**config, "warm_start": warm_start_recipe}, recipe),
-        "train_seconds": run_train_seconds(run_metrics),
-        "parameters": parameter_count(model),
-        "environment": environment(),
-        "weights": {"file": filename, "sha256": sha256(path), "url": None, "bytes": os.path.getsize(path)},
-        "metrics": {**metrics, "test_nll_per_example_file": per_example},
-        "evaluation_command": (
-            f"python -m vae_zoo.training.publish RUN_DIR {name} --registry REGISTRY --recipe {recipe} "
-            f"{evaluation_flags(num_samples, nll_examples, mi_examples)}"
-            + ("" if baseline is None else " --baseline RUN_DIR/BASELINE.json")
-            + " --description ..."
-        ),
-        "protocol": protocol.protocol_block(
-            config, run_metrics, recipe,
-            {"selected": options.get("selected_on_validation", []), "test_informed": options.get("test_informed", [])},
-            {"binarization": protocol.binarization_seeds(entry, binarization_seeds), "training": training_seeds},
-            {"num_samples": num_samples, "num_examples": len(ll)},
-        ),
-        "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
-        "vae_zoo_version": __version__,
-    })  # fmt: skip
+    entry.update(
+        {
+            "description": description,
+            "model_class": type(model).__name__,
+            "config": config_record(model, weights_dir, name),
+            "recipe": recipe,
+            "train_command": train_command({**config, "warm_start": warm_start_recipe}, recipe),
+            "train_seconds": run_train_seconds(run_metrics),
+            "parameters": parameter_count(model),
+            "environment": environment(),
+            "weights": {
+                "file": filename,
+                "sha256": sha256(path),
+                "url": None,
+                "bytes": os.path.getsize(path),
+            },
+            "metrics": {**metrics, "test_nll_per_example_file": per_example},
+            "evaluation_command": (
+                f"python -m vae_zoo.training.publish RUN_DIR {name} --registry REGISTRY --recipe {recipe} "
+                f"{evaluation_flags(num_samples, nll_examples, mi_examples)}"
+                + ("" if baseline is None else " --baseline RUN_DIR/BASELINE.json")
+                + " --description ..."
+            ),
+            "protocol": protocol.protocol_block(
+                config,
+                run_metrics,
+                recipe,
+                {
+                    "selected": options.get("selected_on_validation", []),
+                    "test_informed": options.get("test_informed", []),
+                },
+                {
+                    "binarization": protocol.binarization_seeds(entry, binarization_seeds),
+                    "training": training_seeds,
+                },
+                {"num_samples": num_samples, "num_examples": len(ll)},
+            ),
+            "data_license": LICENSES.get(config["dataset"], "see the dataset's own license"),
+            "vae_zoo_version": __version__,
+        }
+    )
     if baseline is not None:
         entry["baseline"] = baseline
     if warm_start_recipe:
@@ -354,18 +384,26 @@ def config_record(model, weights_dir, name):
 
     config = model.get_config()
     if isinstance(config.get("vocabulary"), list) and vocabulary_writable(config["vocabulary"]):
-        config["vocabulary"] = write_vocabulary(config["vocabulary"], os.path.join(weights_dir, f"{name}.vocabulary.txt"))
+        config["vocabulary"] = write_vocabulary(
+            config["vocabulary"], os.path.join(weights_dir, f"{name}.vocabulary.txt")
+        )
     return config
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir")
     parser.add_argument("name")
     parser.add_argument("--description", required=True)
-    parser.add_argument("--recipe", required=True, help="the recipe that produced the run (training/recipes/...)")
+    parser.add_argument(
+        "--recipe", required=True, help="the recipe that produced the run (training/recipes/...)"
+    )
     add_measure_arguments(parser)
-    parser.add_argument("--registry", required=True, help="the registry.json to write (weights go to weights/ beside it)")
+    parser.add_argument(
+        "--registry", required=True, help="the registry.json to write (weights go to weights/ beside it)"
+    )
     parser.add_argument(
         "--baseline",
         default=None,
@@ -384,11 +422,19 @@ def main(argv=None):
     add_protocol_arguments(parser)
     args = parser.parse_args(argv)
     registry_file = registry_path(args.registry)
-    settings = {"num_samples": args.num_samples, "nll_examples": args.nll_examples, "mi_examples": args.mi_examples}
+    settings = {
+        "num_samples": args.num_samples,
+        "nll_examples": args.nll_examples,
+        "mi_examples": args.mi_examples,
+    }
     keys = ("baseline", "binarization_seeds", "seed_runs", "selected_on_validation", "test_informed")
     options = {key: getattr(args, key) for key in keys}
-    options["command"] = " ".join(["python -m vae_zoo.training.publish", *(argv if argv is not None else sys.argv[1:])])
-    entry = publish_run(args.run_dir, args.name, registry_file, args.recipe, args.description, settings, options)
+    options["command"] = " ".join(
+        ["python -m vae_zoo.training.publish", *(argv if argv is not None else sys.argv[1:])]
+    )
+    entry = publish_run(
+        args.run_dir, args.name, registry_file, args.recipe, args.description, settings, options
+    )
     print(json.dumps({args.name: entry["metrics"]}, indent=2))
     return 0
 

@@ -30,7 +30,12 @@ from vae_zoo.training import publish
 
 
 def remeasure(
-    name, registry_file, num_samples, nll_examples=None, mi_examples=publish.MI_EXAMPLES, binarization_seeds=None
+    name,
+    registry_file,
+    num_samples,
+    nll_examples=None,
+    mi_examples=publish.MI_EXAMPLES,
+    binarization_seeds=None,
 ):
     """Measures entry `name` of `registry_file` again and writes its new metrics; returns them."""
     import numpy as np
@@ -50,7 +55,9 @@ def remeasure(
         )
     sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
-    metrics, ll = publish.measure(model, x, num_samples, seed, nll_examples, mi_examples, sentences, per_example=True)
+    metrics, ll = publish.measure(
+        model, x, num_samples, seed, nll_examples, mi_examples, sentences, per_example=True
+    )
     if binarization_seeds:
         metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
             model, entry, ll, binarization_seeds, num_samples, seed
@@ -73,27 +80,44 @@ def remeasure(
     current["metrics"] = metrics
     if "protocol" in current:  # a re-measure is one more look at the test split
         current["protocol"]["test_evaluations"] += 1
-        current["protocol"]["test_binarization_seeds"] = protocol.binarization_seeds(entry, binarization_seeds)
+        current["protocol"]["test_binarization_seeds"] = protocol.binarization_seeds(
+            entry, binarization_seeds
+        )
         current["protocol"]["estimator"].update(num_samples=num_samples, num_examples=int(len(ll)))
     current["evaluation_command"] = (
         f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
         f"{publish.evaluation_flags(num_samples, nll_examples, mi_examples)}"
-        + ("" if not binarization_seeds else " --binarization-seeds " + " ".join(map(str, binarization_seeds)))
+        + (
+            ""
+            if not binarization_seeds
+            else " --binarization-seeds " + " ".join(map(str, binarization_seeds))
+        )
     )
     publish.write_registry(registry_file, registry)
     return metrics
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("name", help="the registry entry to measure again")
-    parser.add_argument("--registry", required=True, help="the registry.json holding the entry (weights in weights/ beside it)")
+    parser.add_argument(
+        "--registry",
+        required=True,
+        help="the registry.json holding the entry (weights in weights/ beside it)",
+    )
     publish.add_measure_arguments(parser)
     publish.add_binarization_seeds_argument(parser)
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
     metrics = remeasure(
-        args.name, registry_file, args.num_samples, args.nll_examples, args.mi_examples, args.binarization_seeds
+        args.name,
+        registry_file,
+        args.num_samples,
+        args.nll_examples,
+        args.mi_examples,
+        args.binarization_seeds,
     )
     print(json.dumps({args.name: metrics}, indent=2))
     print(

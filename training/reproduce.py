@@ -40,22 +40,32 @@ def add_arguments(parser):
     from vae_zoo.training import publish
 
     parser.add_argument("name", help="the registry entry to reproduce")
-    parser.add_argument("--source-registry", default=None, help="the registry holding NAME (default: the shipped one)")
+    parser.add_argument(
+        "--source-registry", default=None, help="the registry holding NAME (default: the shipped one)"
+    )
     parser.add_argument(
         "--registry",
         default=DEFAULT_REGISTRY,
         help=f"the registry to write the reproduced entry into (default {DEFAULT_REGISTRY}; weights/ beside it)",
     )
-    parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help=f"where the runs go (default {DEFAULT_RUNS_DIR})")
+    parser.add_argument(
+        "--runs-dir", default=DEFAULT_RUNS_DIR, help=f"where the runs go (default {DEFAULT_RUNS_DIR})"
+    )
     parser.add_argument(
         "--cards-dir", default=None, help="where the card goes (default: model_cards/ beside --registry)"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: the entry's)")
-    parser.add_argument("--num-samples", type=int, default=None, help="importance samples (default: the entry's)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="training seeds (default: the entry's)"
+    )
+    parser.add_argument(
+        "--num-samples", type=int, default=None, help="importance samples (default: the entry's)"
+    )
     parser.add_argument("--nll-examples", type=publish.examples, default=None, help="default: the entry's")
     parser.add_argument("--mi-examples", type=publish.examples, default=None, help="default: the entry's")
     publish.add_binarization_seeds_argument(parser)
-    parser.add_argument("--verbose", type=int, default=2, help="training output: 0 silent, 1 progress bar, 2 per epoch")
+    parser.add_argument(
+        "--verbose", type=int, default=2, help="training output: 0 silent, 1 progress bar, 2 per epoch"
+    )
 
 
 def recipe_path(recipe):
@@ -63,7 +73,11 @@ def recipe_path(recipe):
     from vae_zoo.training.cards import TRAINING_DIR
 
     parts = recipe.split("/")
-    path = os.path.join(TRAINING_DIR, *parts[1:]) if parts[0] == "training" and not os.path.isabs(recipe) else recipe
+    path = (
+        os.path.join(TRAINING_DIR, *parts[1:])
+        if parts[0] == "training" and not os.path.isabs(recipe)
+        else recipe
+    )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"recipe {recipe!r}: no such file ({path})")
     return path
@@ -78,7 +92,9 @@ def measure_settings(entry, args):
     num_samples = args.num_samples or m.get("test_nll_num_samples") or 5000
     if num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {num_samples}")
-    mi_examples = args.mi_examples if args.mi_examples is not None else m.get("mutual_information_num_examples")
+    mi_examples = (
+        args.mi_examples if args.mi_examples is not None else m.get("mutual_information_num_examples")
+    )
     return {"num_samples": int(num_samples), "nll_examples": nll_examples, "mi_examples": mi_examples}
 
 
@@ -130,7 +146,9 @@ def reproduce(name, args):
     first_config = config_lib.resolve(recipe)
     warm = first_config.get("warm_start")
     if args.binarization_seeds and first_config["binarize"] is None:
-        raise ValueError(f"--binarization-seeds applies to binarized images; {source['recipe']} does not binarize")
+        raise ValueError(
+            f"--binarization-seeds applies to binarized images; {source['recipe']} does not binarize"
+        )
     runs = []
     for seed in seeds:
         run_dir = os.path.join(args.runs_dir, name, f"seed_{seed}")

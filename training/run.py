@@ -42,50 +42,83 @@ logger = logging.getLogger("vae_zoo.training")
 def add_arguments(parser):
     """The `vae-zoo train` flags. Every flag overrides the config file; unset flags keep it."""
     s = argparse.SUPPRESS
-    parser.add_argument("--config", default=None, help="YAML or JSON config file (e.g. training/recipes/*.yaml)")
+    parser.add_argument(
+        "--config", default=None, help="YAML or JSON config file (e.g. training/recipes/*.yaml)"
+    )
     g = parser.add_argument_group("model")
     g.add_argument("--model", default=s, help=" | ".join(family_names()))
     g.add_argument("--latent-dim", type=int, default=s)
-    g.add_argument("--likelihood", default=s, help="bernoulli | gaussian | discretized_logistic | ... (default: the family's)")
-    g.add_argument("--posterior", default=s, help="diagonal | diagonal_batch_norm | full (default: the family's)")
+    g.add_argument(
+        "--likelihood",
+        default=s,
+        help="bernoulli | gaussian | discretized_logistic | ... (default: the family's)",
+    )
+    g.add_argument(
+        "--posterior", default=s, help="diagonal | diagonal_batch_norm | full (default: the family's)"
+    )
     g.add_argument("--prior", default=s, help="normal | mixture | vamp")
     g.add_argument("--beta", type=float, default=s)
     g.add_argument("--kl", default=s, help="auto | analytic | mc")
     g.add_argument("--free-bits", type=float, default=s, help="KL floor in nats per latent dimension")
     g.add_argument("--objective", default=s, help="elbo | iwae")
     g.add_argument("--num-samples", type=int, default=s, help="z samples per example (IWAE k)")
-    g = parser.add_argument_group("model family settings (each family declares its own; see vae_zoo.models.registry)")
+    g = parser.add_argument_group(
+        "model family settings (each family declares its own; see vae_zoo.models.registry)"
+    )
     for name, owners in all_arguments().items():
         helps = "; ".join(f"{family}: {argument.help}" for family, argument in owners)
         g.add_argument("--" + name.replace("_", "-"), dest=name, default=s, help=helps)
     g = parser.add_argument_group("data")
-    datasets = "images: fashion_mnist | mnist | binarized_mnist | a local path; sentences: wordnet_sentences; "
+    datasets = (
+        "images: fashion_mnist | mnist | binarized_mnist | a local path; sentences: wordnet_sentences; "
+    )
     datasets += "series: sunspots"
     g.add_argument("--dataset", default=s, help=datasets + " (see vae_zoo.kinds)")
     g.add_argument("--data-dir", default=s, help="directory with TFDS data or raw IDX/.npz files")
     g.add_argument("--binarize", default=s, help="dynamic | static | none")
     lengths = "sentences: tokens per sentence, [EOS] included; series: window length in steps"
     g.add_argument("--max-length", type=int, default=s, help=lengths)
-    g.add_argument("--max-tokens", type=int, default=s, help="sentences: vocabulary size, special tokens included")
+    g.add_argument(
+        "--max-tokens", type=int, default=s, help="sentences: vocabulary size, special tokens included"
+    )
     g = parser.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=s)
     g.add_argument("--batch-size", type=int, default=s, help="global batch size (all replicas)")
     g.add_argument("--optimizer", default=s, help="adam | sgd")
     g.add_argument("--learning-rate", type=float, default=s)
-    g.add_argument("--lr-schedule", default=s, help="none | cosine (decay to --lr-final-fraction over the run)")
+    g.add_argument(
+        "--lr-schedule", default=s, help="none | cosine (decay to --lr-final-fraction over the run)"
+    )
     g.add_argument("--lr-final-fraction", type=float, default=s)
     g.add_argument("--clipnorm", type=float, default=s)
     g.add_argument("--steps-per-epoch", type=int, default=s, help="limit steps per epoch (quick runs)")
     g.add_argument("--kl-annealing", default=s, help="linear | sigmoid | cyclical")
     g.add_argument("--anneal-steps", type=int, default=s)
-    g.add_argument("--early-stopping", type=int, default=s, help="patience in epochs on validation ELBO (0: off)")
-    g.add_argument("--warm-start", default=s, help="a recipe whose finished run's final weights start this run")
+    g.add_argument(
+        "--early-stopping", type=int, default=s, help="patience in epochs on validation ELBO (0: off)"
+    )
+    g.add_argument(
+        "--warm-start", default=s, help="a recipe whose finished run's final weights start this run"
+    )
     g = parser.add_argument_group("execution")
     g.add_argument("--strategy", default=s, help="auto | default | mirrored | multiworker")
-    g.add_argument("--worker-timeout", type=float, default=s, help="multiworker: seconds to wait for the other hosts (60)")
-    g.add_argument("--logical-cpus", type=int, default=s, help="split the CPU into N devices (mirrored on CPU)")
+    g.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=s,
+        help="multiworker: seconds to wait for the other hosts (60)",
+    )
+    g.add_argument(
+        "--logical-cpus", type=int, default=s, help="split the CPU into N devices (mirrored on CPU)"
+    )
     g.add_argument("--mixed-precision", action="store_true", default=s)
-    g.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=s, help="XLA (default: the family's choice)")
+    g.add_argument(
+        "--jit-compile",
+        dest="jit_compile",
+        action="store_true",
+        default=s,
+        help="XLA (default: the family's choice)",
+    )
     g.add_argument("--no-jit-compile", dest="jit_compile", action="store_false", default=s, help="no XLA")
     g.add_argument("--steps-per-execution", type=int, default=s)
     g.add_argument("--seed", type=int, default=s)
@@ -148,7 +181,9 @@ def _learning_rate(config, train):
         return config["learning_rate"]
     steps_per_epoch = int(train.cardinality())
     if steps_per_epoch < 1:
-        raise ValueError(f"lr_schedule {config['lr_schedule']!r} needs a finite training set; give steps_per_epoch")
+        raise ValueError(
+            f"lr_schedule {config['lr_schedule']!r} needs a finite training set; give steps_per_epoch"
+        )
     total = steps_per_epoch * config["epochs"]
     return keras.optimizers.schedules.CosineDecay(
         config["learning_rate"], decay_steps=total, alpha=config["lr_final_fraction"]
@@ -201,7 +236,9 @@ def train(config):
     policy = strategies.set_precision(config["mixed_precision"])
     chief = strategies.is_chief(strategy)
     run_dir = config["out"]
-    work_dir = run_dir if chief else os.path.join(run_dir, f"worker_{strategies.parse_tf_config()['task']['index']}")
+    work_dir = (
+        run_dir if chief else os.path.join(run_dir, f"worker_{strategies.parse_tf_config()['task']['index']}")
+    )
     os.makedirs(work_dir, exist_ok=True)
     if chief:
         config_lib.write(config, run_dir)
@@ -223,7 +260,9 @@ def train(config):
 
     callbacks = [cb.NaNGuard()]
     if config["kl_annealing"]:
-        callbacks.append(cb.KLAnnealing(config["kl_annealing"], steps=config["anneal_steps"], max_beta=config["beta"]))
+        callbacks.append(
+            cb.KLAnnealing(config["kl_annealing"], steps=config["anneal_steps"], max_beta=config["beta"])
+        )
     if config["early_stopping"]:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -268,7 +307,11 @@ def train(config):
     if warm_run is not None:
         with open(os.path.join(warm_run, "metrics.json")) as f:
             warm_seconds = run_train_seconds(json.load(f))
-        metrics["warm_start"] = {"recipe": config["warm_start"], "run": warm_run, "train_seconds": warm_seconds}
+        metrics["warm_start"] = {
+            "recipe": config["warm_start"],
+            "run": warm_run,
+            "train_seconds": warm_seconds,
+        }
         metrics["train_seconds_total"] = round(seconds + (warm_seconds or 0.0), 1)
     for split, key in zip(RUN_SPLITS, ("train_eval", "validation")):
         values = model.evaluate(data[key], verbose=0, return_dict=True)

@@ -55,13 +55,17 @@ def parse_tf_config(text=None):
         raise ValueError(f'TF_CONFIG needs "cluster": {{"worker": ["host:port", ...]}}, got {cluster!r}')
     for kind, addresses in cluster.items():
         if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
-            raise ValueError(f'TF_CONFIG cluster "{kind}" must be a list of "host:port" strings, got {addresses!r}')
+            raise ValueError(
+                f'TF_CONFIG cluster "{kind}" must be a list of "host:port" strings, got {addresses!r}'
+            )
     if not isinstance(task, dict) or task.get("type") not in cluster:
-        raise ValueError(f'TF_CONFIG "task" must name a job of the cluster ({", ".join(cluster)}), got {task!r}')
+        raise ValueError(
+            f'TF_CONFIG "task" must name a job of the cluster ({", ".join(cluster)}), got {task!r}'
+        )
     index = task.get("index")
     if not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
         raise ValueError(
-            f'TF_CONFIG task index must be an int in [0, {len(cluster[task["type"]])}), got {index!r}'
+            f"TF_CONFIG task index must be an int in [0, {len(cluster[task['type']])}), got {index!r}"
         )
     return config
 
@@ -90,7 +94,11 @@ def check_worker_timeout(name, worker_timeout):
             f"--worker-timeout applies to --strategy multiworker only (it bounds the wait for the other hosts), "
             f"got --strategy {name} with --worker-timeout {worker_timeout!r}"
         )
-    if isinstance(worker_timeout, bool) or not isinstance(worker_timeout, (int, float)) or not worker_timeout > 0:
+    if (
+        isinstance(worker_timeout, bool)
+        or not isinstance(worker_timeout, (int, float))
+        or not worker_timeout > 0
+    ):
         raise ValueError(f"--worker-timeout must be a positive number of seconds, got {worker_timeout!r}")
     return float(worker_timeout)
 
@@ -156,7 +164,9 @@ def split_cpu(count):
     """
     cpus = tf.config.list_physical_devices("CPU")
     try:
-        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * int(count))
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * int(count)
+        )
     except RuntimeError:
         if len(tf.config.list_logical_devices("CPU")) != int(count):
             raise RuntimeError(

@@ -54,7 +54,9 @@ def timeout_message(config, timeout):
     if missing:
         what = f"{', '.join(missing)} did not come up within {timeout:g} s"
     else:
-        what = f"the cluster did not form within {timeout:g} s, although every other task answers at its address"
+        what = (
+            f"the cluster did not form within {timeout:g} s, although every other task answers at its address"
+        )
     return (
         f"{what} (this task: {me}). Start the same command with its own TF_CONFIG task on every host of the "
         f"cluster {json.dumps(config['cluster'])}, or wait longer with --worker-timeout SECONDS."

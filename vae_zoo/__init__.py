@@ -20,7 +20,9 @@ def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihoo
     """Exports `model` as a TF Serving SavedModel; see `vae_zoo.export.export_saved_model`."""
     from vae_zoo.export import export_saved_model as _export
 
-    return _export(model, base_dir, version=version, warmup=warmup, log_likelihood_samples=log_likelihood_samples)
+    return _export(
+        model, base_dir, version=version, warmup=warmup, log_likelihood_samples=log_likelihood_samples
+    )
 
 
 def export_tflite(model, path):
@@ -30,4 +32,12 @@ def export_tflite(model, path):
     return _export(model, path)
 
 
-__all__ = ["__version__", "distributions", "export_saved_model", "export_tflite", "list_presets", "load", "models"]
+__all__ = [
+    "__version__",
+    "distributions",
+    "export_saved_model",
+    "export_tflite",
+    "list_presets",
+    "load",
+    "models",
+]

@@ -16,7 +16,11 @@ from vae_zoo.version import __version__
 # add_<function>_arguments(parser) for another function (several subcommands in one module).
 COMMANDS = {
     "train": ("vae_zoo.training.run", "main", "Train a VAE into a run directory (flags or --config)."),
-    "export": ("vae_zoo.export.command", "main", "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) or one .tflite file (--format tflite)."),
+    "export": (
+        "vae_zoo.export.command",
+        "main",
+        "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) or one .tflite file (--format tflite).",
+    ),
     "evaluate": (
         "vae_zoo.training.command",
         "evaluate",

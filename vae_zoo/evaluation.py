@@ -121,7 +121,9 @@ def _posterior_statistics(model, x, batch_size, seed):
         else:
             axes = list(range(1, len(model.data_shape) + 1))
             error = tf.reduce_sum(tf.square(model.reconstruct(prepared) - prepared), axis=axes)
-        per_dim = terms["kl_per_dim"] if terms["kl_per_dim"] is not None else tf.zeros_like(terms["params"]["loc"])
+        per_dim = (
+            terms["kl_per_dim"] if terms["kl_per_dim"] is not None else tf.zeros_like(terms["params"]["loc"])
+        )
         return terms["params"]["loc"], terms["kl"], per_dim, terms["log_px_z"][0], error
 
     for index, batch in enumerate(_batches(x, batch_size)):
@@ -207,12 +209,16 @@ def evaluate_model(
     `perplexity` = exp(-sum log p(x) / tokens) and `elbo_perplexity` (from the ELBO).
     """
     num_samples = _check_num_samples(num_samples)
-    if mi_examples is not None and (isinstance(mi_examples, bool) or not isinstance(mi_examples, (int, np.integer)) or mi_examples < 1):
+    if mi_examples is not None and (
+        isinstance(mi_examples, bool) or not isinstance(mi_examples, (int, np.integer)) or mi_examples < 1
+    ):
         raise ValueError(f"mi_examples must be an integer >= 1 or None (all examples), got {mi_examples!r}")
     x = as_array(data, max_examples)
     _check_inputs(model, x)
     stats = _posterior_statistics(model, x, batch_size, seed)
-    ll = log_likelihood(model, x, num_samples=num_samples, seed=seed, batch_size=batch_size, progress=progress)
+    ll = log_likelihood(
+        model, x, num_samples=num_samples, seed=seed, batch_size=batch_size, progress=progress
+    )
     variance = stats["means"].var(axis=0)
     subset = x[:mi_examples]
     mi = mutual_information(model, subset, seed=seed)
@@ -223,7 +229,11 @@ def evaluate_model(
     pad_id = getattr(model.likelihood, "pad_id", None)
     if pad_id is not None:  # token sequences: perplexity per token, [EOS] included
         tokens = int((x != pad_id).sum())
-        extra = {"tokens": tokens, "perplexity": float(np.exp(-ll.sum() / tokens)), "elbo_perplexity": float(np.exp(-elbo * len(x) / tokens))}
+        extra = {
+            "tokens": tokens,
+            "perplexity": float(np.exp(-ll.sum() / tokens)),
+            "elbo_perplexity": float(np.exp(-elbo * len(x) / tokens)),
+        }
     report = {
         "num_examples": int(len(x)),
         "num_samples": num_samples,

@@ -78,7 +78,13 @@ def canvas_figure(canvas, title=None, size=700):
     zoom = max(1, size // max(h, w))
     fig = plt.figure(figsize=(w * zoom / 100, h * zoom / 100), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(
+        canvas[..., 0] if canvas.shape[-1] == 1 else canvas,
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -257,10 +263,16 @@ def scatter_figure(model, images, labels, class_names=None):
     fig, ax = plt.subplots(figsize=(7, 6))
     scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
     handles = [
-        plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(c)),
-                   label=class_names[int(c)] if class_names else str(c))
+        plt.Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            color=scatter.cmap(scatter.norm(c)),
+            label=class_names[int(c)] if class_names else str(c),
+        )
         for c in np.unique(labels)
-    ]  # fmt: skip
+    ]
     ax.legend(handles=handles, fontsize=7, loc="best", markerscale=1.5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -302,11 +314,17 @@ def add_arguments(parser):
     parser.add_argument("model", help="a .keras file or a run directory holding model.keras")
     parser.add_argument("--kind", required=True, choices=KINDS)
     parser.add_argument("--out", required=True, help="PNG path")
-    parser.add_argument("--dataset", default="fashion_mnist", help="images for reconstructions/scatter/interpolation/traversal/kl")
+    parser.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        help="images for reconstructions/scatter/interpolation/traversal/kl",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--binarize", default="static", help="static | none")
     parser.add_argument("--num", type=int, default=2000, help="examples (scatter, kl) or samples (samples)")
-    parser.add_argument("--index", type=int, nargs="*", default=[0, 1], help="example indices (interpolation, traversal)")
+    parser.add_argument(
+        "--index", type=int, nargs="*", default=[0, 1], help="example indices (interpolation, traversal)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--data-dir", default=None)
@@ -332,7 +350,9 @@ def main(args):
 
     model = load_model(args.model)
     if args.kind == "samples":
-        path = model_samples(model, args.out, num_samples=min(args.num, 100), seed=args.seed, temperature=args.temperature)
+        path = model_samples(
+            model, args.out, num_samples=min(args.num, 100), seed=args.seed, temperature=args.temperature
+        )
     elif args.kind == "manifold":
         path = manifold(model, args.out)
     else:
@@ -346,7 +366,9 @@ def _dataset_picture(model, args):
     from vae_zoo import datasets
 
     binarize = None if args.binarize in ("none", "None", "") else args.binarize
-    x, y = datasets.load_arrays(args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir)
+    x, y = datasets.load_arrays(
+        args.dataset, split=args.split, binarize=binarize, seed=args.seed, data_dir=args.data_dir
+    )
     if args.kind in ("interpolation", "traversal"):
         chosen = model.prepare_inputs(x[_example_indices(args, len(x))]).numpy()
         if args.kind == "interpolation":

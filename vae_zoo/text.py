@@ -82,7 +82,8 @@ class TextCodec(keras.layers.Layer):
         self.supports_jit = False
         tokens = tf.constant(list(SPECIAL_TOKENS) + vocabulary)
         self._ids = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tokens, tf.range(len(tokens), dtype=tf.int64)), default_value=UNK
+            tf.lookup.KeyValueTensorInitializer(tokens, tf.range(len(tokens), dtype=tf.int64)),
+            default_value=UNK,
         )
         self._tokens = tokens
 
@@ -136,4 +137,3 @@ class TextCodec(keras.layers.Layer):
         config = super().get_config()
         config.update(vocabulary=list(self.vocabulary), max_length=self.max_length)
         return config
-

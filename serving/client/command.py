@@ -37,7 +37,11 @@ def _summarize(arrays: Mapping[str, np.ndarray], full: bool) -> dict:
         if arr.size and arr.dtype.kind in "fiub":
             info.update(min=float(arr.min()), max=float(arr.max()), mean=float(arr.mean()))
         if full or arr.size <= 16 or arr.dtype == object:
-            info["values"] = arr.tolist() if arr.dtype != object else np.vectorize(_jsonable, otypes=[object])(arr).tolist()
+            info["values"] = (
+                arr.tolist()
+                if arr.dtype != object
+                else np.vectorize(_jsonable, otypes=[object])(arr).tolist()
+            )
         out[name] = info
     return out
 
@@ -46,7 +50,9 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str) else repr(value)
 
 
-def _load_array(path: str | None, random_shape: list[int] | None, kind: str, seed: int, model_shape=None) -> Any:
+def _load_array(
+    path: str | None, random_shape: list[int] | None, kind: str, seed: int, model_shape=None
+) -> Any:
     """Inputs from ``path`` (.npy, or .json for numbers or strings), else random rows.
 
     ``random_shape`` is ``[N]`` (``N`` rows of the model's shape ``model_shape``,
@@ -59,7 +65,9 @@ def _load_array(path: str | None, random_shape: list[int] | None, kind: str, see
         return np.load(path)
     if len(random_shape) == 1 and model_shape is not None:
         if any(d < 0 for d in model_shape):
-            raise ValueError(f"the model's input shape {[-1, *model_shape]} is not fully known: give every dimension")
+            raise ValueError(
+                f"the model's input shape {[-1, *model_shape]} is not fully known: give every dimension"
+            )
         random_shape = [random_shape[0], *model_shape]
     rng = np.random.default_rng(seed)
     if kind == "x":
@@ -89,20 +97,29 @@ def _build_parser() -> argparse.ArgumentParser:
 
     def add_x(p):
         g = p.add_mutually_exclusive_group(required=True)
-        g.add_argument("--x", metavar="FILE", help="inputs as .npy or .json (a list of strings for sentence models)")
+        g.add_argument(
+            "--x", metavar="FILE", help="inputs as .npy or .json (a list of strings for sentence models)"
+        )
         g.add_argument("--sentences", nargs="+", metavar="TEXT", help="sentences (sentence models)")
         g.add_argument(
-            "--random", nargs="+", type=int, metavar="DIM",
+            "--random",
+            nargs="+",
+            type=int,
+            metavar="DIM",
             help="uniform random x: N rows of the model's input shape, or a full shape such as 2 28 28 1",
         )
 
     def add_z(p):
         g = p.add_mutually_exclusive_group(required=True)
         g.add_argument("--z", metavar="FILE", help="latents as .npy or .json")
-        g.add_argument("--random", nargs="+", type=int, metavar="DIM", help="standard normal z: N rows, or N LATENT")
+        g.add_argument(
+            "--random", nargs="+", type=int, metavar="DIM", help="standard normal z: N rows, or N LATENT"
+        )
 
     def add_seed(p):
-        p.add_argument("--seed", type=int, default=0, help="row seeds SEED, SEED+1, ... (default: %(default)s)")
+        p.add_argument(
+            "--seed", type=int, default=0, help="row seeds SEED, SEED+1, ... (default: %(default)s)"
+        )
 
     def add_temperature(p, default):
         p.add_argument("--temperature", type=float, default=default, help="one temperature for every row")
@@ -121,7 +138,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-rows", type=int, default=1, help="number of rows (default: %(default)s)")
     p = sub.add_parser("predict", help="any signature, inputs as JSON")
     p.add_argument("signature")
-    p.add_argument("--inputs", required=True, metavar="JSON", help='e.g. \'{"seed": [1, 2], "temperature": [1, 1]}\' or @FILE')
+    p.add_argument(
+        "--inputs",
+        required=True,
+        metavar="JSON",
+        help='e.g. \'{"seed": [1, 2], "temperature": [1, 1]}\' or @FILE',
+    )
     return parser
 
 
@@ -151,7 +173,9 @@ def _run(client: Any, args: argparse.Namespace) -> Any:
     if args.sentences:
         x: Any = list(args.sentences)
     else:
-        x = _load_array(args.x, args.random, "x", 0, _inner_shape(client, signature, client._data_name(signature)))
+        x = _load_array(
+            args.x, args.random, "x", 0, _inner_shape(client, signature, client._data_name(signature))
+        )
     if cmd in ("encode", "reconstruct"):
         return getattr(client, cmd)(x)
     return getattr(client, signature)(x, args.seed)
@@ -162,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.grpc:
         client: Any = GrpcClient(args.grpc, args.model, timeout=args.timeout, version=args.version)
     else:
-        client = RestClient(args.url, args.model, timeout=args.timeout, version=args.version, format=args.format)
+        client = RestClient(
+            args.url, args.model, timeout=args.timeout, version=args.version, format=args.format
+        )
     try:
         result = _run(client, args)
         if args.command not in ("status", "metadata"):

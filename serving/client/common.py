@@ -98,7 +98,9 @@ def check_rows(signature: str, outputs: Mapping[str, np.ndarray]) -> dict[str, n
     errors = outputs.get(ERROR_OUTPUT)
     if errors is None:
         return dict(outputs)
-    text = [e.decode("utf-8", "replace") if isinstance(e, bytes) else str(e) for e in np.asarray(errors).ravel()]
+    text = [
+        e.decode("utf-8", "replace") if isinstance(e, bytes) else str(e) for e in np.asarray(errors).ravel()
+    ]
     rows = {i: rule for i, rule in enumerate(text) if rule}
     if rows:
         raise InvalidRowsError(signature, rows, outputs)
@@ -158,7 +160,10 @@ def signature_specs(metadata: Mapping[str, Any]) -> dict[str, dict[str, dict[str
         return TensorSpec(info.get("dtype", "DT_INVALID"), shape)
 
     return {
-        sig: {kind: {name: spec(info) for name, info in d.get(kind, {}).items()} for kind in ("inputs", "outputs")}
+        sig: {
+            kind: {name: spec(info) for name, info in d.get(kind, {}).items()}
+            for kind in ("inputs", "outputs")
+        }
         for sig, d in defs.items()
         if not sig.startswith("__")
     }
@@ -198,10 +203,14 @@ def _convert(name: str, value: Any, spec: TensorSpec, where: str) -> np.ndarray:
         raise ValueError(f"input {name!r} of {where} must be {expected}, got dtype {src.dtype}")
     if dtype.kind in "iu" and src.size:
         if src.dtype.kind == "f" and not np.all(np.isfinite(src) & (src == np.round(src))):
-            raise ValueError(f"input {name!r} of {where} must hold integers ({spec.dtype}), got {src.ravel()[:8].tolist()!r}")
+            raise ValueError(
+                f"input {name!r} of {where} must hold integers ({spec.dtype}), got {src.ravel()[:8].tolist()!r}"
+            )
         info = np.iinfo(dtype)
         if src.min() < info.min or src.max() > info.max:
-            raise ValueError(f"input {name!r} of {where} does not fit in {spec.dtype}: {src.ravel()[:8].tolist()!r}")
+            raise ValueError(
+                f"input {name!r} of {where} does not fit in {spec.dtype}: {src.ravel()[:8].tolist()!r}"
+            )
     return src.astype(dtype)
 
 
@@ -251,7 +260,9 @@ def prepare_inputs(
     return out
 
 
-def batch_size(arrays: Mapping[str, np.ndarray], known: Mapping[str, TensorSpec], where: str = "the request") -> int | None:
+def batch_size(
+    arrays: Mapping[str, np.ndarray], known: Mapping[str, TensorSpec], where: str = "the request"
+) -> int | None:
     """The common dimension 0 of the batched inputs (those whose first dimension is unknown in the metadata).
 
     ``None`` when no input is batched; ``ValueError`` naming the inputs when they disagree.
@@ -286,7 +297,9 @@ def _rows(name: str, value: Any, n: int | None) -> Any:
         return value
     if name == "seed":
         if isinstance(value, bool) or arr.dtype.kind not in "iu":
-            raise ValueError(f"seed must be an integer (expanded to one seed per row) or one integer per row, got {value!r}")
+            raise ValueError(
+                f"seed must be an integer (expanded to one seed per row) or one integer per row, got {value!r}"
+            )
         first = int(arr)
         if not -(2**63) <= first <= 2**63 - max(n, 1):
             raise ValueError(f"seed {first} and the following {n - 1} row seeds do not fit in int64")
@@ -319,7 +332,9 @@ class _SignatureMethods:
     def _data_name(self, signature: str) -> str:
         names = [n for n in signature_inputs(self.specs(), signature) if n not in _ROW_ARGUMENTS]
         if len(names) != 1:
-            raise ValueError(f"signature {signature!r} has data inputs {names}; call predict() with them by name")
+            raise ValueError(
+                f"signature {signature!r} has data inputs {names}; call predict() with them by name"
+            )
         return names[0]
 
     def _predict_rows(self, signature: str, data: Any, **row_arguments: Any) -> dict[str, np.ndarray]:
@@ -358,7 +373,9 @@ class _SignatureMethods:
             temperature = 1.0
         return self._predict_rows("decode_sample", z, seed=seed, temperature=temperature)
 
-    def sample(self, seed: Any = 0, temperature: Any = 1.0, num_rows: int | None = None) -> dict[str, np.ndarray]:
+    def sample(
+        self, seed: Any = 0, temperature: Any = 1.0, num_rows: int | None = None
+    ) -> dict[str, np.ndarray]:
         """One prior draw per row: ``x`` (likelihood mean) and ``z`` (sentence models: ``sentences`` and ``z``).
 
         The number of rows is ``len(seed)`` / ``len(temperature)`` when they
@@ -374,7 +391,9 @@ class _SignatureMethods:
         if len(lengths) > 1:
             raise ValueError(f"seed and temperature disagree on the number of rows: {sorted(lengths)}")
         n = lengths.pop() if lengths else 1
-        return self.predict("sample", {"seed": _rows("seed", seed, n), "temperature": _rows("temperature", temperature, n)})
+        return self.predict(
+            "sample", {"seed": _rows("seed", seed, n), "temperature": _rows("temperature", temperature, n)}
+        )
 
     def log_likelihood(self, x: Any, seed: Any = 0) -> dict[str, np.ndarray]:
         """Importance-sampled ``log_likelihood`` [B] in nats (K samples per row, fixed at export)."""

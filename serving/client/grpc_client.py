@@ -124,7 +124,9 @@ def parse_metadata_response(response) -> dict:
             raise TFServingError("metadata['signature_def'] is not a SignatureDefMap")
     return {
         "model_spec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True),
-        "metadata": {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)},
+        "metadata": {
+            "signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)
+        },
     }
 
 
@@ -191,7 +193,9 @@ class GrpcClient(_SignatureMethods):
             code = err.code() if hasattr(err, "code") else None
             details = err.details() if hasattr(err, "details") else str(err)
             name = getattr(code, "name", code)
-            raise TFServingError(f"TF Serving gRPC error {name} from {self.target}: {details}", status=code) from err
+            raise TFServingError(
+                f"TF Serving gRPC error {name} from {self.target}: {details}", status=code
+            ) from err
 
     def _model_spec(self, spec) -> None:
         spec.name = self.model_name
@@ -200,12 +204,21 @@ class GrpcClient(_SignatureMethods):
         elif self.label is not None:
             spec.version_label = self.label
 
-    def predict(self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any) -> dict[str, np.ndarray]:
+    def predict(
+        self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any
+    ) -> dict[str, np.ndarray]:
         """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])`` (checked against the metadata)."""
         request = grpc_predict_request(
-            {**(inputs or {}), **named}, signature, self.specs(), self.model_name, self.version, label=self.label
+            {**(inputs or {}), **named},
+            signature,
+            self.specs(),
+            self.model_name,
+            self.version,
+            label=self.label,
         )
-        return check_rows(signature, parse_predict_response(self._call(self.prediction_stub.Predict, request)))
+        return check_rows(
+            signature, parse_predict_response(self._call(self.prediction_stub.Predict, request))
+        )
 
     def _metadata_source(self) -> str:
         return self.target
@@ -228,4 +241,3 @@ class GrpcClient(_SignatureMethods):
         self._model_spec(request.model_spec)
         request.metadata_field.append("signature_def")
         return parse_metadata_response(self._call(self.prediction_stub.GetModelMetadata, request))
-

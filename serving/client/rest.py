@@ -151,11 +151,15 @@ def rest_request(
     return _body(prepare_inputs(inputs, signature_name, specs), signature_name, specs, format)
 
 
-def _body(arrays: Mapping[str, np.ndarray], signature_name: str, specs: Mapping[str, Any], format: str) -> dict:
+def _body(
+    arrays: Mapping[str, np.ndarray], signature_name: str, specs: Mapping[str, Any], format: str
+) -> dict:
     if format == "columnar":
         return {"signature_name": signature_name, "inputs": {n: _json_value(a) for n, a in arrays.items()}}
     known = signature_inputs(specs, signature_name)
-    not_batched = sorted(n for n, a in arrays.items() if not a.ndim or not known[n].shape or known[n].shape[0] >= 0)
+    not_batched = sorted(
+        n for n, a in arrays.items() if not a.ndim or not known[n].shape or known[n].shape[0] >= 0
+    )
     if not_batched:
         raise ValueError(
             f"row format ('instances') cannot express signature {signature_name!r}: input(s) {not_batched} "
@@ -164,7 +168,10 @@ def _body(arrays: Mapping[str, np.ndarray], signature_name: str, specs: Mapping[
         )
     n_rows = batch_size(arrays, known, f"signature {signature_name!r}") or 0
     lists = {n: _json_value(a) for n, a in arrays.items()}
-    return {"signature_name": signature_name, "instances": [{n: lists[n][i] for n in lists} for i in range(n_rows)]}
+    return {
+        "signature_name": signature_name,
+        "instances": [{n: lists[n][i] for n in lists} for i in range(n_rows)],
+    }
 
 
 def _is_b64(value: Any) -> bool:
@@ -280,7 +287,12 @@ def empty_outputs(outputs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray] | 
     """The outputs of a zero-row request, from the output specs (dimension 0 -> 0), or None if a shape is unknown."""
     result = {}
     for name, spec in outputs.items():
-        if spec.shape is None or not spec.shape or any(d < 0 for d in spec.shape[1:]) or spec.dtype not in _NUMPY_NAMES:
+        if (
+            spec.shape is None
+            or not spec.shape
+            or any(d < 0 for d in spec.shape[1:])
+            or spec.dtype not in _NUMPY_NAMES
+        ):
             return None
         result[name] = np.zeros([0, *spec.shape[1:]], dtype=numpy_dtype(spec.dtype))
     return result
@@ -336,7 +348,9 @@ class RestClient(_SignatureMethods):
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
+        req = urllib.request.Request(
+            url, data=data, headers=headers, method="POST" if data is not None else "GET"
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
@@ -371,7 +385,9 @@ class RestClient(_SignatureMethods):
     def _metadata_source(self) -> str:
         return self.url("metadata")
 
-    def predict(self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any) -> dict[str, np.ndarray]:
+    def predict(
+        self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any
+    ) -> dict[str, np.ndarray]:
         """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])``.
 
         Inputs go by name (keywords, or a mapping for names that are not
@@ -386,4 +402,6 @@ class RestClient(_SignatureMethods):
             if empty is not None:
                 return empty
         body = _body(arrays, signature, specs, self.format)
-        return check_rows(signature, parse_rest_response(self._http(self.url("predict"), body), outputs=outputs))
+        return check_rows(
+            signature, parse_rest_response(self._http(self.url("predict"), body), outputs=outputs)
+        )

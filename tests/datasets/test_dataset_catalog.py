@@ -40,9 +40,7 @@ def test_docstring_examples():
     names = {name: getattr(datasets, name) for name in datasets.__all__}
     attempted = failed = 0
     for module in (catalog, readers, sources, wordnet, images):
-        result = doctest.testmod(
-            module, extraglobs=names, optionflags=doctest.NORMALIZE_WHITESPACE
-        )
+        result = doctest.testmod(module, extraglobs=names, optionflags=doctest.NORMALIZE_WHITESPACE)
         attempted += result.attempted
         failed += result.failed
     assert attempted >= 10

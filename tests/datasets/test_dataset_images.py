@@ -56,9 +56,7 @@ def test_train_split_is_shuffled_reproducibly_and_reshuffled_each_epoch(fashion)
     again = datasets.load("fashion_mnist", batch_size=64, with_labels=True, verbose=False)
     np.testing.assert_array_equal(first_labels(again), epoch1)
 
-    unshuffled = datasets.load(
-        "fashion_mnist", batch_size=64, with_labels=True, shuffle=False, verbose=False
-    )
+    unshuffled = datasets.load("fashion_mnist", batch_size=64, with_labels=True, shuffle=False, verbose=False)
     np.testing.assert_array_equal(first_labels(unshuffled), fashion["y_train"][:64])
 
 
@@ -66,9 +64,7 @@ def test_train_split_is_shuffled_reproducibly_and_reshuffled_each_epoch(fashion)
 def test_unbatched_and_drop_remainder():
     ds = datasets.load("fashion_mnist", "validation", batch_size=None, verbose=False)
     assert ds.element_spec.shape == (28, 28, 1)
-    ds = datasets.load(
-        "fashion_mnist", "validation", batch_size=128, drop_remainder=True, verbose=False
-    )
+    ds = datasets.load("fashion_mnist", "validation", batch_size=128, drop_remainder=True, verbose=False)
     assert ds.element_spec.shape == (128, 28, 28, 1)
     assert sum(1 for _ in ds) == 5000 // 128
 
@@ -77,7 +73,11 @@ def test_unbatched_and_drop_remainder():
 def test_static_binarization_is_binary_deterministic_and_unbiased(fashion):
     def batch(seed):
         ds = datasets.load(
-            "fashion_mnist", "validation", binarize="static", batch_size=5000, seed=seed,
+            "fashion_mnist",
+            "validation",
+            binarize="static",
+            batch_size=5000,
+            seed=seed,
             verbose=False,
         )
         return next(iter(ds)).numpy()
@@ -100,8 +100,13 @@ def test_static_binarization_is_binary_deterministic_and_unbiased(fashion):
 def test_dynamic_binarization_redraws_every_epoch_reproducibly(fashion):
     def epochs(seed, shuffle=False, n=2):
         ds = datasets.load(
-            "fashion_mnist", "validation", binarize="dynamic", batch_size=1000, seed=seed,
-            shuffle=shuffle, verbose=False,
+            "fashion_mnist",
+            "validation",
+            binarize="dynamic",
+            batch_size=1000,
+            seed=seed,
+            shuffle=shuffle,
+            verbose=False,
         )
         return [next(iter(ds)).numpy() for _ in range(n)]
 
@@ -151,14 +156,24 @@ def test_dynamic_binarization_draws_each_pixel_with_its_intensity():
     assert bits[:, 0].max() == 0.0 and bits[:, -1].min() == 1.0
     np.testing.assert_allclose(bits.mean(axis=0), levels / 255.0, atol=0.006)
     again = images._bernoulli(tf.constant(batch), tf.constant(7, tf.int64)).numpy()
-    assert np.array_equal(bits, again) and not np.array_equal(bits, images._bernoulli(tf.constant(batch), tf.constant(8, tf.int64)).numpy())
+    assert np.array_equal(bits, again) and not np.array_equal(
+        bits, images._bernoulli(tf.constant(batch), tf.constant(8, tf.int64)).numpy()
+    )
 
 
 def test_autotune_is_off_unless_asked_and_only_a_bool():
     # tf.data's autotune thread held each epoch's iterator teardown for up to ~2 s on this machine
     assert datasets.load("fashion_mnist", split="test", verbose=False).options().autotune.enabled is False
-    assert datasets.load("fashion_mnist", split="test", batch_size=None, verbose=False).options().autotune.enabled is False
+    assert (
+        datasets.load("fashion_mnist", split="test", batch_size=None, verbose=False)
+        .options()
+        .autotune.enabled
+        is False
+    )
     assert datasets.load("wordnet_sentences", split="test", verbose=False).options().autotune.enabled is False
-    assert datasets.load("fashion_mnist", split="test", autotune=True, verbose=False).options().autotune.enabled is True
+    assert (
+        datasets.load("fashion_mnist", split="test", autotune=True, verbose=False).options().autotune.enabled
+        is True
+    )
     with pytest.raises(ValueError, match="autotune must be True or False, got 'yes'"):
         datasets.load("fashion_mnist", split="test", autotune="yes", verbose=False)

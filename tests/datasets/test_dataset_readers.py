@@ -112,6 +112,4 @@ def test_npz_path(tmp_path):
     x, y = datasets.load_arrays(tmp_path / "unlabelled.npz", "all", verbose=False)
     assert x.shape == (55, 28, 28) and y is None
     with pytest.raises(ValueError, match="no labels"):
-        datasets.load(
-            tmp_path / "unlabelled.npz", with_labels=True, validation_size=5, verbose=False
-        )
+        datasets.load(tmp_path / "unlabelled.npz", with_labels=True, validation_size=5, verbose=False)

@@ -138,14 +138,16 @@ def test_binarized_mnist_from_local_amat_files(tmp_path):
     for split, name in datasets._AMAT_FILES.items():
         np.savetxt(tmp_path / name, rng.integers(0, 2, (3, 784)), fmt="%d")
     x, y = datasets.load_arrays(
-        "binarized_mnist", "validation", manual_dir=tmp_path, data_dir=tmp_path / "tfds",
-        validation_size=100_000, verbose=False,  # ignored: binarized_mnist has its own
+        "binarized_mnist",
+        "validation",
+        manual_dir=tmp_path,
+        data_dir=tmp_path / "tfds",
+        validation_size=100_000,
+        verbose=False,  # ignored: binarized_mnist has its own
     )
     assert x.shape == (3, 28, 28) and set(np.unique(x)) == {0, 255} and y is None
     assert datasets.dataset_source("binarized_mnist").kind == "amat"
-    ds = datasets.load(
-        "binarized_mnist", "all", manual_dir=tmp_path, batch_size=None, verbose=False
-    )
+    ds = datasets.load("binarized_mnist", "all", manual_dir=tmp_path, batch_size=None, verbose=False)
     assert sum(1 for _ in ds) == 9
     with pytest.raises(ValueError, match="no labels"):
         datasets.load("binarized_mnist", manual_dir=tmp_path, with_labels=True, verbose=False)
@@ -167,14 +169,19 @@ def test_tfds_manual_dir_then_prepared_data_dir(tmp_path):
     write_idx(tmp_path / "manual" / "t10k-labels-idx1-ubyte.gz", y_test)
     data_dir = tmp_path / "tfds"
     download_manager = "tensorflow_datasets.core.download.download_manager.DownloadManager"
-    with mock.patch.object(tfds_mnist, "_TRAIN_EXAMPLES", 30), mock.patch.object(
-        tfds_mnist, "_TEST_EXAMPLES", 10
-    ), mock.patch.object(sources, "_check_tfds_raw_files", return_value=None), mock.patch(
-        f"{download_manager}._register_or_validate_checksums"
+    with (
+        mock.patch.object(tfds_mnist, "_TRAIN_EXAMPLES", 30),
+        mock.patch.object(tfds_mnist, "_TEST_EXAMPLES", 10),
+        mock.patch.object(sources, "_check_tfds_raw_files", return_value=None),
+        mock.patch(f"{download_manager}._register_or_validate_checksums"),
     ):
         x, y = datasets.load_arrays(
-            "fashion_mnist", "train", data_dir=data_dir, manual_dir=tmp_path / "manual",
-            validation_size=5, verbose=False,
+            "fashion_mnist",
+            "train",
+            data_dir=data_dir,
+            manual_dir=tmp_path / "manual",
+            validation_size=5,
+            verbose=False,
         )
     source = datasets.dataset_source("fashion_mnist")
     assert source == datasets.DataSource("tfds-manual", str(data_dir))

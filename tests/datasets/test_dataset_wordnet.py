@@ -89,13 +89,13 @@ def test_wordnet_not_found_lists_places(tmp_path, monkeypatch):
 
 def test_gloss_parsing():
     parse = datasets._gloss_sentences
-    assert parse('settle by concession  \n') == ["settle by concession"]
+    assert parse("settle by concession  \n") == ["settle by concession"]
     assert parse('achieve harmony; "No two would agree"; "we agree"- A. Writer  ') == [
         "achieve harmony",
         "No two would agree",
         "we agree",
     ]
-    assert parse('female of domestic cattle: "`moo-cow\' is a child\'s term"') == [
+    assert parse("female of domestic cattle: \"`moo-cow' is a child's term\"") == [
         "female of domestic cattle",
         "`moo-cow' is a child's term",
     ]

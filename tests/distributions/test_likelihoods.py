@@ -107,10 +107,18 @@ def test_model_outputs_of_a_discretized_logistic_model_lie_in_the_unit_interval(
     model = DenseVAE((6, 6, 1), latent_dim=2, hidden_units=(8,), likelihood="discretized_logistic", seed=0)
     z = tf.random.stateless_normal((4, 2), (0, 1)) * 3
     x = np.random.default_rng(0).random((4, 6, 6, 1)).astype("float32")
-    for values in (model.decode(z).mean(), model.decode(z).sample(seed=(3, 4)), model.sample(4, seed=1),
-                   model.sample(4, seed=1, output="sample"), model.reconstruct(x), model.decode_outputs(z)["mean"]):  # fmt: skip
+    for values in (
+        model.decode(z).mean(),
+        model.decode(z).sample(seed=(3, 4)),
+        model.sample(4, seed=1),
+        model.sample(4, seed=1, output="sample"),
+        model.reconstruct(x),
+        model.decode_outputs(z)["mean"],
+    ):
         assert 0.0 <= float(tf.reduce_min(values)) and float(tf.reduce_max(values)) <= 1.0
-    np.testing.assert_allclose(model.decode(z).mean().numpy(), model.decode_outputs(z)["mean"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.decode(z).mean().numpy(), model.decode_outputs(z)["mean"].numpy(), rtol=1e-6
+    )
     # decode(z).log_prob takes data in [0, 1], like every likelihood, and equals the ELBO's term
     expected = model.likelihood.log_prob(model._likelihood_params(z), x)
     np.testing.assert_allclose(model.decode(z).log_prob(x).numpy(), expected.numpy(), rtol=1e-6)

@@ -113,7 +113,9 @@ def test_batch_normalized_means_cannot_be_shrunk_away():
 
 def _batch_kl_tensor(head, params):
     prior = tf.zeros_like(params["loc"])
-    return tf.reduce_mean(head.marginals(params).kl_divergence(tfp.distributions.Normal(prior, 1.0 + prior)), 0)
+    return tf.reduce_mean(
+        head.marginals(params).kl_divergence(tfp.distributions.Normal(prior, 1.0 + prior)), 0
+    )
 
 
 def test_batch_normalized_means_give_their_bias_no_gradient_and_the_same_outputs():
@@ -131,4 +133,6 @@ def test_batch_normalized_means_give_their_bias_no_gradient_and_the_same_outputs
     kernel_grad, bias_grad = tape.gradient(loss, [head.projection.kernel, head.projection.bias])
     assert np.all(bias_grad.numpy()[:4] == 0.0), bias_grad.numpy()
     assert np.all(np.abs(bias_grad.numpy()[4:]) > 1e-3) and np.abs(kernel_grad.numpy()).max() > 1e-3
-    np.testing.assert_array_equal(head._projection_without_mean_bias_gradient(features).numpy(), head.projection(features).numpy())
+    np.testing.assert_array_equal(
+        head._projection_without_mean_bias_gradient(features).numpy(), head.projection(features).numpy()
+    )

@@ -8,7 +8,13 @@ import vae_zoo
 from vae_zoo.text import TextCodec
 
 KINDS = ("dense", "conv_full", "sentences")
-SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "the bird sang", "a cat and a dog", "it rained"]
+SENTENCES = [
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "the bird sang",
+    "a cat and a dog",
+    "it rained",
+]
 
 # The start of a script run in a fresh interpreter: `import vae_zoo` and `import tensorflow_probability`
 # fail there (checked), as on a TF Serving host that has only TensorFlow.
@@ -39,7 +45,9 @@ def build_model(kind):
     if kind == "dense":
         return vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0)
     if kind == "conv_full":
-        return vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=3, filters=(8, 16), hidden_units=16, posterior="full", seed=0)
+        return vae_zoo.models.ConvVAE(
+            (28, 28, 1), latent_dim=3, filters=(8, 16), hidden_units=16, posterior="full", seed=0
+        )
     codec = TextCodec.from_corpus(SENTENCES, max_length=12)
     return vae_zoo.models.SequenceVAE(
         vocabulary=codec.vocabulary, max_length=12, embedding_dim=8, hidden_units=16, latent_dim=4, seed=0
@@ -50,7 +58,9 @@ def signature_inputs(model, kind):
     """Three rows for every signature, by input name."""
     rng = np.random.default_rng(0)
     if kind == "sentences":
-        data = {"sentences": np.array(["the cat sat", "a dog sang in the rain", "zebra"])}  # "zebra" is out of vocabulary
+        data = {
+            "sentences": np.array(["the cat sat", "a dog sang in the rain", "zebra"])
+        }  # "zebra" is out of vocabulary
         temperature = np.array([1.0, 0.7, 1.3], "float32")
     else:
         data = {"x": rng.random((3, *model.data_shape), dtype="float32")}

@@ -49,7 +49,9 @@ def split_outputs(outputs, sizes, num_tasks):
     for name, value in outputs.items():
         if len(value) != bounds[-1]:
             raise AssertionError(f"output {name} has {len(value)} rows, the batch had {bounds[-1]}")
-    return [{name: value[bounds[i] : bounds[i + 1]] for name, value in outputs.items()} for i in range(num_tasks)]
+    return [
+        {name: value[bounds[i] : bounds[i + 1]] for name, value in outputs.items()} for i in range(num_tasks)
+    ]
 
 
 def run_batched(run, tasks, allowed_batch_sizes):

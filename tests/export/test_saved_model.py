@@ -21,7 +21,9 @@ from export_testing import BLOCKED_PREAMBLE
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 # Runs in a fresh interpreter in which `import vae_zoo` and `import tensorflow_probability` fail.
-RUNNER = BLOCKED_PREAMBLE + r"""
+RUNNER = (
+    BLOCKED_PREAMBLE
+    + r"""
 
 path, inputs_file, out_file = sys.argv[1:4]
 inputs = dict(np.load(inputs_file, allow_pickle=False))
@@ -44,6 +46,7 @@ for record in tf.data.TFRecordDataset(path + "/assets.extra/tf_serving_warmup_re
 np.savez(out_file, **results)
 print(json.dumps({"warmups": sorted(warmups), "modules": sorted(m for m in sys.modules if m.startswith(("vae_zoo", "tensorflow_probability")))}))
 """
+)
 
 
 def _inputs(model, rng):
@@ -76,7 +79,11 @@ def _eager(model, inputs):
 def _start(args, out_dir, name):
     """A subprocess whose stdout and stderr go to files (read when the test needs them)."""
     stdout, stderr = open(out_dir / f"{name}.out", "w"), open(out_dir / f"{name}.err", "w")
-    return subprocess.Popen(args, env=ENV, stdout=stdout, stderr=stderr, text=True), out_dir / f"{name}.out", out_dir / f"{name}.err"
+    return (
+        subprocess.Popen(args, env=ENV, stdout=stdout, stderr=stderr, text=True),
+        out_dir / f"{name}.out",
+        out_dir / f"{name}.err",
+    )
 
 
 def _finish(started, timeout=300):
@@ -90,24 +97,51 @@ def _export(kind, base):
     if kind == "dense":
         model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0)
     else:
-        model = vae_zoo.models.ConvVAE((28, 28, 1), latent_dim=3, filters=(8, 16), hidden_units=16, posterior="full", seed=0)
+        model = vae_zoo.models.ConvVAE(
+            (28, 28, 1), latent_dim=3, filters=(8, 16), hidden_units=16, posterior="full", seed=0
+        )
     path = vae_zoo.export_saved_model(model, str(base))
     work = base.parent / f"{kind}_work"
     work.mkdir()
     inputs = _inputs(model, np.random.default_rng(0))
     np.savez(work / "in.npz", **{f"{sig}__{k}": v for sig, args in inputs.items() for k, v in args.items()})
     # The subprocesses start now and run while the other tests (and the next export) do.
-    started = {"runner": _start([sys.executable, "-c", RUNNER, path, str(work / "in.npz"), str(work / "out.npz")], work, "runner")}
+    started = {
+        "runner": _start(
+            [sys.executable, "-c", RUNNER, path, str(work / "in.npz"), str(work / "out.npz")], work, "runner"
+        )
+    }
     if kind == "dense":  # saved_model_cli on one export (its checks do not depend on the family)
         np.save(work / "seed.npy", np.array([1, 2], "int64"))
         np.save(work / "t.npy", np.array([1.0, 1.0], "float32"))
         started["show"] = _start(["saved_model_cli", "show", "--dir", path, "--all"], work, "show")
         started["run"] = _start(
-            ["saved_model_cli", "run", "--dir", path, "--tag_set", "serve", "--signature_def", "sample",
-             "--inputs", f"seed={work}/seed.npy;temperature={work}/t.npy", "--outdir", str(work), "--overwrite"],
-            work, "run",
-        )  # fmt: skip
-    return {"model": model, "base": str(base), "path": path, "inputs": inputs, "work": work, "started": started}
+            [
+                "saved_model_cli",
+                "run",
+                "--dir",
+                path,
+                "--tag_set",
+                "serve",
+                "--signature_def",
+                "sample",
+                "--inputs",
+                f"seed={work}/seed.npy;temperature={work}/t.npy",
+                "--outdir",
+                str(work),
+                "--overwrite",
+            ],
+            work,
+            "run",
+        )
+    return {
+        "model": model,
+        "base": str(base),
+        "path": path,
+        "inputs": inputs,
+        "work": work,
+        "started": started,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +168,9 @@ def test_signatures_run_without_vae_zoo_and_match_eager(exports, kind):
     eager = _eager(model, inputs)
     for name, outputs in eager.items():
         # every row of these inputs is valid: the per-row `error` output is "" throughout
-        assert loaded.pop(f"1__{name}__error").tolist() == loaded.pop(f"2__{name}__error").tolist() == [b""] * 3
+        assert (
+            loaded.pop(f"1__{name}__error").tolist() == loaded.pop(f"2__{name}__error").tolist() == [b""] * 3
+        )
         assert {k.split("__")[2] for k in loaded if k.startswith(f"1__{name}__")} == set(outputs), name
         for key, value in outputs.items():
             first, second = loaded[f"1__{name}__{key}"], loaded[f"2__{name}__{key}"]
@@ -142,11 +178,18 @@ def test_signatures_run_without_vae_zoo_and_match_eager(exports, kind):
             np.testing.assert_allclose(first, value, atol=1e-5, rtol=1e-5, err_msg=f"{name}/{key}")
     x = inputs["encode"]["x"]
     # reconstruct = serving_default: the likelihood mean at the posterior mean, no seed
-    np.testing.assert_allclose(loaded["1__reconstruct__reconstruction"], model.reconstruct(x).numpy(), atol=1e-5)
-    np.testing.assert_array_equal(loaded["1__serving_default__reconstruction"], loaded["1__reconstruct__reconstruction"])
+    np.testing.assert_allclose(
+        loaded["1__reconstruct__reconstruction"], model.reconstruct(x).numpy(), atol=1e-5
+    )
+    np.testing.assert_array_equal(
+        loaded["1__serving_default__reconstruction"], loaded["1__reconstruct__reconstruction"]
+    )
     np.testing.assert_allclose(loaded["1__encode__mean"], model.encode(x).mean().numpy(), atol=1e-5)
     assert not np.allclose(loaded["1__encode_sample__z"], loaded["1__encode__mean"])  # a draw, not the mean
-    assert loaded["1__sample__x"].shape == (3, 28, 28, 1) and loaded["1__sample__z"].shape == (3, model.latent_dim)
+    assert loaded["1__sample__x"].shape == (3, 28, 28, 1) and loaded["1__sample__z"].shape == (
+        3,
+        model.latent_dim,
+    )
     np.testing.assert_allclose(loaded["1__sample__z"][2], 0.0, atol=1e-6)  # temperature 0: the prior's mean
     assert loaded["1__decode_sample__x"].shape == (3, 28, 28, 1)
     assert set(np.unique(loaded["1__decode_sample__x"])) <= {0.0, 1.0}  # Bernoulli draws
@@ -172,7 +215,9 @@ def test_versions_are_never_overwritten_and_bad_arguments_are_refused(exported):
     second = sm.export_saved_model(model, base, warmup=False, log_likelihood_samples=7)
     assert os.path.basename(second) == "2"
     assert sm.next_version(base) == 3
-    assert json.load(open(os.path.join(second, "assets.extra", "vae_zoo.json")))["log_likelihood_samples"] == 7
+    assert (
+        json.load(open(os.path.join(second, "assets.extra", "vae_zoo.json")))["log_likelihood_samples"] == 7
+    )
     assert not os.path.exists(os.path.join(second, "assets.extra", "tf_serving_warmup_requests"))
     with pytest.raises(FileExistsError, match="already exists; it is never overwritten"):
         vae_zoo.export_saved_model(model, base, version=1)
@@ -191,12 +236,16 @@ def test_saved_model_cli(exports):
     assert returncode == 0, stderr[-2000:]
     for name in sm.SIGNATURES:
         assert f"signature_def['{name}']" in stdout
-    assert "inputs['temperature'] tensor_info:" in stdout and "outputs['log_likelihood'] tensor_info:" in stdout
+    assert (
+        "inputs['temperature'] tensor_info:" in stdout and "outputs['log_likelihood'] tensor_info:" in stdout
+    )
     assert "num_samples" not in stdout
     returncode, _, stderr = _finish(export["started"]["run"], timeout=120)
     assert returncode == 0, stderr[-2000:]
     # model.sample(n, seed=s) is the sample signature with seed = s + arange(n)
-    np.testing.assert_allclose(np.load(export["work"] / "x.npy"), export["model"].sample(2, seed=1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(export["work"] / "x.npy"), export["model"].sample(2, seed=1).numpy(), atol=1e-5
+    )
 
 
 def test_wrong_inputs_fail_with_tensorflow_errors_naming_the_input(exported):
@@ -204,12 +253,21 @@ def test_wrong_inputs_fail_with_tensorflow_errors_naming_the_input(exported):
     loaded = tf.saved_model.load(path)
     encode, encode_sample = loaded.signatures["encode"], loaded.signatures["encode_sample"]
     seed = tf.constant([1, 2], tf.int64)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor x \[2,784\] is not compatible with expected shape \[\?,28,28,1\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"Shape of tensor x \[2,784\] is not compatible with expected shape \[\?,28,28,1\]",
+    ):
         encode(x=tf.zeros((2, 784)))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor seed \[2,1\] is not compatible with expected shape \[\?\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"Shape of tensor seed \[2,1\] is not compatible with expected shape \[\?\]",
+    ):
         encode_sample(x=tf.zeros((2, 28, 28, 1)), seed=tf.zeros((2, 1), tf.int64))
     # dtype: TensorFlow's own check, naming the input by position (inputs sorted by name: seed, x)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input #0\(zero-based\) was expected to be a int64 tensor but is a float"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"input #0\(zero-based\) was expected to be a int64 tensor but is a float",
+    ):
         encode_sample(x=tf.zeros((2, 28, 28, 1)), seed=tf.constant([1.0, 2.0]))
     # inputs that disagree on the batch: both named
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?=.*\bx\b)(?=.*\bseed\b)"):
@@ -229,7 +287,9 @@ def _metadata_answer(path):
 
     from serving import client
 
-    saved_model = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
+    saved_model = saved_model_pb2.SavedModel.FromString(
+        open(os.path.join(path, "saved_model.pb"), "rb").read()
+    )
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     for name, signature_def in saved_model.meta_graphs[0].signature_def.items():
         signature_map.signature_def[name].CopyFrom(signature_def)

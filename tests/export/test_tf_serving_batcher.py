@@ -25,7 +25,9 @@ from vae_zoo.serving.config_protos import load_batching_parameters
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-RUNNER = BLOCKED_PREAMBLE + r"""
+RUNNER = (
+    BLOCKED_PREAMBLE
+    + r"""
 path, cases_file, out_file, helpers, allowed = sys.argv[1:6]
 sys.path.insert(0, helpers)
 from session_batcher import run_batched  # noqa: E402
@@ -67,6 +69,7 @@ for (signature, scenario), tasks in sorted(cases.items()):
 np.savez(out_file, **outputs)
 print(json.dumps({"errors": errors, "modules": sorted(m for m in sys.modules if m.startswith(("vae_zoo", "tensorflow_p")))}))
 """
+)
 
 
 def _rows(feeds, start, stop):
@@ -139,8 +142,19 @@ def batched(tmp_path_factory):
             for key, value in task.items()
         }
         np.savez(base / "cases.npz", **arrays)
-        command = [sys.executable, "-c", RUNNER, path, str(base / "cases.npz"), str(base / "out.npz"), HERE, json.dumps(allowed)]
-        process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        command = [
+            sys.executable,
+            "-c",
+            RUNNER,
+            path,
+            str(base / "cases.npz"),
+            str(base / "out.npz"),
+            HERE,
+            json.dumps(allowed),
+        ]
+        process = subprocess.Popen(
+            command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         started[kind] = (base, scenarios, process)
     results = {}
     for kind, (base, scenarios, process) in started.items():
@@ -148,7 +162,11 @@ def batched(tmp_path_factory):
         assert process.returncode == 0, f"{kind}: {stderr[-3000:]}"
         report = json.loads(stdout.strip().splitlines()[-1])
         assert report["modules"] == [], report["modules"]
-        results[kind] = {"scenarios": scenarios, "errors": report["errors"], "outputs": dict(np.load(base / "out.npz", allow_pickle=True))}
+        results[kind] = {
+            "scenarios": scenarios,
+            "errors": report["errors"],
+            "outputs": dict(np.load(base / "out.npz", allow_pickle=True)),
+        }
     return results
 
 
@@ -173,12 +191,18 @@ def test_good_requests_are_unchanged_by_bad_and_empty_batch_mates(batched, kind)
     for signature, scenarios in result["scenarios"].items():
         for scenario in scenarios:
             if scenario != "only_bad":
-                assert f"{signature}|{scenario}" not in result["errors"], result["errors"][f"{signature}|{scenario}"]
+                assert f"{signature}|{scenario}" not in result["errors"], result["errors"][
+                    f"{signature}|{scenario}"
+                ]
         for scenario, pairs in GOOD_TASKS.items():
             for index, reference in pairs if scenario in scenarios else ():
                 alone = _task(result, signature, reference, 0)
                 assert alone["error"].tolist() == [b""] * len(alone["error"])
-                _assert_same(_task(result, signature, scenario, index), alone, f"{kind} {signature} {scenario} task {index}")
+                _assert_same(
+                    _task(result, signature, scenario, index),
+                    alone,
+                    f"{kind} {signature} {scenario} task {index}",
+                )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -187,19 +211,32 @@ def test_bad_rows_are_reported_and_masked(batched, kind):
     tested = []
     for signature, scenarios in result["scenarios"].items():
         if "only_bad" not in scenarios:
-            assert kind == "sentences" and signature in ("encode", "reconstruct", "serving_default", "encode_sample", "log_likelihood")
+            assert kind == "sentences" and signature in (
+                "encode",
+                "reconstruct",
+                "serving_default",
+                "encode_sample",
+                "log_likelihood",
+            )
             continue
         tested.append(signature)
         for scenario, index in BAD_TASKS.items():
             outputs = _task(result, signature, scenario, index)
             errors = [e.decode() for e in outputs.pop("error")]
-            assert errors and all(e.startswith(("x: ", "z: ", "temperature: ")) for e in errors), (signature, errors)
+            assert errors and all(e.startswith(("x: ", "z: ", "temperature: ")) for e in errors), (
+                signature,
+                errors,
+            )
             for key, value in outputs.items():
                 if value.dtype.kind == "f":
-                    assert np.isnan(value).all(), f"{kind} {signature}/{key}: a refused row's output is not NaN"
+                    assert np.isnan(value).all(), (
+                        f"{kind} {signature}/{key}: a refused row's output is not NaN"
+                    )
         if "x" in scenarios["only_bad"][0]:
             first = [e.decode() for e in _task(result, signature, "bad_first", 0)["error"]]
-            assert "needs values in [0, 1] (scale images by 1/255); this row has values in [" in first[0], first
+            assert "needs values in [0, 1] (scale images by 1/255); this row has values in [" in first[0], (
+                first
+            )
             assert first[1] == "x: values must be finite; this row has NaN or Inf", first
     expected = {"decode", "decode_sample", "sample"} if kind == "sentences" else set(sm.SIGNATURES)
     assert set(tested) == expected
@@ -211,7 +248,9 @@ def test_a_batch_of_only_bad_rows_fails_naming_the_rule(batched, kind):
     for signature, scenarios in result["scenarios"].items():
         if "only_bad" in scenarios:
             error = result["errors"].get(f"{signature}|only_bad", "")
-            assert "InvalidArgumentError" in error and "every row of the request is invalid; row 0: " in error, (signature, error)
+            assert (
+                "InvalidArgumentError" in error and "every row of the request is invalid; row 0: " in error
+            ), (signature, error)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -60,7 +60,9 @@ SENTENCE_OUTPUTS = {
 }
 
 # Runs in a fresh interpreter in which `import vae_zoo` and `import tensorflow_probability` fail.
-SESSION_RUNNER = BLOCKED_PREAMBLE + r"""
+SESSION_RUNNER = (
+    BLOCKED_PREAMBLE
+    + r"""
 import traceback
 
 tf1 = tf.compat.v1
@@ -166,6 +168,7 @@ report["modules"] = sorted(m for m in sys.modules if m.startswith(("vae_zoo", "t
 np.savez(out_file, **{k: np.asarray(v) for k, v in outputs.items()})
 print(json.dumps(report))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -177,12 +180,17 @@ def runs(tmp_path_factory):
         base = tmp_path_factory.mktemp(kind)
         path = sm.export_saved_model(model, str(base), log_likelihood_samples=LL_SAMPLES)
         inputs = _inputs(model, kind)
-        np.savez(base / "in.npz", **{f"{sig}__{k}": v for sig, args in inputs.items() for k, v in args.items()})
+        np.savez(
+            base / "in.npz", **{f"{sig}__{k}": v for sig, args in inputs.items() for k, v in args.items()}
+        )
         with open(base / "stdout", "w") as stdout, open(base / "stderr", "w") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-c", SESSION_RUNNER, path, str(base / "in.npz"), str(base / "out.npz")],
-                env=ENV, stdout=stdout, stderr=stderr, text=True,
-            )  # fmt: skip
+                env=ENV,
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+            )
         started[kind] = (model, path, inputs, base, process)
     results = {}
     for kind, (model, path, inputs, base, process) in started.items():
@@ -237,14 +245,21 @@ def test_signature_inputs_and_outputs(runs, kind):
     data = "sentences" if kind == "sentences" else "x"
     inputs = {name: set(s["inputs"]) for name, s in signatures.items()}
     for name in ("encode", "reconstruct", "serving_default"):
-        assert inputs[name] == {data}, f"{name} takes {sorted(inputs[name])}, not the data input {data!r} alone"
+        assert inputs[name] == {data}, (
+            f"{name} takes {sorted(inputs[name])}, not the data input {data!r} alone"
+        )
     assert inputs["decode"] == {"z"}
     assert inputs["encode_sample"] == {data, "seed"}
     assert inputs["decode_sample"] == ({"z", "seed", "temperature"} if kind == "sentences" else {"z", "seed"})
     assert inputs["sample"] == {"seed", "temperature"}
     assert inputs["log_likelihood"] == {data, "seed"}
     dtypes = {key: info["dtype"] for s in signatures.values() for key, info in s["inputs"].items()}
-    assert dtypes == {data: "string" if kind == "sentences" else "float32", "z": "float32", "seed": "int64", "temperature": "float32"}
+    assert dtypes == {
+        data: "string" if kind == "sentences" else "float32",
+        "z": "float32",
+        "seed": "int64",
+        "temperature": "float32",
+    }
     expected = SENTENCE_OUTPUTS if kind == "sentences" else IMAGE_OUTPUTS
     for name, outputs in expected.items():
         outputs = outputs | {"error"}  # every signature reports each row's validity (row_isolation.py)
@@ -264,7 +279,9 @@ def test_outputs_have_the_request_rows(runs, kind):
             outputs = _outputs(run, name, case)
             assert outputs, f"{name} ({case}) gave no outputs"
             for key, value in outputs.items():
-                assert value.ndim >= 1 and value.shape[0] == rows, f"{name}/{key} ({case}): shape {value.shape}, want {rows} rows"
+                assert value.ndim >= 1 and value.shape[0] == rows, (
+                    f"{name}/{key} ({case}): shape {value.shape}, want {rows} rows"
+                )
         full = _outputs(run, name, "full")
         for key in ("mean", "stddev", "z") if name in ("encode", "encode_sample", "sample") else ():
             if key in full:
@@ -283,7 +300,11 @@ def test_outputs_have_the_request_rows(runs, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_zero_rows_give_empty_outputs(runs, kind):
     run = runs[kind]
-    failed = {name: run["report"]["errors"][f"{name}|empty"].splitlines()[-2:] for name in sm.SIGNATURES if f"{name}|empty" in run["report"]["errors"]}
+    failed = {
+        name: run["report"]["errors"][f"{name}|empty"].splitlines()[-2:]
+        for name in sm.SIGNATURES
+        if f"{name}|empty" in run["report"]["errors"]
+    }
     assert not failed, f"B = 0 failed for {sorted(failed)}: {failed}"
     for name in sm.SIGNATURES:
         full, empty = _outputs(run, name, "full"), _outputs(run, name, "empty")
@@ -301,7 +322,9 @@ def test_rows_together_equal_rows_apart(runs, kind):
         full, row0, rows12 = (_outputs(run, name, c) for c in ("full", "row0", "rows12"))
         padded = _outputs(run, name, "padded")
         for key, value in full.items():
-            _assert_same(value, np.concatenate([row0[key], rows12[key]]), f"{name}/{key}: [0, 1, 2] vs [0] + [1, 2]")
+            _assert_same(
+                value, np.concatenate([row0[key], rows12[key]]), f"{name}/{key}: [0, 1, 2] vs [0] + [1, 2]"
+            )
             assert padded[key].shape[0] == 4
             _assert_same(padded[key][:3], value, f"{name}/{key}: padded to 4 rows vs [0, 1, 2]")
 
@@ -330,12 +353,18 @@ def test_other_seeds_give_other_draws(runs, kind):
         assert full.pop("error").tolist() == other.pop("error").tolist() == [b""] * 3  # every row valid
         for key, value in full.items():
             if value.dtype == object:
-                assert value.tolist() != other[key].tolist(), f"{name}/{key}: seed + 1000 gave the same sentences"
+                assert value.tolist() != other[key].tolist(), (
+                    f"{name}/{key}: seed + 1000 gave the same sentences"
+                )
             elif kind == "dense" and name == "decode_sample":  # Bernoulli pixels: some agree by chance
-                assert np.mean(value != other[key]) > 0.1, f"{name}/{key}: seed + 1000 gave nearly the same draw"
+                assert np.mean(value != other[key]) > 0.1, (
+                    f"{name}/{key}: seed + 1000 gave nearly the same draw"
+                )
             else:
                 for row in range(3):
-                    assert not np.allclose(value[row], other[key][row]), f"{name}/{key} row {row}: seed + 1000 gave the same draw"
+                    assert not np.allclose(value[row], other[key][row]), (
+                        f"{name}/{key} row {row}: seed + 1000 gave the same draw"
+                    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -373,19 +402,27 @@ def test_python_sample_matches_the_signature_for_the_same_seeds(runs, loaded, ki
     model, sample = runs[kind]["model"], loaded[kind].signatures["sample"]
     for temperature in (1.0, 0.5):
         out = sample(seed=tf.constant(7 + np.arange(4), tf.int64), temperature=tf.fill([4], temperature))
-        np.testing.assert_allclose(out["x"].numpy(), model.sample(4, seed=7, temperature=temperature).numpy(), atol=1e-5)
-        np.testing.assert_allclose(out["z"].numpy(), model.sample_latents(4, seed=7, temperature=temperature).numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            out["x"].numpy(), model.sample(4, seed=7, temperature=temperature).numpy(), atol=1e-5
+        )
+        np.testing.assert_allclose(
+            out["z"].numpy(), model.sample_latents(4, seed=7, temperature=temperature).numpy(), atol=1e-5
+        )
 
 
 def test_python_sentences_match_the_signature_for_the_same_seeds(runs, loaded):
     model, signatures = runs["sentences"]["model"], loaded["sentences"].signatures
     seeds = tf.constant(7 + np.arange(4), tf.int64)
     out = signatures["sample"](seed=seeds, temperature=tf.ones([4]))
-    assert [s.decode() for s in out["sentences"].numpy()] == model.sample_sentences(4, seed=7, temperature=1.0)
+    assert [s.decode() for s in out["sentences"].numpy()] == model.sample_sentences(
+        4, seed=7, temperature=1.0
+    )
     np.testing.assert_allclose(out["z"].numpy(), model.sample_latents(4, seed=7).numpy(), atol=1e-5)
     # decode_sample at temperature 0 is greedy: decode
     z = tf.constant(runs["sentences"]["inputs"]["decode"]["z"])
-    greedy = signatures["decode_sample"](z=z, seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.zeros([3]))
+    greedy = signatures["decode_sample"](
+        z=z, seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.zeros([3])
+    )
     assert greedy["sentences"].numpy().tolist() == signatures["decode"](z=z)["sentences"].numpy().tolist()
 
 

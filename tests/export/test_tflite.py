@@ -83,7 +83,10 @@ def test_signature_runners_match_eager(which, request):
     }
     for name, (key, _) in _inputs(model, images, 1).items():  # every input has a dynamic batch dimension
         detail = interpreter.get_signature_runner(name).get_input_details()[key]
-        assert list(detail["shape_signature"]) == [-1, *(model.data_shape if key == "x" else (model.latent_dim,))]
+        assert list(detail["shape_signature"]) == [
+            -1,
+            *(model.data_shape if key == "x" else (model.latent_dim,)),
+        ]
     for batch in (1, 5):
         for name, (key, value) in _inputs(model, images, batch).items():
             got = _run(path, name, **{key: value})
@@ -91,9 +94,14 @@ def test_signature_runners_match_eager(which, request):
             assert sorted(got) == sorted(want), name
             for output, expected in want.items():
                 assert got[output].shape == expected.shape, (name, output, batch)
-                np.testing.assert_allclose(got[output], expected, atol=ATOL, rtol=0, err_msg=f"{name}/{output} B={batch}")
+                np.testing.assert_allclose(
+                    got[output], expected, atol=ATOL, rtol=0, err_msg=f"{name}/{output} B={batch}"
+                )
                 # the tolerance tells models apart: another model's outputs are far off
-                assert not np.allclose(got[output], _eager(other, name, value)[output], atol=1e-3), (name, output)
+                assert not np.allclose(got[output], _eager(other, name, value)[output], atol=1e-3), (
+                    name,
+                    output,
+                )
     # row i depends on row i alone: the first of 5 rows is the row run alone
     five, one = _run(path, "reconstruct", x=images[:5]), _run(path, "reconstruct", x=images[:1])
     np.testing.assert_allclose(five["reconstruction"][:1], one["reconstruction"], atol=ATOL)
@@ -104,7 +112,9 @@ def test_the_file_holds_the_trained_weights(dense):
     """Held-out images reconstruct better through the exported trained model than through an untrained one."""
     model, path, images = dense
     trained = ((_run(path, "reconstruct", x=images)["reconstruction"] - images) ** 2).mean()
-    untrained = ((np.array(vae_zoo.models.DenseVAE(**DENSE, seed=0).reconstruct(images)) - images) ** 2).mean()
+    untrained = (
+        (np.array(vae_zoo.models.DenseVAE(**DENSE, seed=0).reconstruct(images)) - images) ** 2
+    ).mean()
     assert trained < 0.6 * untrained, (trained, untrained)
 
 
@@ -115,12 +125,19 @@ def test_cli_exports_tflite(dense, tmp_path):
     out = tmp_path / "cli" / "model.tflite"
     result = subprocess.run(
         [sys.executable, "-m", "vae_zoo.cli", "export", "--format", "tflite", str(keras_file), str(out)],
-        env=ENV, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == str(out)
     z = np.random.default_rng(3).normal(size=(2, model.latent_dim)).astype("float32")
-    for name, inputs in (("decode", {"z": z}), ("reconstruct", {"x": images[:2]}), ("encode", {"x": images[:2]})):
+    for name, inputs in (
+        ("decode", {"z": z}),
+        ("reconstruct", {"x": images[:2]}),
+        ("encode", {"x": images[:2]}),
+    ):
         got, want = _run(str(out), name, **inputs), _run(path, name, **inputs)
         for key in want:
             np.testing.assert_allclose(got[key], want[key], atol=ATOL, err_msg=f"{name}/{key}")
@@ -129,7 +146,9 @@ def test_cli_exports_tflite(dense, tmp_path):
 def test_cli_refuses_savedmodel_flags_with_tflite(tmp_path, capsys):
     from vae_zoo import cli
 
-    code = cli.main(["export", "--format", "tflite", "--version", "2", "no_such.keras", str(tmp_path / "m.tflite")])
+    code = cli.main(
+        ["export", "--format", "tflite", "--version", "2", "no_such.keras", str(tmp_path / "m.tflite")]
+    )
     assert code == 2
     assert "--version apply to --format savedmodel only" in capsys.readouterr().err
     assert not (tmp_path / "m.tflite").exists()
@@ -158,7 +177,9 @@ def test_sentence_models_are_refused(tmp_path):
     model = vae_zoo.models.SequenceVAE(
         vocabulary=codec.vocabulary, max_length=4, embedding_dim=4, hidden_units=4, latent_dim=2, seed=0
     )
-    with pytest.raises(ValueError, match=r"SequenceVAE takes strings \(encode\(sentences\).*TF Select ops.*SavedModel"):
+    with pytest.raises(
+        ValueError, match=r"SequenceVAE takes strings \(encode\(sentences\).*TF Select ops.*SavedModel"
+    ):
         export_tflite(model, str(tmp_path / "sentences.tflite"))
     assert not os.listdir(tmp_path)
 
@@ -166,7 +187,9 @@ def test_sentence_models_are_refused(tmp_path):
 def test_sampling_signatures_need_tf_select(dense):
     """Stateless random ops are not TFLite builtins: converting `sample` with builtins only fails, naming them."""
     model, _, _ = dense
-    with pytest.raises(ValueError, match=r"DenseVAE signatures \['sample'\] need TensorFlow ops .*StatelessRandom"):
+    with pytest.raises(
+        ValueError, match=r"DenseVAE signatures \['sample'\] need TensorFlow ops .*StatelessRandom"
+    ):
         tflite.convert(model, ["sample"])
 
 
@@ -184,5 +207,7 @@ def test_converter_failures_become_value_errors_with_the_reason():
         "requires element_shape to be static during TF Lite transformation pass "
         "(export a SavedModel with vae_zoo.export_saved_model instead)"
     )
-    select = tflite._conversion_error(vae_zoo.models.DenseVAE(**DENSE), ["sample"], "x\nTF Select ops: FloorDiv, Erf\nDetails:")
+    select = tflite._conversion_error(
+        vae_zoo.models.DenseVAE(**DENSE), ["sample"], "x\nTF Select ops: FloorDiv, Erf\nDetails:"
+    )
     assert "need TensorFlow ops that are not TFLite builtins (FloorDiv, Erf)" in str(select)

@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("statsmodels", reason="the sunspot series is read from the statsmodels wheel's data files")
+pytest.importorskip(
+    "statsmodels", reason="the sunspot series is read from the statsmodels wheel's data files"
+)
 
 from vae_zoo import kinds  # noqa: E402
 from vae_zoo.kinds import series  # noqa: E402
@@ -41,7 +43,9 @@ def test_the_sequence_family_reads_series_when_the_dataset_is_one():
 def test_train_and_export_from_the_command_line(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run, exported = str(tmp_path / "run"), str(tmp_path / "exported")
-    flags = "--model sequence --dataset sunspots --max-length 8 --batch-size 32 --hidden-units 16 --latent-dim 4"
+    flags = (
+        "--model sequence --dataset sunspots --max-length 8 --batch-size 32 --hidden-units 16 --latent-dim 4"
+    )
     flags += " --epochs 1 --steps-per-epoch 5 --verbose 0 --no-tensorboard"
     train = [sys.executable, "-m", "vae_zoo.cli", "train", *flags.split(), "--out", run]
     subprocess.run(train, check=True, env=env, cwd=tmp_path)
@@ -49,5 +53,7 @@ def test_train_and_export_from_the_command_line(tmp_path):
     assert np.isfinite(metrics["validation"]["negative_elbo"]) and "test" not in metrics
     samples = np.loadtxt(os.path.join(run, "samples.csv"), delimiter=",")
     assert samples.shape == (8, 8)  # 8 windows of 8 steps, 1 feature
-    subprocess.run([sys.executable, "-m", "vae_zoo.cli", "export", run, exported], check=True, env=env, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "vae_zoo.cli", "export", run, exported], check=True, env=env, cwd=tmp_path
+    )
     assert os.path.exists(os.path.join(exported, "1", "saved_model.pb"))

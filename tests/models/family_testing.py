@@ -28,16 +28,22 @@ def _signature_inputs(signature, input_data, prepared, latent_dim):
     values = {}
     for name, spec in specs.items():
         if name in ("x", "sentences"):
-            values[name] = tf.constant(input_data) if spec.dtype == tf.string else tf.cast(prepared, spec.dtype)
+            values[name] = (
+                tf.constant(input_data) if spec.dtype == tf.string else tf.cast(prepared, spec.dtype)
+            )
         elif name == "z":
             values[name] = tf.random.stateless_normal([rows, latent_dim], [0, 1])
         elif name == "seed":
             shape = [d if d is not None else rows for d in spec.shape.as_list()]
             values[name] = tf.reshape(tf.range(1, 1 + int(np.prod(shape)), dtype=spec.dtype), shape)
         elif name == "num_samples":
-            values[name] = tf.fill([d if d is not None else rows for d in spec.shape.as_list()], tf.constant(2, spec.dtype))
+            values[name] = tf.fill(
+                [d if d is not None else rows for d in spec.shape.as_list()], tf.constant(2, spec.dtype)
+            )
         elif name == "temperature":
-            values[name] = tf.fill([d if d is not None else rows for d in spec.shape.as_list()], tf.constant(1.0, spec.dtype))
+            values[name] = tf.fill(
+                [d if d is not None else rows for d in spec.shape.as_list()], tf.constant(1.0, spec.dtype)
+            )
         else:
             raise AssertionError(f"no test input for signature input {name!r}")
     return values
@@ -67,8 +73,12 @@ def run_family_test(cls, init_kwargs, input_data, tmp_path, export=True):
     model.save(path)
     restored = keras.models.load_model(path)
     assert type(restored) is cls and _plain(restored.get_config()) == _plain(model.get_config())
-    np.testing.assert_array_equal(restored.encode(input_data).mean().numpy(), model.encode(input_data).mean().numpy())
-    np.testing.assert_array_equal(restored.elbo(input_data, seed=3).numpy(), model.elbo(input_data, seed=3).numpy())
+    np.testing.assert_array_equal(
+        restored.encode(input_data).mean().numpy(), model.encode(input_data).mean().numpy()
+    )
+    np.testing.assert_array_equal(
+        restored.elbo(input_data, seed=3).numpy(), model.elbo(input_data, seed=3).numpy()
+    )
     assert int(restored.optimizer.iterations.numpy()) == 1
     # --- seeds: the same seed gives the same draw, another seed another one
     first = model.sample_latents(3, seed=4).numpy()
@@ -76,12 +86,16 @@ def run_family_test(cls, init_kwargs, input_data, tmp_path, export=True):
     assert not np.array_equal(first, model.sample_latents(3, seed=5).numpy())
     # --- export: every signature runs from the SavedModel
     if export:
-        directory = vae_zoo.export_saved_model(model, str(tmp_path / f"{cls.family_name}_export"), warmup=False)
+        directory = vae_zoo.export_saved_model(
+            model, str(tmp_path / f"{cls.family_name}_export"), warmup=False
+        )
         loaded = tf.saved_model.load(directory)
         assert {"encode", "decode", "sample", "reconstruct", "serving_default"} <= set(loaded.signatures)
         for name, signature in loaded.signatures.items():
             outputs = signature(**_signature_inputs(signature, input_data, prepared, model.latent_dim))
-            assert outputs and all(np.all(np.isfinite(v.numpy())) for v in outputs.values() if v.dtype.is_floating), name
+            assert outputs and all(
+                np.all(np.isfinite(v.numpy())) for v in outputs.values() if v.dtype.is_floating
+            ), name
     # --- an unknown preset is refused
     with pytest.raises(ValueError, match="Unknown preset 'no_such_preset'. Known presets: "):
         cls.from_preset("no_such_preset")

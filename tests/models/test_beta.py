@@ -12,7 +12,9 @@ SMALL = dict(hidden_units=(64,), seed=0)
 
 
 def test_beta_vae_capacity_schedule_follows_the_optimizer_and_survives_saving(tmp_path, fashion_train):
-    model = BetaVAE((28, 28, 1), latent_dim=4, filters=(8, 8), hidden_units=16, capacity=20.0, capacity_steps=40, seed=0)
+    model = BetaVAE(
+        (28, 28, 1), latent_dim=4, filters=(8, 8), hidden_units=16, capacity=20.0, capacity_steps=40, seed=0
+    )
     assert float(model.current_capacity()) == 0.0
     model.compile(optimizer="adam")
     model.fit(fashion_train[:1000], batch_size=100, epochs=1, verbose=0)
@@ -29,5 +31,7 @@ def test_beta_vae_capacity_schedule_follows_the_optimizer_and_survives_saving(tm
 
 
 def test_beta_family(tmp_path, fashion_train):
-    kwargs = dict(input_shape=(28, 28, 1), latent_dim=3, filters=(4, 8), hidden_units=16, capacity=5.0, seed=0)
+    kwargs = dict(
+        input_shape=(28, 28, 1), latent_dim=3, filters=(4, 8), hidden_units=16, capacity=5.0, seed=0
+    )
     run_family_test(BetaVAE, kwargs, fashion_train[:8], tmp_path)

@@ -23,7 +23,9 @@ def test_dataset_inputs_with_labels_and_uint8(fashion_train):
         model.encode(x8).mean().numpy(), model.encode(x8.astype("float32") / 255).mean().numpy(), atol=1e-6
     )
     # a missing trailing channel of size one is added
-    np.testing.assert_allclose(model.reconstruct(x8[..., 0]).numpy(), model.reconstruct(x8).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        model.reconstruct(x8[..., 0]).numpy(), model.reconstruct(x8).numpy(), atol=1e-6
+    )
 
 
 class TestBadInput:
@@ -37,12 +39,16 @@ class TestBadInput:
     def test_wrong_shape(self):
         with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, 28, 28, 1\), got \(4, 784\)"):
             self.model.encode(np.zeros((4, 784), "float32"))
-        with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, 28, 28, 1\), got \(4, 32, 32, 1\)"):
+        with pytest.raises(
+            ValueError, match=r"expects inputs of shape \(batch, 28, 28, 1\), got \(4, 32, 32, 1\)"
+        ):
             self.model.fit(np.zeros((4, 32, 32, 1), "float32"), verbose=0)
 
     def test_values_outside_unit_interval_for_bernoulli(self):
         x = unit_images(4) * 255
-        with pytest.raises(ValueError, match=r"BernoulliLikelihood needs input values in \[0, 1\].*got values in \[0"):
+        with pytest.raises(
+            ValueError, match=r"BernoulliLikelihood needs input values in \[0, 1\].*got values in \[0"
+        ):
             self.model.elbo(x)
         with pytest.raises(ValueError, match=r"needs input values in \[0, 1\]"):
             self.model.fit(x, verbose=0)
@@ -51,7 +57,9 @@ class TestBadInput:
     def test_nan_and_inf(self, bad):
         x = unit_images(4)
         x[1, 3, 3, 0] = bad
-        with pytest.raises(ValueError, match="input contains NaN or Inf values: 1 of 3136 values are not finite"):
+        with pytest.raises(
+            ValueError, match="input contains NaN or Inf values: 1 of 3136 values are not finite"
+        ):
             self.model.encode(x)
         with pytest.raises(ValueError, match="NaN or Inf"):
             self.model.evaluate(x, verbose=0)
@@ -97,13 +105,20 @@ class TestBadInput:
                 run(tf.data.Dataset.from_tensor_slices(x).batch(2), verbose=0)
 
     def test_wrong_dtype(self):
-        with pytest.raises(ValueError, match="expects float images in \\[0, 1\\] or uint8 images in \\[0, 255\\], got dtype int64"):
+        with pytest.raises(
+            ValueError,
+            match="expects float images in \\[0, 1\\] or uint8 images in \\[0, 255\\], got dtype int64",
+        ):
             self.model.encode(np.zeros((2, 28, 28, 1), "int64"))
 
     def test_unknown_names(self):
-        with pytest.raises(ValueError, match="Unknown likelihood 'poisson'. Valid likelihood names: bernoulli, categorical"):
+        with pytest.raises(
+            ValueError, match="Unknown likelihood 'poisson'. Valid likelihood names: bernoulli, categorical"
+        ):
             DenseVAE((4,), 2, likelihood="poisson")
-        with pytest.raises(ValueError, match="Unknown prior 'flow'. Valid prior names: mixture, normal, vamp"):
+        with pytest.raises(
+            ValueError, match="Unknown prior 'flow'. Valid prior names: mixture, normal, vamp"
+        ):
             DenseVAE((4,), 2, prior="flow")
 
     def test_bad_arguments(self):

@@ -63,21 +63,27 @@ def test_iwae_refuses_kl_options(kwargs, message):
 
 
 def test_iwae_capacity_and_beta_vae_defaults_are_refused():
-    with pytest.raises(ValueError, match="capacity=25.0 is a target for the ELBO's KL term; objective='iwae'"):
+    with pytest.raises(
+        ValueError, match="capacity=25.0 is a target for the ELBO's KL term; objective='iwae'"
+    ):
         BetaVAE((28, 28, 1), latent_dim=2, beta=1.0, capacity=25.0, objective="iwae", filters=(4, 4))
     with pytest.raises(ValueError, match="beta must be 1.0, got 4.0"):  # BetaVAE's default beta
         BetaVAE((28, 28, 1), latent_dim=2, objective="iwae", filters=(4, 4))
 
 
 def test_iwae_with_beta_one_is_the_importance_weighted_bound():
-    model = DenseVAE((10,), latent_dim=2, hidden_units=(8,), objective="iwae", num_samples=4, beta=1.0, seed=0)
+    model = DenseVAE(
+        (10,), latent_dim=2, hidden_units=(8,), objective="iwae", num_samples=4, beta=1.0, seed=0
+    )
     assert not model.uses_kl_weight
     x = tf.constant(unit_images(6, (10,)))
     seed = tf.constant([1, 2])
     terms = model.compute_terms(x, seed, num_samples=4)
     log_w = terms["log_px_z"] + terms["log_pz"] - terms["log_qz"]
     expected = -(tf.reduce_logsumexp(log_w, axis=0) - np.log(4.0))
-    np.testing.assert_allclose(model._objective(x, seed, training=True)["loss"].numpy(), expected.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model._objective(x, seed, training=True)["loss"].numpy(), expected.numpy(), rtol=1e-6
+    )
 
 
 class TestNumSamples:
@@ -143,7 +149,9 @@ def test_free_bits_floor_per_dimension():
     np.testing.assert_allclose(penalty, [0.5 + 2.0 + 0.4, 0.5 + 1.0 + 0.8], rtol=1e-6)
     assert penalty.mean() == pytest.approx(0.5 + 1.5 + 0.6)  # sum_j max(lambda, mean KL_j)
     model.beta.assign(0.5)
-    np.testing.assert_allclose(model.kl_penalty(tf.reduce_sum(kl_per_dim, -1), kl_per_dim).numpy(), penalty * 0.5)
+    np.testing.assert_allclose(
+        model.kl_penalty(tf.reduce_sum(kl_per_dim, -1), kl_per_dim).numpy(), penalty * 0.5
+    )
 
 
 def test_iwae_objective_is_tighter_than_elbo(fashion_train):

@@ -9,7 +9,12 @@ import tensorflow as tf
 
 from vae_zoo import evaluation, text
 from vae_zoo.models import SequenceVAE
-from vae_zoo.models.sampled_softmax import log_uniform_candidates, log_uniform_log_prob, sampled_log_softmax, used_length
+from vae_zoo.models.sampled_softmax import (
+    log_uniform_candidates,
+    log_uniform_log_prob,
+    sampled_log_softmax,
+    used_length,
+)
 
 
 def test_log_uniform_candidates_follow_the_proposal():
@@ -49,10 +54,15 @@ def test_matches_tensorflows_sampled_softmax_loss_with_an_exact_target_term():
     flat_labels = tf.reshape(labels, [-1, 1])
     true_expected = tf.ones(tf.shape(flat_labels))  # our target logit is not corrected by log(S Q(t))
     reference = tf.nn.sampled_softmax_loss(
-        weights=tf.transpose(kernel), biases=bias, labels=flat_labels, inputs=tf.reshape(hidden, [-1, 6]),
-        num_sampled=num_sampled, num_classes=vocab, remove_accidental_hits=True,
+        weights=tf.transpose(kernel),
+        biases=bias,
+        labels=flat_labels,
+        inputs=tf.reshape(hidden, [-1, 6]),
+        num_sampled=num_sampled,
+        num_classes=vocab,
+        remove_accidental_hits=True,
         sampled_values=(candidates, true_expected, tf.exp(log_expected)),
-    )  # fmt: skip
+    )
     hits = (labels.numpy()[..., None] == candidates.numpy()).sum(-1).ravel()
     assert (hits == 1).any() and (hits == 0).any()  # accidental hits occur and are removed
     once = hits <= 1
@@ -64,26 +74,41 @@ def test_matches_tensorflows_sampled_softmax_loss_with_an_exact_target_term():
     for i in np.flatnonzero(hits > 1):
         true = h[i] @ w[:, y[i]] + b[y[i]]
         others = (h[i] @ w[:, c] + b[c] - e)[c != y[i]]
-        assert ours.numpy().ravel()[i] == pytest.approx(true - np.logaddexp.reduce(np.r_[true, others]), abs=1e-5)
+        assert ours.numpy().ravel()[i] == pytest.approx(
+            true - np.logaddexp.reduce(np.r_[true, others]), abs=1e-5
+        )
         assert -ours.numpy().ravel()[i] < reference.numpy()[i] - 1e-3
 
 
 def test_converges_to_the_exact_log_softmax_with_many_candidates():
     hidden, kernel, bias, labels = _problem(seed=1)
-    exact = tf.gather(tf.nn.log_softmax(tf.einsum("nth,hv->ntv", hidden, kernel) + bias), labels, batch_dims=2)
+    exact = tf.gather(
+        tf.nn.log_softmax(tf.einsum("nth,hv->ntv", hidden, kernel) + bias), labels, batch_dims=2
+    )
     candidates, log_expected = log_uniform_candidates(400_000, 40, tf.constant([5, 5]))
     estimate = sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected)
-    np.testing.assert_allclose(estimate.numpy(), exact.numpy(), atol=0.05)  # 0.03 seen: importance-sampling noise
+    np.testing.assert_allclose(
+        estimate.numpy(), exact.numpy(), atol=0.05
+    )  # 0.03 seen: importance-sampling noise
     # Without the -log(S Q) correction of the candidates the estimate is off by about log S.
     uncorrected = sampled_log_softmax(hidden, kernel, bias, labels, candidates, tf.zeros_like(log_expected))
     assert np.abs(uncorrected.numpy() - exact.numpy()).mean() > 5.0
     # tf.nn.sampled_softmax_loss's convention (target corrected too) drifts by log(S Q(t)): 7-12 nats here.
     flat_labels = tf.reshape(labels, [-1, 1])
     tf_convention = -tf.nn.sampled_softmax_loss(
-        weights=tf.transpose(kernel), biases=bias, labels=flat_labels, inputs=tf.reshape(hidden, [-1, 6]),
-        num_sampled=400_000, num_classes=40, remove_accidental_hits=False,
-        sampled_values=(candidates, tf.exp(log_uniform_log_prob(flat_labels, 40)) * 400_000, tf.exp(log_expected)),
-    )  # fmt: skip
+        weights=tf.transpose(kernel),
+        biases=bias,
+        labels=flat_labels,
+        inputs=tf.reshape(hidden, [-1, 6]),
+        num_sampled=400_000,
+        num_classes=40,
+        remove_accidental_hits=False,
+        sampled_values=(
+            candidates,
+            tf.exp(log_uniform_log_prob(flat_labels, 40)) * 400_000,
+            tf.exp(log_expected),
+        ),
+    )
     assert np.abs(tf_convention.numpy() - exact.numpy().ravel()).min() > 5.0
 
 
@@ -93,7 +118,9 @@ def test_banned_tokens_and_hits_leave_the_normalizer():
     same = tf.constant([5, 5, 5], tf.int32)
     zero = sampled_log_softmax(hidden, kernel, bias, labels, same, tf.zeros([3]))
     np.testing.assert_allclose(zero.numpy(), 0.0, atol=1e-6)  # only the target is left: log 1
-    banned = sampled_log_softmax(hidden, kernel, bias, labels, tf.constant([0, 2], tf.int32), tf.zeros([2]), (0, 2))
+    banned = sampled_log_softmax(
+        hidden, kernel, bias, labels, tf.constant([0, 2], tf.int32), tf.zeros([2]), (0, 2)
+    )
     np.testing.assert_allclose(banned.numpy(), 0.0, atol=1e-6)
 
 
@@ -101,9 +128,15 @@ def _model(sampled_softmax, vocab=300):
     words = [f"w{i}" for i in range(vocab - len(text.SPECIAL_TOKENS))]
     keras.utils.set_random_seed(0)
     return SequenceVAE(
-        vocabulary=words, max_length=8, embedding_dim=8, hidden_units=16, latent_dim=4, word_dropout=0.0,
-        sampled_softmax=sampled_softmax, seed=0,
-    )  # fmt: skip
+        vocabulary=words,
+        max_length=8,
+        embedding_dim=8,
+        hidden_units=16,
+        latent_dim=4,
+        word_dropout=0.0,
+        sampled_softmax=sampled_softmax,
+        seed=0,
+    )
 
 
 def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
@@ -115,17 +148,26 @@ def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
     z = sampled.encode(ids).mean()[None]
     seed = tf.constant([4, 2])
     # Outside training both are the exact categorical log-likelihood.
-    np.testing.assert_allclose(sampled._log_px_z(z, ids, False, seed), exact._log_px_z(z, ids, False, seed), rtol=1e-6)
+    np.testing.assert_allclose(
+        sampled._log_px_z(z, ids, False, seed), exact._log_px_z(z, ids, False, seed), rtol=1e-6
+    )
     # In training, the sampled estimate over the step's candidates (recomputed here by hand).
     train = sampled._log_px_z(z, ids, True, seed).numpy()
     step_seed = tf.random.experimental.stateless_fold_in(seed, 2)
     candidates, log_expected = log_uniform_candidates(32, 300, step_seed, (text.PAD, text.BOS))
     hidden, targets = sampled._decoder_hidden(z[0], ids, True, seed)
     by_hand = sampled_log_softmax(
-        hidden, sampled.decoder_output.kernel, sampled.decoder_output.bias, targets, candidates, log_expected,
+        hidden,
+        sampled.decoder_output.kernel,
+        sampled.decoder_output.bias,
+        targets,
+        candidates,
+        log_expected,
         (text.PAD, text.BOS),
-    )  # fmt: skip
-    np.testing.assert_allclose(train[0], tf.reduce_sum(tf.where(targets == text.PAD, 0.0, by_hand), -1), rtol=1e-5)
+    )
+    np.testing.assert_allclose(
+        train[0], tf.reduce_sum(tf.where(targets == text.PAD, 0.0, by_hand), -1), rtol=1e-5
+    )
     assert np.abs(train - exact._log_px_z(z, ids, True, seed).numpy()).max() > 0.1  # not the exact softmax
     # k = 2 samples of z: row i of each sample reads sentence i (k-major), as the exact path does.
     z2 = tf.concat([z, z + 0.5], axis=0)
@@ -183,7 +225,10 @@ def test_sampled_softmax_under_mixed_precision():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(sampled_softmax=-1), "sampled_softmax must be a non-negative integer \\(0: exact softmax\\), got -1"),
+        (
+            dict(sampled_softmax=-1),
+            "sampled_softmax must be a non-negative integer \\(0: exact softmax\\), got -1",
+        ),
         (dict(sampled_softmax=300), "sampled_softmax=300 candidates would not be fewer than the 300 tokens"),
         (dict(sampled_softmax=8, features=3, vocabulary=None), "sampled_softmax applies to token sequences"),
     ],
@@ -211,8 +256,8 @@ def test_evaluation_reads_only_the_positions_the_batch_uses_and_gets_the_same_nu
     z = tf.concat([model.encode(ids).mean()[None], model.encode(ids).mean()[None] + 0.3], axis=0)
     read = []
     decode_raw = model._decode_raw
-    model._decode_raw = lambda z, training=False, targets=None, seed=None: read.append(targets.shape) or decode_raw(
-        z, training, targets, seed
+    model._decode_raw = lambda z, training=False, targets=None, seed=None: (
+        read.append(targets.shape) or decode_raw(z, training, targets, seed)
     )
     trimmed = model._log_px_z(z, ids).numpy()
     del model._decode_raw
@@ -237,7 +282,9 @@ def test_importance_weighted_evaluation_groups_sentences_by_length_and_keeps_the
     ll = evaluation.log_likelihood(model, ids, num_samples=3, batch_size=2, progress=False)
     permutation = np.array([4, 0, 5, 2, 1, 3])
     again = evaluation.log_likelihood(model, ids[permutation], num_samples=3, batch_size=2, progress=False)
-    np.testing.assert_allclose(again, ll[permutation], rtol=1e-6)  # each sentence's estimate, in the given order
+    np.testing.assert_allclose(
+        again, ll[permutation], rtol=1e-6
+    )  # each sentence's estimate, in the given order
     # The batches are those of the sorted sentences: [2, 3], [4, 5], [7, 8] with seeds [0, 0], [0, 1], [0, 2].
     by_length = ids[np.argsort(lengths)]
     first = model._iw_log_likelihood(tf.constant(by_length[:2]), 3, tf.constant([0, 0])).numpy()

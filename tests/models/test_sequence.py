@@ -30,9 +30,15 @@ def trained(corpus):
     keras.utils.set_random_seed(0)
     codec = TextCodec.from_corpus(corpus, max_length=16, max_tokens=1500)
     model = SequenceVAE(
-        vocabulary=codec.vocabulary, max_length=16, embedding_dim=32, hidden_units=64, latent_dim=8,
-        word_dropout=0.3, free_bits=0.25, seed=0,
-    )  # fmt: skip
+        vocabulary=codec.vocabulary,
+        max_length=16,
+        embedding_dim=32,
+        hidden_units=64,
+        latent_dim=8,
+        word_dropout=0.3,
+        free_bits=0.25,
+        seed=0,
+    )
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     ids = model.tokenize(corpus).numpy()
     history = model.fit(ids, batch_size=64, epochs=4, verbose=0).history
@@ -41,7 +47,9 @@ def trained(corpus):
 
 def test_sequence_family(tmp_path, corpus):
     codec = TextCodec.from_corpus(corpus[:300], max_length=8, max_tokens=200)
-    kwargs = dict(vocabulary=codec.vocabulary, max_length=8, embedding_dim=8, hidden_units=8, latent_dim=3, seed=0)
+    kwargs = dict(
+        vocabulary=codec.vocabulary, max_length=8, embedding_dim=8, hidden_units=8, latent_dim=3, seed=0
+    )
     run_family_test(SequenceVAE, kwargs, corpus[:6], tmp_path)
 
 
@@ -52,7 +60,11 @@ def test_codec_round_trip_and_special_tokens():
     assert ids.shape == (3, 6) and ids.dtype == np.int32
     assert ids[1].tolist() == [text.EOS, 0, 0, 0, 0, 0]  # empty: just [EOS]
     assert ids[2, -1] == text.EOS and (ids[2, :-1] == text.UNK).all()  # truncated to 5 tokens + [EOS]
-    assert [s.decode() for s in codec.detokenize(ids).numpy()] == ["the cat ran !", "", "[UNK] [UNK] [UNK] [UNK] [UNK]"]
+    assert [s.decode() for s in codec.detokenize(ids).numpy()] == [
+        "the cat ran !",
+        "",
+        "[UNK] [UNK] [UNK] [UNK] [UNK]",
+    ]
     broken = codec.tokenize([b"the \xff\xfe cat"]).numpy()[0]  # invalid UTF-8: replaced, never a crash
     assert broken[0] == codec.tokenize(["the"]).numpy()[0, 0] and text.UNK in broken
     with pytest.raises(ValueError, match="must not contain the special tokens"):
@@ -74,14 +86,21 @@ def test_default_posterior_is_batch_normalized_in_training_and_fixed_after(train
     head = model.posterior
     norm = head.mean_norm
     assert head.batch_norm_scale == 0.6
-    assert np.abs(norm.moving_mean.numpy()).max() > 1e-3 and np.abs(norm.moving_variance.numpy() - 1).max() > 0.5
+    assert (
+        np.abs(norm.moving_mean.numpy()).max() > 1e-3 and np.abs(norm.moving_variance.numpy() - 1).max() > 0.5
+    )
     held_out = model.tokenize(datasets.wordnet_sentences("test")[:200])
     raw = head.projection(model.encoder_network(held_out))[:, : model.latent_dim].numpy()
-    expected = 0.6 * (raw - norm.moving_mean.numpy()) / np.sqrt(norm.moving_variance.numpy() + 1e-12) + head.shift.numpy()
+    expected = (
+        0.6 * (raw - norm.moving_mean.numpy()) / np.sqrt(norm.moving_variance.numpy() + 1e-12)
+        + head.shift.numpy()
+    )
     mean = model.encode(held_out).mean().numpy()
     np.testing.assert_allclose(mean, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(model.encode(held_out[:1]).mean().numpy(), mean[:1], rtol=1e-5, atol=1e-6)
-    plain = SequenceVAE(vocab_size=50, max_length=6, embedding_dim=4, hidden_units=4, latent_dim=2, posterior="diagonal")
+    plain = SequenceVAE(
+        vocab_size=50, max_length=6, embedding_dim=4, hidden_units=4, latent_dim=2, posterior="diagonal"
+    )
     assert plain.posterior.batch_norm_scale is None
 
 
@@ -95,7 +114,11 @@ def test_teacher_forcing_masks_padding(trained, corpus):
     assert terms["log_px_z"].shape == (1, 4)
     np.testing.assert_allclose(model.likelihood.log_prob(params, x).numpy(), manual.numpy(), rtol=1e-5)
     # changing only the padding's logits changes nothing
-    shifted = dict(params, logits=params["logits"] + 5.0 * tf.cast(x == text.PAD, tf.float32)[..., None] * tf.one_hot(7, model.vocab_size))
+    shifted = dict(
+        params,
+        logits=params["logits"]
+        + 5.0 * tf.cast(x == text.PAD, tf.float32)[..., None] * tf.one_hot(7, model.vocab_size),
+    )
     np.testing.assert_allclose(model.likelihood.log_prob(shifted, x).numpy(), manual.numpy(), rtol=1e-5)
 
 
@@ -146,7 +169,9 @@ def test_ancestral_samples_follow_log_prob():
     """On a 3-word vocabulary and 2 positions every sentence can be enumerated: the frequencies of
     `decode(z).sample()` match `exp(decode(z).log_prob(...))`, which sums to one over sentences."""
     codec = TextCodec.from_corpus(["a b", "b c", "c a"], max_length=3)
-    model = SequenceVAE(vocabulary=codec.vocabulary, max_length=3, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0)
+    model = SequenceVAE(
+        vocabulary=codec.vocabulary, max_length=3, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0
+    )
     words = [i for i in range(model.vocab_size) if i not in (text.PAD, text.BOS, text.EOS)]
     sentences = [[text.EOS, text.PAD, text.PAD]]
     sentences += [[w, text.EOS, text.PAD] for w in words]
@@ -169,14 +194,29 @@ def test_mixed_precision(corpus, tmp_path):
         keras.mixed_precision.set_global_policy(policy)
         try:
             for conditioning in ("both", "input"):
-                model = SequenceVAE(vocabulary=codec.vocabulary, max_length=10, embedding_dim=8, hidden_units=16,
-                                    latent_dim=4, conditioning=conditioning, seed=0)  # fmt: skip
-                assert model.decoder_lstm.compute_dtype == compute and model.decoder_embedding.compute_dtype == compute
-                assert model.decoder_output.compute_dtype == "float32" and model.posterior.compute_dtype == "float32"
+                model = SequenceVAE(
+                    vocabulary=codec.vocabulary,
+                    max_length=10,
+                    embedding_dim=8,
+                    hidden_units=16,
+                    latent_dim=4,
+                    conditioning=conditioning,
+                    seed=0,
+                )
+                assert (
+                    model.decoder_lstm.compute_dtype == compute
+                    and model.decoder_embedding.compute_dtype == compute
+                )
+                assert (
+                    model.decoder_output.compute_dtype == "float32"
+                    and model.posterior.compute_dtype == "float32"
+                )
                 model.compile(optimizer="adam")
                 history = model.fit(ids, batch_size=32, epochs=1, verbose=0).history
                 assert np.isfinite(history["loss"][0])
-                params = model._likelihood_params(model.encode(ids[:2]).mean(), targets=model.prepare_inputs(ids[:2]))
+                params = model._likelihood_params(
+                    model.encode(ids[:2]).mean(), targets=model.prepare_inputs(ids[:2])
+                )
                 assert params["logits"].dtype == tf.float32
                 assert model.encode(ids[:2]).mean().dtype == tf.float32
                 # token ids reach the embeddings exactly (bfloat16 would round 257 to 256)
@@ -185,8 +225,12 @@ def test_mixed_precision(corpus, tmp_path):
                 path = tmp_path / f"{policy}_{conditioning}.keras"
                 model.save(path)
                 restored = keras.models.load_model(path)
-                np.testing.assert_array_equal(restored.generate_ids(tf.zeros((2, 4))), model.generate_ids(tf.zeros((2, 4))))
-                np.testing.assert_allclose(restored.elbo(ids[:4], seed=1), model.elbo(ids[:4], seed=1), rtol=1e-6)
+                np.testing.assert_array_equal(
+                    restored.generate_ids(tf.zeros((2, 4))), model.generate_ids(tf.zeros((2, 4)))
+                )
+                np.testing.assert_allclose(
+                    restored.elbo(ids[:4], seed=1), model.elbo(ids[:4], seed=1), rtol=1e-6
+                )
         finally:
             keras.mixed_precision.set_global_policy("float32")
 
@@ -199,8 +243,15 @@ def test_word_dropout_is_keyed_by_seed_and_step(corpus, tmp_path):
 
     def fresh():
         keras.utils.set_random_seed(0)
-        model = SequenceVAE(vocabulary=codec.vocabulary, max_length=8, embedding_dim=8, hidden_units=8, latent_dim=3,
-                            word_dropout=0.5, seed=4)  # fmt: skip
+        model = SequenceVAE(
+            vocabulary=codec.vocabulary,
+            max_length=8,
+            embedding_dim=8,
+            hidden_units=8,
+            latent_dim=3,
+            word_dropout=0.5,
+            seed=4,
+        )
         model.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=1)
         return model
 
@@ -254,8 +305,17 @@ def test_word_dropout_masks_change_with_the_step_and_reproduce(corpus):
 def test_token_models_refuse_the_vamp_prior():
     codec = TextCodec.from_corpus(["a b", "b c"], max_length=4)
     for prior in ("vamp", {"name": "vamp", "num_components": 5}):
-        with pytest.raises(ValueError, match="prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE"):
-            SequenceVAE(vocabulary=codec.vocabulary, max_length=4, embedding_dim=4, hidden_units=4, latent_dim=2, prior=prior)
+        with pytest.raises(
+            ValueError, match="prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE"
+        ):
+            SequenceVAE(
+                vocabulary=codec.vocabulary,
+                max_length=4,
+                embedding_dim=4,
+                hidden_units=4,
+                latent_dim=2,
+                prior=prior,
+            )
 
 
 def test_text_api(trained, corpus):
@@ -266,7 +326,10 @@ def test_text_api(trained, corpus):
     assert len(path) == 5 and all(isinstance(s, str) for s in path)
     assert len(model.reconstruct_sentences(corpus[:3])) == 3
     assert model.elbo(corpus[:3], seed=1).shape == (3,)
-    assert (model.log_likelihood(corpus[:3], num_samples=10, seed=1).numpy() >= model.elbo(corpus[:3], num_samples=10, seed=1).numpy() - 1.0).all()
+    assert (
+        model.log_likelihood(corpus[:3], num_samples=10, seed=1).numpy()
+        >= model.elbo(corpus[:3], num_samples=10, seed=1).numpy() - 1.0
+    ).all()
 
 
 def test_bad_input_has_defined_behaviour(trained):
@@ -288,9 +351,13 @@ def test_keras_round_trip(trained, tmp_path, corpus):
     model.save(tmp_path / "seq.keras")
     restored = keras.models.load_model(tmp_path / "seq.keras")
     assert restored.codec.vocabulary == model.codec.vocabulary
-    np.testing.assert_array_equal(restored.encode(corpus[:5]).mean().numpy(), model.encode(corpus[:5]).mean().numpy())
+    np.testing.assert_array_equal(
+        restored.encode(corpus[:5]).mean().numpy(), model.encode(corpus[:5]).mean().numpy()
+    )
     assert restored.sample_sentences(3, seed=7) == model.sample_sentences(3, seed=7)
-    np.testing.assert_array_equal(restored.elbo(corpus[:5], seed=2).numpy(), model.elbo(corpus[:5], seed=2).numpy())
+    np.testing.assert_array_equal(
+        restored.elbo(corpus[:5], seed=2).numpy(), model.elbo(corpus[:5], seed=2).numpy()
+    )
 
 
 RUNNER = r"""
@@ -322,7 +389,11 @@ def test_string_signatures_without_vae_zoo(trained, tmp_path, corpus):
     model, _ = trained
     path = vae_zoo.export_saved_model(model, str(tmp_path))
     result = subprocess.run(
-        [sys.executable, "-c", RUNNER % model.latent_dim, path], env=ENV, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", RUNNER % model.latent_dim, path],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -330,7 +401,9 @@ def test_string_signatures_without_vae_zoo(trained, tmp_path, corpus):
     np.testing.assert_allclose(out["encode"]["mean"], model.encode(sentences).mean().numpy(), atol=1e-5)
     assert out["encode_errors"] == [""] * 5  # any string is a valid sentence (broken UTF-8 is replaced)
     assert out["reconstruct"] == model.reconstruct_sentences(sentences) == out["default"]
-    assert out["sample"] == out["sample_again"] == model.sample_sentences(3, seed=1) and len(out["sample"]) == 3
+    assert (
+        out["sample"] == out["sample_again"] == model.sample_sentences(3, seed=1) and len(out["sample"]) == 3
+    )
     assert out["decode"] == model.generate(tf.zeros([2, model.latent_dim]))
     assert np.isfinite(out["log_likelihood"]).all() and len(out["log_likelihood"]) == 5
     meta = json.load(open(os.path.join(path, "assets.extra", "vae_zoo.json")))
@@ -352,7 +425,9 @@ def test_real_valued_variant_on_mackey_glass():
     windows = np.stack([series[i : i + 24] for i in range(0, 5000, 2)])[..., None]  # [2500, 24, 1]
     windows = (windows - series.mean()) / series.std()
     # input dropout and free bits keep the autoregressive decoder from ignoring z
-    model = SequenceVAE(max_length=24, features=1, hidden_units=32, latent_dim=4, word_dropout=0.5, free_bits=0.5, seed=0)
+    model = SequenceVAE(
+        max_length=24, features=1, hidden_units=32, latent_dim=4, word_dropout=0.5, free_bits=0.5, seed=0
+    )
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = model.fit(windows[:2000], batch_size=50, epochs=10, verbose=0).history
     assert history["loss"][-1] < history["loss"][0] - 10
@@ -368,12 +443,45 @@ def test_real_valued_variant_on_mackey_glass():
 def test_train_evaluate_export_commands(tmp_path):
     run = tmp_path / "run"
     train = subprocess.run(
-        [sys.executable, "-m", "vae_zoo.cli", "train", "--model", "sequence", "--dataset", "wordnet_sentences",
-         "--max-tokens", "500", "--max-length", "12", "--latent-dim", "4", "--hidden-units", "16", "--embedding-dim", "8",
-         "--epochs", "1", "--steps-per-epoch", "5", "--batch-size", "32", "--free-bits", "0.1", "--no-tensorboard",
-         "--verbose", "2", "--mixed-precision", "--out", str(run)],
-        env=ENV, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vae_zoo.cli",
+            "train",
+            "--model",
+            "sequence",
+            "--dataset",
+            "wordnet_sentences",
+            "--max-tokens",
+            "500",
+            "--max-length",
+            "12",
+            "--latent-dim",
+            "4",
+            "--hidden-units",
+            "16",
+            "--embedding-dim",
+            "8",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "5",
+            "--batch-size",
+            "32",
+            "--free-bits",
+            "0.1",
+            "--no-tensorboard",
+            "--verbose",
+            "2",
+            "--mixed-precision",
+            "--out",
+            str(run),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     assert "wordnet_sentences [train]: 148220 sentences" in train.stdout
     assert json.loads((run / "metrics.json").read_text())["precision_policy"] == "mixed_bfloat16"  # on a CPU
@@ -384,16 +492,33 @@ def test_train_evaluate_export_commands(tmp_path):
         saved = json.loads(archive.read("config.json"))["config"]["posterior"]["config"]
     assert saved["batch_norm_scale"] == 0.6
     evaluate = subprocess.run(
-        [sys.executable, "-m", "vae_zoo.cli", "evaluate", str(run), "--dataset", "wordnet_sentences",
-         "--num-samples", "3", "--max-examples", "40"],
-        env=ENV, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vae_zoo.cli",
+            "evaluate",
+            str(run),
+            "--dataset",
+            "wordnet_sentences",
+            "--num-samples",
+            "3",
+            "--max-examples",
+            "40",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     report = json.loads((run / "evaluation.json").read_text())
     assert report["num_examples"] == 40 and report["perplexity"] > 1 and report["tokens"] >= 40
     export = subprocess.run(
         [sys.executable, "-m", "vae_zoo.cli", "export", str(run), str(tmp_path / "exported")],
-        env=ENV, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert export.returncode == 0, export.stderr[-3000:]
     assert (tmp_path / "exported" / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()

@@ -46,9 +46,9 @@ def test_the_shift_sum_is_keras_convolution_up_to_rounding():
     for filters in (1, 2):
         layer = conv.shift_sum_conv2d(filters, 3, padding="same")
         layer.build(x.shape)
-        layer.set_weights([
-            tf.random.stateless_normal(w.shape, seed=(3, i)).numpy() for i, w in enumerate(layer.weights)
-        ])
+        layer.set_weights(
+            [tf.random.stateless_normal(w.shape, seed=(3, i)).numpy() for i, w in enumerate(layer.weights)]
+        )
         same_as_keras(layer, x)
     wide = conv.shift_sum_conv2d(3, 3, padding="same")
     wide.build(x.shape)

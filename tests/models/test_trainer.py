@@ -33,7 +33,9 @@ def test_automatic_xla_is_announced_once_and_explicit_settings_win(caplog, capsy
     with caplog.at_level("WARNING", logger="vae_zoo"):
         dense.compile()
         dense.compile()
-    announced = [r for r in caplog.records if "DenseVAE compiles its training step with XLA" in r.getMessage()]
+    announced = [
+        r for r in caplog.records if "DenseVAE compiles its training step with XLA" in r.getMessage()
+    ]
     assert dense.jit_compile is True and len(announced) == 1 and announced[0].name == "vae_zoo"
     assert "compiles its training step" not in capsys.readouterr().out  # a log record, not a print
     dense.compile(jit_compile=False, steps_per_execution=3)

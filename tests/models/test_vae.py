@@ -37,7 +37,9 @@ def test_fit_lowers_the_loss_on_real_fashion_mnist(cls, fashion_train):
     losses = history["loss"]
     assert losses[-1] < losses[0] - 50, losses  # nats per image: starts ~440, goes well below
     assert history["kl"][-1] > 1.0  # the code is used, no collapse
-    np.testing.assert_allclose(history["elbo"][-1], -(history["reconstruction"][-1] + history["kl"][-1]), rtol=1e-5)
+    np.testing.assert_allclose(
+        history["elbo"][-1], -(history["reconstruction"][-1] + history["kl"][-1]), rtol=1e-5
+    )
     evaluated = model.evaluate(fashion_train[:500], batch_size=250, verbose=0, return_dict=True)
     assert evaluated["loss"] < losses[0]
 
@@ -63,7 +65,9 @@ def test_kl_auto_falls_back_to_monte_carlo_for_mixture_priors():
     np.testing.assert_allclose(
         terms["kl"].numpy(), (terms["log_qz"] - terms["log_pz"]).numpy().mean(axis=0), rtol=1e-6
     )
-    with pytest.raises(ValueError, match="No analytic KL between MultivariateNormalDiag and DiagonalGaussianMixture"):
+    with pytest.raises(
+        ValueError, match="No analytic KL between MultivariateNormalDiag and DiagonalGaussianMixture"
+    ):
         DenseVAE((10,), latent_dim=2, hidden_units=(8,), prior="mixture", kl="analytic", seed=0)
 
 
@@ -71,7 +75,10 @@ def test_kl_auto_falls_back_to_monte_carlo_for_mixture_priors():
     "cls, kwargs",
     [
         (DenseVAE, dict(prior="vamp", likelihood="gaussian_per_dimension", hidden_units=(32,))),
-        (DenseVAE, dict(posterior="full", prior="mixture", likelihood="discretized_logistic", hidden_units=(32,))),
+        (
+            DenseVAE,
+            dict(posterior="full", prior="mixture", likelihood="discretized_logistic", hidden_units=(32,)),
+        ),
         (ConvVAE, dict(filters=(8, 16), hidden_units=32)),
         (BetaVAE, dict(filters=(8, 16), hidden_units=32, capacity=10.0)),
     ],
@@ -104,7 +111,9 @@ def test_same_seed_same_samples():
     assert not np.array_equal(model.sample(3, seed=4).numpy(), model.sample(3, seed=5).numpy())
     # one form only: an int (row i uses seed + i) or None; a pair or an array is refused, naming the form
     for seed in ([1, 2], (1, 2), tf.constant([1, 2]), np.array([1, 2]), 1.5):
-        with pytest.raises(ValueError, match=r"seed must be an int \(row i uses row seed seed \+ i\) or None"):
+        with pytest.raises(
+            ValueError, match=r"seed must be an int \(row i uses row seed seed \+ i\) or None"
+        ):
             model.sample(2, seed=seed)
 
 

@@ -19,9 +19,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_registry_entries_are_complete():
     assert SHIPPED, "no shipped presets"
     for name, e in presets.registry().items():
-        for key in ("description", "model_class", "config", "dataset", "preprocessing", "recipe", "weights",
-                    "metrics", "evaluation_command", "data_license", "vae_zoo_version", "train_seconds",
-                    "parameters", "environment"):  # fmt: skip
+        for key in (
+            "description",
+            "model_class",
+            "config",
+            "dataset",
+            "preprocessing",
+            "recipe",
+            "weights",
+            "metrics",
+            "evaluation_command",
+            "data_license",
+            "vae_zoo_version",
+            "train_seconds",
+            "parameters",
+            "environment",
+        ):
             assert key in e, (name, key)
         for key in ("tensorflow", "keras", "tensorflow_probability", "python", "machine"):
             assert key in e["environment"], (name, key)
@@ -80,12 +93,17 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch, damage):
         data = data[: len(data) // 2]
     path.write_bytes(bytes(data))
     monkeypatch.setattr(presets.loader, "WEIGHTS_DIR", str(weights_dir))
-    with pytest.raises(presets.PresetChecksumError, match=f"{path} has SHA-256 [0-9a-f]{{64}}, expected {e['weights']['sha256']}"):
+    with pytest.raises(
+        presets.PresetChecksumError,
+        match=f"{path} has SHA-256 [0-9a-f]{{64}}, expected {e['weights']['sha256']}",
+    ):
         vae_zoo.load(name)
 
 
 def test_presets_command():
-    result = subprocess.run([sys.executable, "-m", "vae_zoo.cli", "presets"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "vae_zoo.cli", "presets"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     for name in SHIPPED:
         assert name in result.stdout
@@ -93,8 +111,14 @@ def test_presets_command():
 
 def test_every_entry_exports_with_the_export_command(tmp_path):
     # One process per command, all at once: most of each is single-threaded tracing.
-    commands = {name: [sys.executable, "-m", "vae_zoo.cli", "export", name, str(tmp_path / name)] for name in (*SHIPPED, "no_such_preset")}
-    processes = {name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name, argv in commands.items()}
+    commands = {
+        name: [sys.executable, "-m", "vae_zoo.cli", "export", name, str(tmp_path / name)]
+        for name in (*SHIPPED, "no_such_preset")
+    }
+    processes = {
+        name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, argv in commands.items()
+    }
     try:
         outputs = {name: p.communicate(timeout=600) for name, p in processes.items()}
     finally:
@@ -104,7 +128,9 @@ def test_every_entry_exports_with_the_export_command(tmp_path):
         assert processes[name].returncode == 0, outputs[name][1][-2000:]
         assert (tmp_path / name / "1" / "saved_model.pb").exists()
     missing = processes["no_such_preset"]
-    assert missing.returncode == 2 and f"or a preset name ({', '.join(SHIPPED)})" in outputs["no_such_preset"][1]
+    assert (
+        missing.returncode == 2 and f"or a preset name ({', '.join(SHIPPED)})" in outputs["no_such_preset"][1]
+    )
 
 
 def test_readme_table_states_each_entrys_recorded_numbers():

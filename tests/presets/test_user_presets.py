@@ -31,7 +31,9 @@ def same_model(a, b, x):
 
 
 def test_save_and_load_a_preset_directory(tmp_path, trained, fashion_train):
-    path = trained.save_to_preset(str(tmp_path / "mine"), metrics={"test_nll": 300.5}, description="a test preset")
+    path = trained.save_to_preset(
+        str(tmp_path / "mine"), metrics={"test_nll": 300.5}, description="a test preset"
+    )
     assert sorted(os.listdir(path)) == ["config.json", "metadata.json", "model.weights.h5"]
     meta = json.load(open(os.path.join(path, "metadata.json")))
     assert meta["metrics"] == {"test_nll": 300.5} and meta["model_class"] == "DenseVAE"
@@ -59,10 +61,16 @@ def test_broken_preset_directories_are_refused(tmp_path, trained, damage):
         data = bytearray(open(weights, "rb").read())
         data[len(data) // 2] ^= 0xFF
         open(weights, "wb").write(bytes(data))
-        error, message = presets.PresetChecksumError, f"{weights} has SHA-256 [0-9a-f]{{64}}, expected {expected}"
+        error, message = (
+            presets.PresetChecksumError,
+            f"{weights} has SHA-256 [0-9a-f]{{64}}, expected {expected}",
+        )
     elif damage == "missing":
         os.remove(weights)
-        error, message = FileNotFoundError, f"preset file {weights} is missing \\(expected SHA-256 {expected}\\)"
+        error, message = (
+            FileNotFoundError,
+            f"preset file {weights} is missing \\(expected SHA-256 {expected}\\)",
+        )
     elif damage == "version":
         meta["vae_zoo_version"] = "1.3.0"
         json.dump(meta, open(meta_path, "w"))
@@ -107,5 +115,8 @@ def test_url_presets_are_downloaded_with_their_hash(tmp_path, trained, fashion_t
     shutil.copy(archive, root / "other.tar.gz")
     with open(root / "other.tar.gz", "ab") as f:
         f.write(b"tampered")
-    with pytest.raises(presets.PresetChecksumError, match=f"other.tar.gz did not serve the published preset: its SHA-256 is not {digest}"):
+    with pytest.raises(
+        presets.PresetChecksumError,
+        match=f"other.tar.gz did not serve the published preset: its SHA-256 is not {digest}",
+    ):
         vae_zoo.load(f"{url}/other.tar.gz#sha256={digest}")

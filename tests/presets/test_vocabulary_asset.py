@@ -24,7 +24,10 @@ def test_the_registry_file_lists_no_vocabulary():
     for name, e in presets.registry(resolve=False).items():
         assert not isinstance(e["config"].get("vocabulary"), list), name
     reference = presets.registry(resolve=False)[NAME]["config"]["vocabulary"]
-    assert os.path.isfile(os.path.join(presets.WEIGHTS_DIR, reference["file"])) and len(reference["sha256"]) == 64
+    assert (
+        os.path.isfile(os.path.join(presets.WEIGHTS_DIR, reference["file"]))
+        and len(reference["sha256"]) == 64
+    )
 
 
 def test_the_shipped_sentence_preset_has_the_vocabulary_it_had():
@@ -60,14 +63,18 @@ def test_a_corrupted_vocabulary_file_is_refused(registry_copy):
     entries[NAME]["config"]["vocabulary"]["file"] = "other.vocabulary.txt"
     with open(registry_file, "w") as f:
         json.dump(entries, f)
-    with pytest.raises(FileNotFoundError, match=f"vocabulary file {path.parent / 'other.vocabulary.txt'} is missing"):
+    with pytest.raises(
+        FileNotFoundError, match=f"vocabulary file {path.parent / 'other.vocabulary.txt'} is missing"
+    ):
         presets.entry(NAME, str(registry_file))
 
 
 @pytest.fixture(scope="module")
 def sentence_model():
     codec = TextCodec(["the", "a", "cat", "dog", "sat", "ran", "on", "mat", " ", "ünï"], max_length=5)
-    return SequenceVAE(vocabulary=codec.vocabulary, max_length=5, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0)
+    return SequenceVAE(
+        vocabulary=codec.vocabulary, max_length=5, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0
+    )
 
 
 def test_a_user_preset_keeps_its_vocabulary_beside_the_config(tmp_path, sentence_model):

@@ -44,7 +44,16 @@ SMALL_IMAGE, SMALL_LATENT, SENTENCE_LATENT = (4, 4, 1), 3, 2
 CORPUS = ["a small dog", "a cat sat", "the dog ran", "a dog sat"]
 KINDS = ("image", "sentence")
 #: Every signature of an export, `serving_default` included.
-SIGNATURES = ("encode", "decode", "reconstruct", "serving_default", "encode_sample", "decode_sample", "sample", "log_likelihood")
+SIGNATURES = (
+    "encode",
+    "decode",
+    "reconstruct",
+    "serving_default",
+    "encode_sample",
+    "decode_sample",
+    "sample",
+    "log_likelihood",
+)
 LOG_LIKELIHOOD_SAMPLES = 4
 
 
@@ -107,7 +116,12 @@ def exported(kind):
     elif kind == "sentence":
         codec = TextCodec.from_corpus(CORPUS, max_length=6)
         model = vae_zoo.models.SequenceVAE(
-            vocabulary=codec.vocabulary, max_length=6, embedding_dim=4, hidden_units=8, latent_dim=SENTENCE_LATENT, seed=0
+            vocabulary=codec.vocabulary,
+            max_length=6,
+            embedding_dim=4,
+            hidden_units=8,
+            latent_dim=SENTENCE_LATENT,
+            seed=0,
         )
     else:
         raise ValueError(kind)
@@ -154,7 +168,12 @@ def _rest_metadata_text(kind):
     from google.protobuf import json_format
 
     signature_defs = json_format.MessageToDict(signature_def_map(kind), preserving_proto_field_name=True)
-    return json.dumps({"model_spec": {"name": "vae", "signature_name": "", "version": "1"}, "metadata": {"signature_def": signature_defs}})
+    return json.dumps(
+        {
+            "model_spec": {"name": "vae", "signature_name": "", "version": "1"},
+            "metadata": {"signature_def": signature_defs},
+        }
+    )
 
 
 def rest_metadata(kind):
@@ -172,7 +191,11 @@ def model_inputs(kind, signature, n=3, seed=0):
     values = {}
     for name, spec in specs(kind)[signature]["inputs"].items():
         if name in ("x", "sentences"):
-            values[name] = [CORPUS[i % len(CORPUS)] for i in range(n)] if spec.dtype == "DT_STRING" else _x(n, seed, SMALL_IMAGE)
+            values[name] = (
+                [CORPUS[i % len(CORPUS)] for i in range(n)]
+                if spec.dtype == "DT_STRING"
+                else _x(n, seed, SMALL_IMAGE)
+            )
         elif name == "z":
             values[name] = rng.standard_normal((n, spec.shape[1])).astype(np.float32)
         elif name == "seed":
@@ -268,7 +291,9 @@ def decode_rest_body(body, kind):
 
 def _json_output(arr):
     if arr.dtype == object:
-        return np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object])(arr).tolist()
+        return np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object])(
+            arr
+        ).tolist()
     return arr.tolist()
 
 
@@ -281,7 +306,15 @@ def rest_server(kind, status=None):
         if call["method"] == "GET":
             if url.endswith("/metadata"):
                 return rest_metadata(kind)
-            return status or {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+            return status or {
+                "model_version_status": [
+                    {
+                        "version": "1",
+                        "state": "AVAILABLE",
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
+                ]
+            }
         body = call["body"]
         signature, arrays = decode_rest_body(body, kind)
         try:
@@ -291,9 +324,11 @@ def rest_server(kind, status=None):
         values = {name: _json_output(t.numpy()) for name, t in out.items()}
         if "instances" in body:
             rows = len(next(iter(values.values())))
-            preds = [next(iter(values.values()))[i] for i in range(rows)] if len(values) == 1 else [
-                {n: v[i] for n, v in values.items()} for i in range(rows)
-            ]
+            preds = (
+                [next(iter(values.values()))[i] for i in range(rows)]
+                if len(values) == 1
+                else [{n: v[i] for n, v in values.items()} for i in range(rows)]
+            )
             return {"predictions": preds}
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
 
@@ -317,7 +352,11 @@ class GrpcChannel:
 
         self.kind = kind
         self.calls = []
-        self._error = type("FakeRpcError", (grpc.RpcError, RpcError), {"code": lambda s: s._code, "details": lambda s: s._details})
+        self._error = type(
+            "FakeRpcError",
+            (grpc.RpcError, RpcError),
+            {"code": lambda s: s._code, "details": lambda s: s._details},
+        )
 
     def unary_unary(self, path, request_serializer=None, response_deserializer=None, **_):
         method = path.rsplit("/", 1)[1]
@@ -344,7 +383,9 @@ class GrpcChannel:
         if method == "GetModelStatus":
             self.calls.append((method, get_model_status_pb2.GetModelStatusRequest.FromString(wire)))
             response = get_model_status_pb2.GetModelStatusResponse()
-            response.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+            response.model_version_status.add(
+                version=1, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            )
             return response
         assert method == "Predict", method
         request = predict_pb2.PredictRequest.FromString(wire)

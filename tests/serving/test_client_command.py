@@ -52,7 +52,9 @@ def _run(transport, capsys, kind, *argv):
 
 def test_cli_sample(transport, capsys):
     calls, _ = transport
-    rc, printed = _run(transport, capsys, "image", "sample", "--seed", "1", "--num-rows", "4", "--temperature", "0.8")
+    rc, printed = _run(
+        transport, capsys, "image", "sample", "--seed", "1", "--num-rows", "4", "--temperature", "0.8"
+    )
     assert rc == 0
     assert printed["x"]["shape"] == [4, *SMALL_IMAGE] and printed["x"]["dtype"] == "float32"
     assert printed["z"]["shape"] == [4, SMALL_LATENT]
@@ -75,12 +77,28 @@ def test_cli_status_and_metadata(transport, capsys):
     "argv, outputs, signature",
     [
         (["encode", "--random", "2"], {"mean": [2, SMALL_LATENT], "stddev": [2, SMALL_LATENT]}, "encode"),
-        (["reconstruct", "--random", "2", *map(str, SMALL_IMAGE)], {"reconstruction": [2, *SMALL_IMAGE]}, "reconstruct"),
+        (
+            ["reconstruct", "--random", "2", *map(str, SMALL_IMAGE)],
+            {"reconstruction": [2, *SMALL_IMAGE]},
+            "reconstruct",
+        ),
         (["encode-sample", "--random", "3", "--seed", "5"], {"z": [3, SMALL_LATENT]}, "encode_sample"),
         (["log-likelihood", "--random", "2", "--seed", "7"], {"log_likelihood": [2]}, "log_likelihood"),
-        (["decode", "--random", "2"], {"logits": [2, *SMALL_IMAGE], "probs": [2, *SMALL_IMAGE], "mean": [2, *SMALL_IMAGE]}, "decode"),
-        (["decode-sample", "--random", "2", str(SMALL_LATENT), "--seed", "1"], {"x": [2, *SMALL_IMAGE]}, "decode_sample"),
-        (["predict", "sample", "--inputs", '{"seed": [1, 2], "temperature": [1.0, 0.5]}'], {"x": [2, *SMALL_IMAGE], "z": [2, SMALL_LATENT]}, "sample"),
+        (
+            ["decode", "--random", "2"],
+            {"logits": [2, *SMALL_IMAGE], "probs": [2, *SMALL_IMAGE], "mean": [2, *SMALL_IMAGE]},
+            "decode",
+        ),
+        (
+            ["decode-sample", "--random", "2", str(SMALL_LATENT), "--seed", "1"],
+            {"x": [2, *SMALL_IMAGE]},
+            "decode_sample",
+        ),
+        (
+            ["predict", "sample", "--inputs", '{"seed": [1, 2], "temperature": [1.0, 0.5]}'],
+            {"x": [2, *SMALL_IMAGE], "z": [2, SMALL_LATENT]},
+            "sample",
+        ),
     ],
 )
 @pytest.mark.parametrize("format", ["columnar", "row"])
@@ -100,11 +118,15 @@ def test_cli_image_commands(transport, capsys, argv, outputs, signature, format)
 
 def test_cli_sentence_commands(transport, capsys):
     model, _ = exported("sentence")
-    rc, printed = _run(transport, capsys, "sentence", "reconstruct", "--sentences", "a small dog", "a cat sat")
+    rc, printed = _run(
+        transport, capsys, "sentence", "reconstruct", "--sentences", "a small dog", "a cat sat"
+    )
     assert rc == 0
     assert printed["sentences"]["shape"] == [2] and printed["sentences"]["dtype"] == "object"
     assert printed["sentences"]["values"] == model.reconstruct_sentences(["a small dog", "a cat sat"])
-    rc, printed = _run(transport, capsys, "sentence", "sample", "--seed", "3", "--num-rows", "2", "--temperature", "0.5")
+    rc, printed = _run(
+        transport, capsys, "sentence", "sample", "--seed", "3", "--num-rows", "2", "--temperature", "0.5"
+    )
     assert rc == 0 and printed["sentences"]["values"] == model.sample_sentences(2, seed=3, temperature=0.5)
     rc, printed = _run(transport, capsys, "sentence", "decode-sample", "--random", "2", "--seed", "1")
     assert rc == 0 and printed["sentences"]["shape"] == [2]
@@ -124,7 +146,10 @@ def test_cli_input_files(transport, capsys, tmp_path):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["encode", "--random", "2", "16"], r"input 'x' of signature 'encode' must have shape \[-1, 4, 4, 1\]"),
+        (
+            ["encode", "--random", "2", "16"],
+            r"input 'x' of signature 'encode' must have shape \[-1, 4, 4, 1\]",
+        ),
         (["decode-sample", "--random", "2", "--temperature", "0.5"], r"unexpected \['temperature'\]"),
         (["predict", "sample", "--inputs", '{"seed": 1, "temperature": [1.0]}'], r"input 'seed' .* \[-1\]"),
         (["predict", "sample", "--inputs", "{not json"], r"Expecting property name"),
@@ -154,7 +179,9 @@ def test_import_does_not_pull_tensorflow_grpc_or_vae_zoo():
         "bad = [m for m in ('tensorflow', 'grpc', 'tensorflow_serving', 'vae_zoo') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -187,12 +214,22 @@ def test_works_under_its_installed_name(tmp_path):
     os.symlink(SERVING_DIR, site / "vae_zoo" / "serving")
     env = {**os.environ, "PYTHONPATH": str(site)}
     result = subprocess.run(
-        [sys.executable, "-c", INSTALLED_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", INSTALLED_SCRIPT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "http://localhost:8501/v1/models/vae/metadata"
     result = subprocess.run(
-        [sys.executable, "-m", "vae_zoo.serving.client", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "vae_zoo.serving.client", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "--num-rows" not in result.stdout and "sample" in result.stdout and "--url" in result.stdout

@@ -55,7 +55,8 @@ class TestGrpcProtos:
         assert set(parsed.inputs) == set(known)
         # Each tensor has the metadata's dtype (gRPC does not convert) ...
         assert {n: tf.dtypes.as_dtype(t.dtype).name for n, t in parsed.inputs.items()} == {
-            n: {"DT_FLOAT": "float32", "DT_INT64": "int64", "DT_STRING": "string"}[s.dtype] for n, s in known.items()
+            n: {"DT_FLOAT": "float32", "DT_INT64": "int64", "DT_STRING": "string"}[s.dtype]
+            for n, s in known.items()
         }
         # ... and the SavedModel gives the same outputs on them as on the original inputs.
         tensors = {name: tf.make_ndarray(proto) for name, proto in parsed.inputs.items()}
@@ -64,7 +65,9 @@ class TestGrpcProtos:
     def test_strings_are_dt_string(self, tf):
         from tensorflow.core.framework import types_pb2
 
-        request = sc.grpc_predict_request({"sentences": ["a small dog", b"\xff"]}, "reconstruct", specs("sentence"))
+        request = sc.grpc_predict_request(
+            {"sentences": ["a small dog", b"\xff"]}, "reconstruct", specs("sentence")
+        )
         proto = request.inputs["sentences"]
         assert proto.dtype == types_pb2.DT_STRING and [d.size for d in proto.tensor_shape.dim] == [2]
         assert list(proto.string_val) == [b"a small dog", b"\xff"]
@@ -80,7 +83,9 @@ class TestGrpcProtos:
         assert [d.size for d in empty.inputs["z"].tensor_shape.dim] == [0, SMALL_LATENT]
 
     def test_checked_against_the_metadata(self, tf):
-        with pytest.raises(ValueError, match=r"input 'seed' of signature 'sample' must have shape \[-1\] \(DT_INT64\)"):
+        with pytest.raises(
+            ValueError, match=r"input 'seed' of signature 'sample' must have shape \[-1\] \(DT_INT64\)"
+        ):
             sc.grpc_predict_request({"seed": 1, "temperature": [1.0]}, "sample", specs("image"))
         with pytest.raises(ValueError, match="disagree on dimension 0"):
             sc.grpc_predict_request({"sentences": CORPUS, "seed": [1]}, "log_likelihood", specs("sentence"))
@@ -101,7 +106,11 @@ class TestGrpcProtos:
         mean = np.arange(6, dtype=np.float32).reshape(2, 3)
         scale_tril = np.stack([np.eye(3, dtype=np.float32)] * 2)
         response = predict_pb2.PredictResponse()
-        for name, arr in {"mean": mean, "scale_tril": scale_tril, "sentences": np.array([b"a dog", b"\xff"], object)}.items():
+        for name, arr in {
+            "mean": mean,
+            "scale_tril": scale_tril,
+            "sentences": np.array([b"a dog", b"\xff"], object),
+        }.items():
             response.outputs[name].CopyFrom(tf.make_tensor_proto(arr))
         out = sc.parse_predict_response(predict_pb2.PredictResponse.FromString(response.SerializeToString()))
         assert set(out) == {"mean", "scale_tril", "sentences"}
@@ -113,13 +122,18 @@ class TestGrpcProtos:
     def test_metadata_response_is_the_rest_layout(self, tf, kind):
         from tensorflow_serving.apis import get_model_metadata_pb2
 
-        wire = get_model_metadata_pb2.GetModelMetadataResponse.FromString(grpc_metadata_response(kind).SerializeToString())
+        wire = get_model_metadata_pb2.GetModelMetadataResponse.FromString(
+            grpc_metadata_response(kind).SerializeToString()
+        )
         meta = sc.parse_metadata_response(wire)
         assert meta["model_spec"] == {"name": "vae", "version": "1"}  # int64 as a JSON string, as over REST
         assert meta["metadata"] == rest_metadata(kind)["metadata"]
         parsed = sc.signature_specs(json.loads(json.dumps(meta)))
         assert set(parsed) == set(SIGNATURES)
-        assert parsed["sample"]["inputs"] == {"seed": sc.TensorSpec("DT_INT64", [-1]), "temperature": sc.TensorSpec("DT_FLOAT", [-1])}
+        assert parsed["sample"]["inputs"] == {
+            "seed": sc.TensorSpec("DT_INT64", [-1]),
+            "temperature": sc.TensorSpec("DT_FLOAT", [-1]),
+        }
         with pytest.raises(ValueError):
             sc.signature_specs({"model_spec": {}})
 
@@ -140,9 +154,13 @@ class TestGrpcClient:
         model, _ = exported("image")
         client = sc.GrpcClient("tfs:8500", channel=GrpcChannel("image"))
         x = model_inputs("image", "encode", n=2)["x"]
-        np.testing.assert_allclose(client.encode(x)["mean"], model.encode(x).mean().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            client.encode(x)["mean"], model.encode(x).mean().numpy(), rtol=1e-5, atol=1e-6
+        )
         smp = client.sample(seed=3, temperature=0.5, num_rows=3)
-        np.testing.assert_allclose(smp["x"], model.sample(3, seed=3, temperature=0.5).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            smp["x"], model.sample(3, seed=3, temperature=0.5).numpy(), rtol=1e-5, atol=1e-6
+        )
         assert smp["z"].shape == (3, SMALL_LATENT) and smp["z"].dtype == np.float32
         assert client.reconstruct(x)["reconstruction"].shape == (2, *SMALL_IMAGE)
         assert client.log_likelihood(x, seed=1)["log_likelihood"].shape == (2,)
@@ -154,13 +172,17 @@ class TestGrpcClient:
         model, _ = exported("sentence")
         channel = GrpcChannel("sentence")
         client = sc.GrpcClient("tfs:8500", channel=channel)
-        assert client.reconstruct(["a small dog"])["sentences"].tolist() == model.reconstruct_sentences(["a small dog"])
+        assert client.reconstruct(["a small dog"])["sentences"].tolist() == model.reconstruct_sentences(
+            ["a small dog"]
+        )
         smp = client.sample(seed=2, temperature=1.0, num_rows=3)
         assert smp["sentences"].tolist() == model.sample_sentences(3, seed=2, temperature=1.0)
         request = channel.calls[-1][1]
         assert tf.make_ndarray(request.inputs["seed"]).tolist() == [2, 3, 4]
         enc = client.encode(CORPUS)
-        assert client.decode_sample(enc["mean"], seed=1, temperature=0.0)["sentences"].tolist() == model.generate(enc["mean"])
+        assert client.decode_sample(enc["mean"], seed=1, temperature=0.0)[
+            "sentences"
+        ].tolist() == model.generate(enc["mean"])
 
     def test_server_errors_are_tfservingerror(self, tf):
         grpc = pytest.importorskip("grpc")

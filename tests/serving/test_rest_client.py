@@ -112,7 +112,7 @@ class TestParseRestResponse:
         "body",
         [
             {"error": "Servable not found for request: Latest(vae)"},
-            '{ "error": "Missing \'inputs\' or \'instances\' key" }',
+            "{ \"error\": \"Missing 'inputs' or 'instances' key\" }",
             b'{"error": "Expected tensor name: seed"}',
         ],
     )
@@ -152,7 +152,9 @@ class TestRestClient:
         assert [c["method"] for c in calls] == ["GET"] + ["POST"] * 8
         assert calls[0]["url"] == "http://tfs:8501/v1/models/vae/metadata"
         assert {c["url"] for c in calls[1:]} == {"http://tfs:8501/v1/models/vae:predict"}
-        assert {c["body"]["signature_name"] for c in calls[1:]} == set(sc.signature_specs(rest_metadata(kind)))
+        assert {c["body"]["signature_name"] for c in calls[1:]} == set(
+            sc.signature_specs(rest_metadata(kind))
+        )
 
     def test_image_methods_match_the_python_api(self, transport):
         model, _ = exported("image")
@@ -169,12 +171,16 @@ class TestRestClient:
         # Scalar seed s for n rows -> s, s + 1, ...; scalar temperature repeated: the Python API's convention.
         smp = client.sample(seed=5, temperature=0.7, num_rows=4)
         assert smp["x"].shape == (4, *SMALL_IMAGE) and smp["z"].shape == (4, SMALL_LATENT)
-        np.testing.assert_allclose(smp["x"], model.sample(4, seed=5, temperature=0.7).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            smp["x"], model.sample(4, seed=5, temperature=0.7).numpy(), rtol=1e-5, atol=1e-6
+        )
         sent = transport[0][-1]["body"]["inputs"]
         assert sent["seed"] == [5, 6, 7, 8]
         np.testing.assert_array_equal(np.float32(sent["temperature"]), np.float32([0.7] * 4))
         # Row i depends on row i alone: the last row of seed 5 is the first of seed 8.
-        np.testing.assert_allclose(client.sample(seed=8, temperature=0.7)["x"][0], smp["x"][3], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            client.sample(seed=8, temperature=0.7)["x"][0], smp["x"][3], rtol=1e-5, atol=1e-6
+        )
         explicit = client.sample(seed=[5, 6, 7, 8], temperature=[0.7] * 4)
         assert_outputs_equal(explicit, smp)
         assert client.encode_sample(x, seed=3)["z"].shape == (3, SMALL_LATENT)
@@ -192,7 +198,10 @@ class TestRestClient:
         rec = client.reconstruct(["a small dog", "a cat sat"])
         assert list(rec) == ["sentences"] and rec["sentences"].dtype == object
         assert rec["sentences"].tolist() == model.reconstruct_sentences(["a small dog", "a cat sat"])
-        assert transport[0][-1]["body"] == {"signature_name": "reconstruct", "inputs": {"sentences": ["a small dog", "a cat sat"]}}
+        assert transport[0][-1]["body"] == {
+            "signature_name": "reconstruct",
+            "inputs": {"sentences": ["a small dog", "a cat sat"]},
+        }
         smp = client.sample(seed=2, temperature=1.0, num_rows=3)
         assert set(smp) == {"sentences", "z"} and smp["z"].shape == (3, 2)
         assert smp["sentences"].tolist() == model.sample_sentences(3, seed=2, temperature=1.0)
@@ -212,7 +221,9 @@ class TestRestClient:
     def test_checked_before_sending(self, transport):
         calls, _ = transport
         client = _client(transport, "image")
-        with pytest.raises(ValueError, match=r"input 'x' of signature 'encode' must have shape \[-1, 4, 4, 1\]"):
+        with pytest.raises(
+            ValueError, match=r"input 'x' of signature 'encode' must have shape \[-1, 4, 4, 1\]"
+        ):
             client.encode(np.zeros((2, 16)))
         with pytest.raises(ValueError, match=r"disagree on dimension 0"):
             client.encode_sample(np.zeros((2, *SMALL_IMAGE)), seed=[1, 2, 3])
@@ -366,7 +377,9 @@ def test_rest_works_with_tensorflow_grpc_and_vae_zoo_blocked():
     assert result.returncode == 0, result.stdout + result.stderr
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert got["url"] == "http://localhost:8501/v1/models/vae/versions/3:predict"
-    assert got["sent"] == [{"signature_name": "sample", "inputs": {"seed": [1, 2, 3], "temperature": [0.5, 0.5, 0.5]}}]
+    assert got["sent"] == [
+        {"signature_name": "sample", "inputs": {"seed": [1, 2, 3], "temperature": [0.5, 0.5, 0.5]}}
+    ]
     assert got["client"] == {"sentences": [[3], "object", "a dog"], "z": [[3, 2], "float32", [0.5, 0.0]]}
     assert got["loaded"] == []
 

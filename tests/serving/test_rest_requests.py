@@ -53,20 +53,28 @@ class TestRestRequestBodies:
         assert_outputs_equal(run_signature(kind, signature, tensors), run_signature(kind, signature, inputs))
 
     def test_json_types_follow_the_metadata(self):
-        body = sc.rest_request({"seed": np.array([3.0, 4.0]), "temperature": [1, 2]}, "sample", specs("image"))
+        body = sc.rest_request(
+            {"seed": np.array([3.0, 4.0]), "temperature": [1, 2]}, "sample", specs("image")
+        )
         assert body == {"signature_name": "sample", "inputs": {"seed": [3, 4], "temperature": [1.0, 2.0]}}
         assert _leaf_types(body["inputs"]["seed"]) == {"int"}
         assert _leaf_types(body["inputs"]["temperature"]) == {"float"}
         assert json.dumps(body["inputs"]) == '{"seed": [3, 4], "temperature": [1.0, 2.0]}'
 
     def test_strings_are_json_strings_and_bytes_b64(self):
-        body = sc.rest_request({"sentences": ["a small dog", b"a cat", b"\xff\x00"]}, "reconstruct", specs("sentence"))
+        body = sc.rest_request(
+            {"sentences": ["a small dog", b"a cat", b"\xff\x00"]}, "reconstruct", specs("sentence")
+        )
         assert body["inputs"]["sentences"] == ["a small dog", {"b64": "YSBjYXQ="}, {"b64": "/wA="}]
-        row = sc.rest_request({"sentences": np.array(["a small dog"])}, "reconstruct", specs("sentence"), format="row")
+        row = sc.rest_request(
+            {"sentences": np.array(["a small dog"])}, "reconstruct", specs("sentence"), format="row"
+        )
         assert row == {"signature_name": "reconstruct", "instances": [{"sentences": "a small dog"}]}
 
     def test_exact_sample_json(self):
-        body = sc.rest_request({"seed": [1, 2, 3], "temperature": [1.0, 1.0, 1.0]}, "sample", specs("sentence"))
+        body = sc.rest_request(
+            {"seed": [1, 2, 3], "temperature": [1.0, 1.0, 1.0]}, "sample", specs("sentence")
+        )
         assert json.dumps(body) == (
             '{"signature_name": "sample", "inputs": {"seed": [1, 2, 3], "temperature": [1.0, 1.0, 1.0]}}'
         )
@@ -79,26 +87,66 @@ class TestRestRequestBodies:
     def test_zero_rows(self):
         body = sc.rest_request({"seed": [], "temperature": []}, "sample", specs("image"))
         assert body["inputs"] == {"seed": [], "temperature": []}
-        assert sc.rest_request({"seed": [], "temperature": []}, "sample", specs("image"), format="row")["instances"] == []
+        assert (
+            sc.rest_request({"seed": [], "temperature": []}, "sample", specs("image"), format="row")[
+                "instances"
+            ]
+            == []
+        )
 
 
 class TestValidationAgainstTheMetadata:
     @pytest.mark.parametrize(
         "kind, signature, inputs, match",
         [
-            ("image", "reconstruct", {"x": _x(2, 0, (16,))}, r"input 'x' of signature 'reconstruct' must have shape \[-1, 4, 4, 1\] \(DT_FLOAT\), got shape \[2, 16\]"),
+            (
+                "image",
+                "reconstruct",
+                {"x": _x(2, 0, (16,))},
+                r"input 'x' of signature 'reconstruct' must have shape \[-1, 4, 4, 1\] \(DT_FLOAT\), got shape \[2, 16\]",
+            ),
             ("image", "reconstruct", {"x": _x(2, 0, (4, 4, 2))}, r"'x' .* \[-1, 4, 4, 1\]"),
-            ("image", "decode", {"z": np.zeros((2, SMALL_LATENT + 1))}, r"input 'z' .* \[-1, 3\] \(DT_FLOAT\), got shape \[2, 4\]"),
+            (
+                "image",
+                "decode",
+                {"z": np.zeros((2, SMALL_LATENT + 1))},
+                r"input 'z' .* \[-1, 3\] \(DT_FLOAT\), got shape \[2, 4\]",
+            ),
             ("image", "decode", {"z": np.zeros(SMALL_LATENT)}, r"input 'z' .* \[-1, 3\]"),
-            ("image", "sample", {"seed": 1, "temperature": [1.0]}, r"input 'seed' of signature 'sample' must have shape \[-1\] \(DT_INT64\), got shape \[\]"),
+            (
+                "image",
+                "sample",
+                {"seed": 1, "temperature": [1.0]},
+                r"input 'seed' of signature 'sample' must have shape \[-1\] \(DT_INT64\), got shape \[\]",
+            ),
             ("image", "sample", {"seed": [[1, 2]], "temperature": [1.0]}, r"input 'seed' .* \[-1\]"),
             ("image", "sample", {"seed": [1.5], "temperature": [1.0]}, r"'seed' .* integers \(DT_INT64\)"),
             ("image", "sample", {"seed": [2**63], "temperature": [1.0]}, r"'seed' .*(DT_INT64|integers)"),
-            ("image", "sample", {"seed": [1], "temperature": ["hot"]}, r"input 'temperature' .* DT_FLOAT with shape \[-1\]"),
+            (
+                "image",
+                "sample",
+                {"seed": [1], "temperature": ["hot"]},
+                r"input 'temperature' .* DT_FLOAT with shape \[-1\]",
+            ),
             ("image", "encode", {"x": [["a"]]}, r"input 'x' .* DT_FLOAT"),
-            ("sentence", "encode", {"sentences": [1, 2]}, r"input 'sentences' .* DT_STRING with shape \[-1\] \(str or bytes\)"),
-            ("sentence", "encode", {"sentences": "a small dog"}, r"input 'sentences' .* \[-1\] \(DT_STRING\), got shape \[\]"),
-            ("sentence", "encode", {"sentences": [["a small dog"]]}, r"input 'sentences' .* \[-1\] \(DT_STRING\), got shape \[1, 1\]"),
+            (
+                "sentence",
+                "encode",
+                {"sentences": [1, 2]},
+                r"input 'sentences' .* DT_STRING with shape \[-1\] \(str or bytes\)",
+            ),
+            (
+                "sentence",
+                "encode",
+                {"sentences": "a small dog"},
+                r"input 'sentences' .* \[-1\] \(DT_STRING\), got shape \[\]",
+            ),
+            (
+                "sentence",
+                "encode",
+                {"sentences": [["a small dog"]]},
+                r"input 'sentences' .* \[-1\] \(DT_STRING\), got shape \[1, 1\]",
+            ),
         ],
     )
     def test_wrong_rank_shape_or_dtype(self, kind, signature, inputs, match):
@@ -124,8 +172,12 @@ class TestValidationAgainstTheMetadata:
             sc.rest_request({"seed": [1]}, "sample", specs("image"))
         with pytest.raises(ValueError, match=r"missing \[\], unexpected \['num_samples'\]"):
             sc.rest_request({"seed": [1], "temperature": [1.0], "num_samples": 1}, "sample", specs("image"))
-        with pytest.raises(ValueError, match=r"unexpected \['temperature'\]"):  # images: decode_sample has no temperature
-            sc.rest_request({"z": np.zeros((1, 3)), "seed": [1], "temperature": [1.0]}, "decode_sample", specs("image"))
+        with pytest.raises(
+            ValueError, match=r"unexpected \['temperature'\]"
+        ):  # images: decode_sample has no temperature
+            sc.rest_request(
+                {"z": np.zeros((1, 3)), "seed": [1], "temperature": [1.0]}, "decode_sample", specs("image")
+            )
         with pytest.raises(ValueError, match=r"no signature 'generate'; it has \['decode', "):
             sc.rest_request({"z": np.zeros((1, 3))}, "generate", specs("image"))
 
@@ -138,7 +190,12 @@ class TestValidationAgainstTheMetadata:
             sc.rest_request({"z": np.zeros((1, 3))}, "decode", specs("image"), format="rows")
 
     def test_row_format_refuses_inputs_without_a_batch_dimension(self):
-        custom = {"f": {"inputs": {"a": sc.TensorSpec("DT_FLOAT", [-1]), "k": sc.TensorSpec("DT_INT32", [])}, "outputs": {}}}
+        custom = {
+            "f": {
+                "inputs": {"a": sc.TensorSpec("DT_FLOAT", [-1]), "k": sc.TensorSpec("DT_INT32", [])},
+                "outputs": {},
+            }
+        }
         assert sc.rest_request({"a": [1.0], "k": 3}, "f", custom)["inputs"] == {"a": [1.0], "k": 3}
         with pytest.raises(ValueError, match=r"row format .* \['k'\] have no batch dimension"):
             sc.rest_request({"a": [1.0], "k": 3}, "f", custom, format="row")
@@ -160,8 +217,14 @@ class TestRestUrl:
         )
 
     def test_other_forms(self):
-        assert sc.rest_url("localhost:8501", "m", verb="metadata") == "http://localhost:8501/v1/models/m/metadata"
-        assert sc.rest_url("http://h", version=2, verb="metadata") == "http://h/v1/models/vae/versions/2/metadata"
+        assert (
+            sc.rest_url("localhost:8501", "m", verb="metadata")
+            == "http://localhost:8501/v1/models/m/metadata"
+        )
+        assert (
+            sc.rest_url("http://h", version=2, verb="metadata")
+            == "http://h/v1/models/vae/versions/2/metadata"
+        )
         assert sc.rest_url("https://h", version=2, verb=None) == "https://h/v1/models/vae/versions/2"
         assert sc.rest_url("http://h", verb="status") == "http://h/v1/models/vae"
         assert sc.rest_url("http://h", label="stable") == "http://h/v1/models/vae/labels/stable:predict"
@@ -173,4 +236,3 @@ class TestRestUrl:
     def test_invalid(self, kwargs):
         with pytest.raises(ValueError):
             sc.rest_url("http://h", **kwargs)
-

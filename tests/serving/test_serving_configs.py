@@ -163,7 +163,9 @@ def _flags(service):
 
 class TestCompose:
     def test_official_image_with_pinned_tag(self, service):
-        m = re.fullmatch(r"tensorflow/serving:(?:\$\{TF_SERVING_VERSION:-)?(\d+\.\d+\.\d+)\}?", service["image"])
+        m = re.fullmatch(
+            r"tensorflow/serving:(?:\$\{TF_SERVING_VERSION:-)?(\d+\.\d+\.\d+)\}?", service["image"]
+        )
         assert m, service["image"]
         assert m.group(1).startswith("2.")
 
@@ -198,7 +200,9 @@ class TestCompose:
         """No per-model carve-out: with --enable_per_model_batching_parameters only versions that ship
         batching_params.pbtxt would be batched. Every signature input is batch-major, so all are."""
         flags = _flags(service)
-        assert "--enable_batching" in flags and flags["--batching_parameters_file"] == "/config/batching.config"
+        assert (
+            "--enable_batching" in flags and flags["--batching_parameters_file"] == "/config/batching.config"
+        )
         assert not any("per_model" in flag for flag in flags)
         with open(COMPOSE_FILE, encoding="utf-8") as fh:
             assert "per_model" not in fh.read()
@@ -209,7 +213,6 @@ class TestCompose:
         test = service["healthcheck"]["test"]
         text = " ".join(test) if isinstance(test, list) else test
         assert "/v1/models/vae" in text and "8501" in text
-
 
 
 # ---------------------------------------------------------------------------
@@ -237,7 +240,9 @@ def test_every_signature_input_of_every_family_is_batch_major():
     for family, model in _families().items():
         for name, (_, specs) in model.serving_signatures().items():
             for spec in specs:
-                assert spec.shape.rank and spec.shape[0] is None, f"{family} {name}/{spec.name}: shape {spec.shape}"
+                assert spec.shape.rank and spec.shape[0] is None, (
+                    f"{family} {name}/{spec.name}: shape {spec.shape}"
+                )
 
 
 def test_every_exported_signature_input_has_dimension_0_unknown(tmp_path):

@@ -25,8 +25,15 @@ LIVE_URL = os.environ.get("TF_SERVING_URL")
 LIVE_GRPC = os.environ.get("TF_SERVING_GRPC")
 LIVE_MODEL = os.environ.get("TF_SERVING_MODEL", "vae")
 EXPECTED_SIGNATURES = {
-    "encode", "decode", "reconstruct", "serving_default", "encode_sample", "decode_sample", "sample", "log_likelihood",
-}  # fmt: skip
+    "encode",
+    "decode",
+    "reconstruct",
+    "serving_default",
+    "encode_sample",
+    "decode_sample",
+    "sample",
+    "log_likelihood",
+}
 
 
 def _close(a, b):
@@ -38,7 +45,9 @@ def _close(a, b):
             np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
-@pytest.mark.skipif(not LIVE_URL, reason="set TF_SERVING_URL (e.g. http://localhost:8501) to test a live TF Serving")
+@pytest.mark.skipif(
+    not LIVE_URL, reason="set TF_SERVING_URL (e.g. http://localhost:8501) to test a live TF Serving"
+)
 class TestLiveServer:
     @pytest.fixture(scope="class")
     def rest(self):
@@ -84,7 +93,9 @@ class TestLiveServer:
             outputs = specs[signature]["outputs"]
             assert set(out) == set(outputs), signature
             for name, spec in outputs.items():
-                assert out[name].shape[0] == n and (spec.shape is None or out[name].ndim == len(spec.shape)), name
+                assert out[name].shape[0] == n and (
+                    spec.shape is None or out[name].ndim == len(spec.shape)
+                ), name
             results[signature] = out
         assert np.all(np.isfinite(results["log_likelihood"]["log_likelihood"]))
         # Same seeds, same rows; rows do not depend on each other.

@@ -44,9 +44,14 @@ def build(case, size):
     if case.startswith("sequence"):
         codec = TextCodec.from_corpus(CORPUS, max_length=8)
         model = vae_zoo.models.SequenceVAE(
-            vocabulary=codec.vocabulary, max_length=8, embedding_dim=8, hidden_units=8, latent_dim=3,
-            word_dropout=0.5, seed=7,
-        )  # fmt: skip
+            vocabulary=codec.vocabulary,
+            max_length=8,
+            embedding_dim=8,
+            hidden_units=8,
+            latent_dim=3,
+            word_dropout=0.5,
+            seed=7,
+        )
         data = codec.tokenize([CORPUS[(3 * i) % len(CORPUS)] for i in range(size)]).numpy()
     else:
         model = vae_zoo.models.DenseVAE((16,), latent_dim=3, hidden_units=(8,), seed=7)

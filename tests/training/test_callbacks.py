@@ -32,7 +32,11 @@ def test_kl_annealing_drives_model_beta(fashion_train):
     model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
     model.compile(optimizer="adam", steps_per_execution=1)
     history = model.fit(
-        fashion_train[:640], batch_size=64, epochs=2, verbose=0, callbacks=[cb.KLAnnealing("linear", steps=40, max_beta=2.0)]
+        fashion_train[:640],
+        batch_size=64,
+        epochs=2,
+        verbose=0,
+        callbacks=[cb.KLAnnealing("linear", steps=40, max_beta=2.0)],
     ).history
     # beta is set before each batch from the step count: last batch of epoch 1 is step 9, of epoch 2 step 19
     assert history["beta"] == pytest.approx([2.0 * 9 / 40, 2.0 * 19 / 40])
@@ -42,21 +46,41 @@ def test_kl_annealing_callback_refuses_models_without_a_kl_weight(fashion_train)
     import vae_zoo
 
     for model in (
-        vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), objective="iwae", num_samples=3, seed=0),
-        vae_zoo.models.BetaVAE((28, 28, 1), latent_dim=2, filters=(4, 4), hidden_units=8, capacity=10.0, seed=0),
+        vae_zoo.models.DenseVAE(
+            (28, 28, 1), latent_dim=2, hidden_units=(16,), objective="iwae", num_samples=3, seed=0
+        ),
+        vae_zoo.models.BetaVAE(
+            (28, 28, 1), latent_dim=2, filters=(4, 4), hidden_units=8, capacity=10.0, seed=0
+        ),
     ):
         model.compile(optimizer="sgd", steps_per_execution=1)
-        with pytest.raises(ValueError, match="KL annealing sets model.beta, the KL weight of the ELBO, but this"):
-            model.fit(fashion_train[:64], batch_size=32, epochs=1, verbose=0, callbacks=[cb.KLAnnealing("linear", steps=10)])
+        with pytest.raises(
+            ValueError, match="KL annealing sets model.beta, the KL weight of the ELBO, but this"
+        ):
+            model.fit(
+                fashion_train[:64],
+                batch_size=32,
+                epochs=1,
+                verbose=0,
+                callbacks=[cb.KLAnnealing("linear", steps=10)],
+            )
         assert int(model.optimizer.iterations.numpy()) == 0  # refused before any step
 
 
 def test_nan_guard_stops_with_advice(capsys, fashion_train):
     import vae_zoo
 
-    model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), likelihood="gaussian", seed=0)
+    model = vae_zoo.models.DenseVAE(
+        (28, 28, 1), latent_dim=2, hidden_units=(16,), likelihood="gaussian", seed=0
+    )
     model.compile(optimizer=keras.optimizers.SGD(1e6), steps_per_execution=1)
-    model.fit(fashion_train[:640].astype("float32") * 1e3, batch_size=64, epochs=3, verbose=0, callbacks=[cb.NaNGuard()])
+    model.fit(
+        fashion_train[:640].astype("float32") * 1e3,
+        batch_size=64,
+        epochs=3,
+        verbose=0,
+        callbacks=[cb.NaNGuard()],
+    )
     out = capsys.readouterr().out
     assert getattr(model, "nan_stopped", False)
     assert "training stopped. try a lower --learning-rate, gradient clipping (--clipnorm 1.0)" in out
@@ -80,7 +104,13 @@ def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp
         pass
 
     first = model()
-    first.fit(x, batch_size=16, epochs=2, verbose=0, callbacks=[cb.AtomicBackupAndRestore(backup, delete_checkpoint=False)])
+    first.fit(
+        x,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[cb.AtomicBackupAndRestore(backup, delete_checkpoint=False)],
+    )
     saved = [w.copy() for w in first.get_weights()]
     real_save = keras.Model.save_weights
 
@@ -97,9 +127,17 @@ def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp
     restarted = model()
     seen = []
     restarted.fit(
-        x, batch_size=16, epochs=2, verbose=0,
-        callbacks=[cb.AtomicBackupAndRestore(backup), keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append([w.copy() for w in restarted.get_weights()]))],
-    )  # fmt: skip
+        x,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            cb.AtomicBackupAndRestore(backup),
+            keras.callbacks.LambdaCallback(
+                on_train_begin=lambda logs: seen.append([w.copy() for w in restarted.get_weights()])
+            ),
+        ],
+    )
     assert_same_weights(seen[0], saved, atol=0)  # restored from the save of epoch 2, not the partial one
     assert restarted._initial_epoch == 2
 
@@ -114,14 +152,18 @@ def _small_model():
 X = np.random.default_rng(0).random((64, 8)).astype("float32")  # 4 steps an epoch at batch 16
 
 
-def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_they_share(tmp_path, monkeypatch):
+def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_they_share(
+    tmp_path, monkeypatch
+):
     """Worker 0 saved its backup of epoch 3; worker 1 was killed while saving its own (a save cut short, `latest`
     still at epoch 2). Restarted, both restore epoch 2 (the latest both hold: each keeps its previous save too)
     and run the same steps; worker 0 drops its epoch-3 save. The collective is simulated by threads meeting at a
     barrier, each handing in the row its worker would all-reduce."""
     dirs = [str(tmp_path / f"worker_{i}" / "backup") for i in range(2)]
     first, weights = _small_model(), {}
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: weights.update({e + 1: first.get_weights()}))
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: weights.update({e + 1: first.get_weights()})
+    )
     for epochs in (2, 3):
         if epochs == 3:
             shutil.copytree(dirs[0], dirs[1], symlinks=True)  # both workers saved epochs 1 and 2

@@ -39,4 +39,6 @@ def test_a_changed_record_makes_its_card_stale(tmp_path):
 def test_readme_links_every_card():
     readme = open(os.path.join(REPO, "README.md")).read()
     for name in presets.registry():
-        assert f"(docs/model_cards/{name}.md)" in readme, f"README's Pretrained zoo section does not link the card of {name}"
+        assert f"(docs/model_cards/{name}.md)" in readme, (
+            f"README's Pretrained zoo section does not link the card of {name}"
+        )

@@ -36,13 +36,27 @@ def test_sgd_epoch_with_a_short_last_batch_on_two_logical_cpus_equals_one_device
 
 
 def test_two_replicas_give_the_same_weights_as_one_device(tmp_path):
-    common = [*QUICK, "--epochs", "1", "--steps-per-epoch", "12", "--binarize", "dynamic", "--optimizer", "sgd", "--learning-rate", "0.01"]
+    common = [
+        *QUICK,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "12",
+        "--binarize",
+        "dynamic",
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "0.01",
+    ]
     one = run_cli(*common, "--strategy", "default", "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-3000:]
     two = run_cli(*common, "--strategy", "mirrored", "--logical-cpus", "2", "--out", str(tmp_path / "two"))
     assert two.returncode == 0, two.stderr[-3000:]
     assert json.loads((tmp_path / "two" / "metrics.json").read_text())["replicas"] == 2
-    assert_same_weights(weights_of(tmp_path / "one" / "model.keras"), weights_of(tmp_path / "two" / "model.keras"), 1e-5)
+    assert_same_weights(
+        weights_of(tmp_path / "one" / "model.keras"), weights_of(tmp_path / "two" / "model.keras"), 1e-5
+    )
 
 
 def _free_ports(n):
@@ -56,19 +70,39 @@ def _free_ports(n):
 
 
 def test_two_workers_match_one_process(tmp_path):
-    common = [*QUICK, "--epochs", "1", "--steps-per-epoch", "8", "--binarize", "dynamic", "--optimizer", "sgd"]
+    common = [
+        *QUICK,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "8",
+        "--binarize",
+        "dynamic",
+        "--optimizer",
+        "sgd",
+    ]
     common_lr = [*common, "--learning-rate", "0.01"]
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     out = str(tmp_path / "multi")
-    cluster = lambda index: json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})  # noqa: E731
+    cluster = lambda index: json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+    )  # noqa: E731
     results = run_cli_together(
-        {index: ([*common_lr, "--strategy", "multiworker", "--out", out], {"TF_CONFIG": cluster(index)}) for index in range(2)}
+        {
+            index: ([*common_lr, "--strategy", "multiworker", "--out", out], {"TF_CONFIG": cluster(index)})
+            for index in range(2)
+        }
     )
-    assert all(code == 0 for code, _ in results.values()), "\n".join(log[-3000:] for _, log in results.values())
+    assert all(code == 0 for code, _ in results.values()), "\n".join(
+        log[-3000:] for _, log in results.values()
+    )
     # The one-device runs at the same rate and at half of it, side by side.
     references = run_cli_together(
         {
-            name: ([*common, "--learning-rate", rate, "--strategy", "default", "--out", str(tmp_path / name)], None)
+            name: (
+                [*common, "--learning-rate", rate, "--strategy", "default", "--out", str(tmp_path / name)],
+                None,
+            )
             for name, rate in (("single", "0.01"), ("half", "0.005"))
         }
     )
@@ -80,5 +114,7 @@ def test_two_workers_match_one_process(tmp_path):
     assert_same_weights(chief, weights_of(tmp_path / "single" / "model.keras"), 1e-5)
     # SGD moves the weights linearly in the gradient: half the rate lands measurably elsewhere, so a
     # doubled or missing 1/workers could not pass the 1e-5 comparison above.
-    shift = max(float(np.max(np.abs(a - b))) for a, b in zip(chief, weights_of(tmp_path / "half" / "model.keras")))
+    shift = max(
+        float(np.max(np.abs(a - b))) for a, b in zip(chief, weights_of(tmp_path / "half" / "model.keras"))
+    )
     assert shift > 1e-3, shift

@@ -51,7 +51,22 @@ def two_hosts():
             if result.returncode:
                 pytest.skip(f"cannot create a network namespace here (ip netns add: {result.stderr.strip()})")
             created.append(name)
-        steps = [("-n", names[0], "link", "add", links[0], "type", "veth", "peer", "name", links[1], "netns", names[1])]
+        steps = [
+            (
+                "-n",
+                names[0],
+                "link",
+                "add",
+                links[0],
+                "type",
+                "veth",
+                "peer",
+                "name",
+                links[1],
+                "netns",
+                names[1],
+            )
+        ]
         for name, link, address in zip(names, links, ADDRESSES):
             steps += [
                 ("-n", name, "addr", "add", f"{address}/30", "dev", link),
@@ -93,7 +108,9 @@ def start_worker(hosts, index, args, log_path):
     namespace = hosts[index][0]
     log = open(log_path, "w")
     env = {**ENV, "TF_CONFIG": tf_config(hosts, index)}
-    process = subprocess.Popen(["ip", "netns", "exec", namespace, *TRAIN, *args], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, *TRAIN, *args], env=env, stdout=log, stderr=log
+    )
     log.close()
     return process
 
@@ -120,7 +137,9 @@ def wait_all(processes, timeout):
 
 
 def logs(tmp_path, name, indices=(0, 1)):
-    return "\n".join(f"--- worker {i}:\n" + (tmp_path / f"{name}_{i}.log").read_text()[-3000:] for i in indices)
+    return "\n".join(
+        f"--- worker {i}:\n" + (tmp_path / f"{name}_{i}.log").read_text()[-3000:] for i in indices
+    )
 
 
 def wait_for(condition, timeout, what, processes=()):
@@ -164,7 +183,9 @@ def test_two_workers_on_two_network_stacks_match_one_process(hosts, images, tmp_
     assert_same_weights(chief, weights_of(tmp_path / "one" / "model.keras"), 1e-5)
     # Validation is one short batch of 5 rows, split 3 + 2 over the workers: each worker's rows are a contiguous
     # piece in worker order (noise drawn at their offsets) and the figures are per example, as on one process.
-    multi, one = (json.loads((tmp_path / name / "metrics.json").read_text())["validation"] for name in ("multi", "one"))
+    multi, one = (
+        json.loads((tmp_path / name / "metrics.json").read_text())["validation"] for name in ("multi", "one")
+    )
     assert max(abs(multi[key] - one[key]) for key in one) <= 1e-3, (multi, one)  # float32 at 540 nats: 6e-5
 
 
@@ -188,7 +209,17 @@ def test_a_worker_killed_mid_epoch_is_resumed_from_the_last_backup(hosts, images
     on both hosts resumes both at the second epoch (the last one both backups hold: the chief drops its
     newer save and its history row of the second epoch) and completes the run."""
     out = str(tmp_path / "run")
-    args = [*QUICK, *SGD, *images, "--epochs", "3", "--steps-per-epoch", str(STEPS), "--strategy", "multiworker"]
+    args = [
+        *QUICK,
+        *SGD,
+        *images,
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        str(STEPS),
+        "--strategy",
+        "multiworker",
+    ]
     args += ["--out", out]
     worker_dir = os.path.join(out, "worker_1")
     with workers(hosts, args, tmp_path, "first") as processes:
@@ -223,9 +254,21 @@ def test_a_worker_killed_mid_epoch_is_resumed_from_the_last_backup(hosts, images
 
 def test_a_worker_that_never_comes_up_is_named(hosts, tmp_path):
     """Only worker 0 of 2 starts: it exits within --worker-timeout naming the missing task, not hanging."""
-    args = [*QUICK, "--epochs", "1", "--steps-per-epoch", "2", "--strategy", "multiworker", "--worker-timeout", "8"]
+    args = [
+        *QUICK,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--strategy",
+        "multiworker",
+        "--worker-timeout",
+        "8",
+    ]
     started = time.monotonic()
-    with workers(hosts, [*args, "--out", str(tmp_path / "lone")], tmp_path, "lone", indices=(0,)) as processes:
+    with workers(
+        hosts, [*args, "--out", str(tmp_path / "lone")], tmp_path, "lone", indices=(0,)
+    ) as processes:
         codes = wait_all(processes, timeout=8 + 60)
     seconds = time.monotonic() - started
     log = (tmp_path / "lone_0.log").read_text()

@@ -13,7 +13,9 @@ from vae_zoo.training import protocol
 def test_combined_uncertainty_adds_variances_and_divides_by_what_is_averaged():
     assert protocol.combined_uncertainty(0.3, 0.4) == pytest.approx(0.5)  # 3-4-5
     assert protocol.combined_uncertainty(0.3, 0.4, 1.2) == pytest.approx(1.3)  # sqrt(0.09 + 0.16 + 1.44)
-    assert protocol.combined_uncertainty(0.3, 0.4, 1.2, seeds=4) == pytest.approx(math.sqrt(0.09 + 0.16 + 0.36))
+    assert protocol.combined_uncertainty(0.3, 0.4, 1.2, seeds=4) == pytest.approx(
+        math.sqrt(0.09 + 0.16 + 0.36)
+    )
     assert protocol.combined_uncertainty(0.3, 0.4, binarizations=4) == pytest.approx(math.sqrt(0.09 + 0.04))
     with pytest.raises(ValueError, match=r"seeds must be the number of values a figure averages .* got 0"):
         protocol.combined_uncertainty(0.3, seed_sd=1.0, seeds=0)
@@ -38,7 +40,9 @@ def test_paired_standard_error_is_the_standard_error_of_the_differences():
 def test_difference_uncertainty_paired_replaces_both_standard_errors():
     u_a = protocol.combined_uncertainty(0.76, 0.2)
     assert protocol.difference_uncertainty(u_a, 0.76) == pytest.approx(math.sqrt(2 * 0.76**2 + 0.04))
-    paired = protocol.difference_uncertainty(u_a, 0.76, paired_standard_error=0.1, shared_standard_error=(0.76, 0.76))
+    paired = protocol.difference_uncertainty(
+        u_a, 0.76, paired_standard_error=0.1, shared_standard_error=(0.76, 0.76)
+    )
     assert paired == pytest.approx(math.sqrt(0.04 + 0.01))  # sd over binarizations and the paired SE remain
     with pytest.raises(ValueError, match="give shared_standard_error"):
         protocol.difference_uncertainty(u_a, 0.76, paired_standard_error=0.1)
@@ -65,11 +69,18 @@ def test_spread_over_seeds():
 
 def test_test_evaluations_are_counted_in_the_run(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"negative_elbo": 1.0}}))
-    assert protocol.record_test_evaluation(str(tmp_path), "vae-zoo evaluate", "vae-zoo evaluate RUN --split test") == 1
+    assert (
+        protocol.record_test_evaluation(
+            str(tmp_path), "vae-zoo evaluate", "vae-zoo evaluate RUN --split test"
+        )
+        == 1
+    )
     assert protocol.record_test_evaluation(str(tmp_path), "publish", "python -m ...", examples=40) == 2
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [r["by"] for r in metrics["test_evaluations"]] == ["vae-zoo evaluate", "publish"]
-    assert metrics["test_evaluations"][1]["examples"] == 40 and metrics["validation"] == {"negative_elbo": 1.0}
+    assert metrics["test_evaluations"][1]["examples"] == 40 and metrics["validation"] == {
+        "negative_elbo": 1.0
+    }
     assert protocol.record_test_evaluation(str(tmp_path / "nothing"), "publish", "x") is None
 
 
@@ -77,8 +88,12 @@ def test_validation_figures_are_required():
     good = {"validation": {"negative_elbo": 1.0, "kl": 0.5, "reconstruction": 0.5}}
     protocol.check_validation_metrics(good, "run")
     with pytest.raises(ValueError, match=r"run/metrics.json lacks the validation figures validation.kl: "):
-        protocol.check_validation_metrics({"validation": {"negative_elbo": 1.0, "reconstruction": 0.5}}, "run")
-    with pytest.raises(ValueError, match="validation.negative_elbo, validation.kl, validation.reconstruction"):
+        protocol.check_validation_metrics(
+            {"validation": {"negative_elbo": 1.0, "reconstruction": 0.5}}, "run"
+        )
+    with pytest.raises(
+        ValueError, match="validation.negative_elbo, validation.kl, validation.reconstruction"
+    ):
         protocol.check_validation_metrics({"test": good["validation"]}, "run")
 
 
@@ -104,7 +119,9 @@ def test_two_entries_are_compared_on_the_same_examples(tmp_path, capsys):
     assert result["difference"] == pytest.approx(-0.3)
     assert result["paired_standard_error"] == pytest.approx(0.05 * np.sqrt(50 / 49) / np.sqrt(50))
     # sqrt(paired^2 + sd_a^2 + sd_b^2): the shared 8.2 nats of per-image standard error cancel
-    assert result["uncertainty"] == pytest.approx(np.sqrt(result["paired_standard_error"] ** 2 + 0.04**2 + 0.03**2))
+    assert result["uncertainty"] == pytest.approx(
+        np.sqrt(result["paired_standard_error"] ** 2 + 0.04**2 + 0.03**2)
+    )
     assert result["wording"] == "better than"  # 0.3 against 2 x 0.05; unpaired (11.6) it would be "on par"
     assert cli.main(["zoo", "compare", "a", "b", "--registry", str(registry)]) == 0
     assert "a is better than b: -0.30 ± 0.05 nats" in capsys.readouterr().out
@@ -121,15 +138,21 @@ def test_every_shipped_entry_has_a_protocol_block_as_publish_writes_it():
     from vae_zoo import presets
 
     seeds = {"binarization": None, "training": [0]}
-    keys = set(protocol.protocol_block({"epochs": 1}, {}, "r", {}, seeds, {"num_samples": 1, "num_examples": 1}))
+    keys = set(
+        protocol.protocol_block({"epochs": 1}, {}, "r", {}, seeds, {"num_samples": 1, "num_examples": 1})
+    )
     for name, e in presets.registry().items():
         p, m = e.get("protocol", {}), e["metrics"]
         assert set(p) == keys, name
-        assert p["selection_split"] == "validation" and p["test_evaluations"] >= 1 and p["training_seeds"], name
+        assert p["selection_split"] == "validation" and p["test_evaluations"] >= 1 and p["training_seeds"], (
+            name
+        )
         assert (p["estimator"]["num_samples"], p["estimator"]["num_examples"]) == (
             m["test_nll_num_samples"],
             m["test_nll_num_examples"],
         ), name
         binarized = e["preprocessing"].get("test_binarize") == "static"
         assert p["test_binarization_seeds"] == ([e["preprocessing"]["seed"]] if binarized else None), name
-        assert p["recipe"] == e["recipe"] and p["test_informed_choices"], name  # disclosed, or said to be unknown
+        assert p["recipe"] == e["recipe"] and p["test_informed_choices"], (
+            name
+        )  # disclosed, or said to be unknown

@@ -38,13 +38,34 @@ def published(tmp_path_factory):
     model.save(run / "model.keras")
     config = {"dataset": "fashion_mnist", "binarize": "dynamic", "seed": SEED, "epochs": 7}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    (run / "metrics.json").write_text(json.dumps({"train_seconds_this_session": 12.5, "validation": VALIDATION}))
+    (run / "metrics.json").write_text(
+        json.dumps({"train_seconds_this_session": 12.5, "validation": VALIDATION})
+    )
     registry = root / "presets" / "registry.json"
     registry.parent.mkdir()
     other = {"description": "another entry", "metrics": {"test_nll": 1.0}, "weights": {"file": "none"}}
     registry.write_text(json.dumps({"other": other}))
-    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE"]
-    argv += ["--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20", "--binarization-seeds", "0", "7"]
+    argv = [
+        str(run),
+        "tiny",
+        "--registry",
+        str(registry),
+        "--recipe",
+        RECIPE,
+        "--description",
+        "a tiny DenseVAE",
+    ]
+    argv += [
+        "--num-samples",
+        "3",
+        "--nll-examples",
+        "40",
+        "--mi-examples",
+        "20",
+        "--binarization-seeds",
+        "0",
+        "7",
+    ]
     argv += ["--selected-on-validation", "latent_dim 2 over 4 (validation -ELBO)", "--test-informed", "none"]
     assert publish.main(argv) == 0
     return registry, model
@@ -80,7 +101,10 @@ def test_publish_records_the_protocol_and_the_binarization_spread(published):
     spread = e["metrics"]["test_nll_by_binarization_seed"]
     assert spread["values"] == pytest.approx({str(s): v for s, v in by_seed.items()}, rel=1e-6)
     assert spread["values"][str(SEED)] == pytest.approx(e["metrics"]["test_nll"], rel=1e-6)
-    assert spread["sd"] == pytest.approx(np.std(list(by_seed.values()), ddof=1), rel=1e-5) and spread["sd"] > 0.01
+    assert (
+        spread["sd"] == pytest.approx(np.std(list(by_seed.values()), ddof=1), rel=1e-5)
+        and spread["sd"] > 0.01
+    )
     saved = np.load(registry.parent / e["metrics"]["test_nll_per_example_file"])
     assert saved.shape == (40,) and saved.mean() == pytest.approx(e["metrics"]["test_nll"], rel=1e-6)
 
@@ -100,7 +124,9 @@ def test_publish_refuses_a_run_without_validation_figures(published, tmp_path):
         argv += ["--num-samples", "2"]
         with pytest.raises(ValueError, match=f"lacks the validation figures {missing}: "):
             publish.main(argv)
-    assert source.read_text() == text and "test_evaluations" not in json.loads((run / "metrics.json").read_text())
+    assert source.read_text() == text and "test_evaluations" not in json.loads(
+        (run / "metrics.json").read_text()
+    )
 
 
 def test_publish_records_the_standard_error_environment_and_parameters(published):
@@ -115,7 +141,11 @@ def test_publish_records_the_standard_error_environment_and_parameters(published
     assert e["parameters"] == TINY_PARAMETERS
     assert e["train_seconds"] == 12.5 and e["preprocessing"]["seed"] == SEED
     env = e["environment"]
-    assert (env["tensorflow"], env["keras"], env["tensorflow_probability"]) == (tf.__version__, keras.__version__, tfp.__version__)
+    assert (env["tensorflow"], env["keras"], env["tensorflow_probability"]) == (
+        tf.__version__,
+        keras.__version__,
+        tfp.__version__,
+    )
     assert env["python"] == platform.python_version()
     assert env["machine"]["cores"] == os.cpu_count() and env["machine"]["cpu"]
     assert "--num-samples 3 --nll-examples 40 --mi-examples 20" in e["evaluation_command"]
@@ -132,11 +162,22 @@ def test_card_of_the_published_entry(published):
     assert "k = 3 samples" in card and "the first n = 40 |" in card
     assert f"at most log 20 = {np.log(20):.2f}" in card
     assert f"Trainable parameters: {TINY_PARAMETERS:,}." in card
-    assert f"TensorFlow {tf.__version__}, Keras {keras.__version__}, TensorFlow Probability {tfp.__version__}" in card
+    assert (
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, TensorFlow Probability {tfp.__version__}"
+        in card
+    )
     assert f"binarized once (`static`) with seed {SEED}" in card
-    assert open(os.path.join(cards.TRAINING_DIR, "recipes", "dense_fashion_mnist_2d.yaml")).read().strip() in card
-    assert "| `log_likelihood` | `x` float32 [B, 28, 28, 1], `seed` int64 [B] | `log_likelihood` float32 [B] |" in card
-    assert "| `encode` | `x` float32 [B, 28, 28, 1] | `mean` float32 [B, 2], `stddev` float32 [B, 2] |" in card
+    assert (
+        open(os.path.join(cards.TRAINING_DIR, "recipes", "dense_fashion_mnist_2d.yaml")).read().strip()
+        in card
+    )
+    assert (
+        "| `log_likelihood` | `x` float32 [B, 28, 28, 1], `seed` int64 [B] | `log_likelihood` float32 [B] |"
+        in card
+    )
+    assert (
+        "| `encode` | `x` float32 [B, 28, 28, 1] | `mean` float32 [B, 2], `stddev` float32 [B, 2] |" in card
+    )
 
 
 def test_remeasure_changes_only_the_metrics(published, tmp_path):
@@ -145,20 +186,42 @@ def test_remeasure_changes_only_the_metrics(published, tmp_path):
     shutil.copytree(source.parent, registry.parent)
     before = presets.registry(str(registry))
     weights = (registry.parent / "weights" / "tiny.weights.h5").read_bytes()
-    argv = ["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30", "--mi-examples", "all"]
+    argv = [
+        "tiny",
+        "--registry",
+        str(registry),
+        "--num-samples",
+        "2",
+        "--nll-examples",
+        "30",
+        "--mi-examples",
+        "all",
+    ]
     assert remeasure.main(argv) == 0
     after = presets.registry(str(registry))
     assert after["other"] == before["other"]
-    changed = {key for key in set(before["tiny"]) | set(after["tiny"]) if before["tiny"].get(key) != after["tiny"].get(key)}
+    changed = {
+        key
+        for key in set(before["tiny"]) | set(after["tiny"])
+        if before["tiny"].get(key) != after["tiny"].get(key)
+    }
     assert changed == {"metrics", "evaluation_command", "protocol"}
     # a re-measure is one more test evaluation; without --binarization-seeds only the entry's own seed is measured
-    assert after["tiny"]["protocol"]["test_evaluations"] == before["tiny"]["protocol"]["test_evaluations"] + 1 == 2
+    assert (
+        after["tiny"]["protocol"]["test_evaluations"]
+        == before["tiny"]["protocol"]["test_evaluations"] + 1
+        == 2
+    )
     assert after["tiny"]["protocol"]["test_binarization_seeds"] == [SEED]
     assert "test_nll_by_binarization_seed" not in after["tiny"]["metrics"]
     assert after["tiny"]["protocol"]["estimator"]["num_samples"] == 2
     assert (registry.parent / "weights" / "tiny.weights.h5").read_bytes() == weights
     m = after["tiny"]["metrics"]
-    assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"]) == (2, 30, 30)
+    assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"]) == (
+        2,
+        30,
+        30,
+    )
     assert after["tiny"]["evaluation_command"] == (
         "python -m vae_zoo.training.remeasure tiny --registry REGISTRY --num-samples 2 --nll-examples 30 --mi-examples all"
     )
@@ -189,7 +252,10 @@ def test_remeasure_refuses_tampered_weights(published, tmp_path):
 
 def test_measure_flags():
     assert publish.evaluation_flags(5000, None, 2000) == "--num-samples 5000 --mi-examples 2000"
-    assert publish.evaluation_flags(1000, 1000, None) == "--num-samples 1000 --nll-examples 1000 --mi-examples all"
+    assert (
+        publish.evaluation_flags(1000, 1000, None)
+        == "--num-samples 1000 --nll-examples 1000 --mi-examples all"
+    )
     with pytest.raises(SystemExit):
         remeasure.main(["tiny", "--registry", "x.json", "--num-samples", "2", "--mi-examples", "0"])
 
@@ -200,10 +266,31 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
     shutil.copytree(source.parent, registry.parent)
     run = tmp_path / "run"
     shutil.copytree(source.parent.parent / "run", run)
-    baseline = {"model": "a language model", "test_nll": 500.25, "test_num_examples": 40, "command": "python make_baseline.py"}
+    baseline = {
+        "model": "a language model",
+        "test_nll": 500.25,
+        "test_num_examples": 40,
+        "command": "python make_baseline.py",
+    }
     (run / "baseline.json").write_text(json.dumps(baseline))
-    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE",
-            "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20", "--baseline", str(run / "baseline.json")]  # fmt: skip
+    argv = [
+        str(run),
+        "tiny",
+        "--registry",
+        str(registry),
+        "--recipe",
+        RECIPE,
+        "--description",
+        "a tiny DenseVAE",
+        "--num-samples",
+        "3",
+        "--nll-examples",
+        "40",
+        "--mi-examples",
+        "20",
+        "--baseline",
+        str(run / "baseline.json"),
+    ]
     assert publish.main(argv) == 0
     e = presets.entry("tiny", str(registry))
     assert e["baseline"] == baseline
@@ -212,7 +299,10 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
     # no per-example NLLs and no standard error of the baseline: the difference's uncertainty is the entry's SE alone
     difference, se = e["metrics"]["test_nll"] - 500.25, e["metrics"]["test_nll_standard_error"]
     row = f"| baseline: a language model, exact NLL | 500.25 (this entry's NLL minus it: {difference:+.2f} ± {se:.2f}, "
-    assert row + "unpaired: the per-example NLLs were not kept; this entry is **worse than** the baseline" in card
+    assert (
+        row + "unpaired: the per-example NLLs were not kept; this entry is **worse than** the baseline"
+        in card
+    )
     assert "The baseline was trained and measured by `python make_baseline.py`." in card
     # a remeasure on other examples than the baseline's is refused, and writes nothing
     text = registry.read_text()
@@ -220,8 +310,10 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
         remeasure.main(["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30"])
     assert registry.read_text() == text
     # a baseline of other examples, or without its command, is refused before anything is measured
-    for wrong, message in (({**baseline, "test_num_examples": 10000}, "measured on 10000 test examples, but"),
-                           ({k: v for k, v in baseline.items() if k != "command"}, "missing command")):  # fmt: skip
+    for wrong, message in (
+        ({**baseline, "test_num_examples": 10000}, "measured on 10000 test examples, but"),
+        ({k: v for k, v in baseline.items() if k != "command"}, "missing command"),
+    ):
         (run / "baseline.json").write_text(json.dumps(wrong))
         with pytest.raises(ValueError, match=message):
             publish.main(argv)
@@ -247,7 +339,16 @@ def test_publish_pairs_the_baseline_per_example(published, tmp_path):
         "test_nll_file": "lm_nll.npy",
     }
     (run / "baseline.json").write_text(json.dumps(baseline))
-    argv = [str(run), "tiny", "--registry", str(registry), "--recipe", RECIPE, "--description", "a tiny DenseVAE"]
+    argv = [
+        str(run),
+        "tiny",
+        "--registry",
+        str(registry),
+        "--recipe",
+        RECIPE,
+        "--description",
+        "a tiny DenseVAE",
+    ]
     argv += ["--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20"]
     argv += ["--baseline", str(run / "baseline.json")]
     assert publish.main(argv) == 0
@@ -256,7 +357,9 @@ def test_publish_pairs_the_baseline_per_example(published, tmp_path):
     assert paired["nll_difference"] == pytest.approx(0.5 - wobble.mean(), abs=1e-4)  # float32 re-measure
     assert paired["paired_standard_error"] == pytest.approx(np.std(wobble, ddof=1) / np.sqrt(40), rel=1e-3)
     unpaired = np.hypot(e["metrics"]["test_nll_standard_error"], baseline["test_nll_standard_error"])
-    assert paired["paired_standard_error"] < unpaired / 5  # the images' shared difficulty cancels (0.036 vs 0.28)
+    assert (
+        paired["paired_standard_error"] < unpaired / 5
+    )  # the images' shared difficulty cancels (0.036 vs 0.28)
     assert np.array_equal(np.load(registry.parent / e["baseline"]["test_nll_file"]), own - 0.5 + wobble)
     card = cards.render("tiny", e)
     assert f"paired standard error over the same examples {paired['paired_standard_error']:.2f}" in card
@@ -264,9 +367,10 @@ def test_publish_pairs_the_baseline_per_example(published, tmp_path):
     assert "this entry is **worse than** the baseline" in card
     # a file of other examples is refused
     np.save(run / "lm_nll.npy", own[:30])
-    with pytest.raises(ValueError, match=r"lm_nll.npy\) hold 30 values, but this entry's NLL is measured on 40"):
+    with pytest.raises(
+        ValueError, match=r"lm_nll.npy\) hold 30 values, but this entry's NLL is measured on 40"
+    ):
         publish.main(argv)
-
 
 
 def test_a_published_sentence_entry_keeps_its_vocabulary_as_an_asset_file(tmp_path):
@@ -279,10 +383,15 @@ def test_a_published_sentence_entry_keeps_its_vocabulary_as_an_asset_file(tmp_pa
     from vae_zoo.training.publish import config_record
 
     codec = TextCodec.from_corpus(["a cat sat", "a dog ran on the mat"], max_length=6)
-    model = vae_zoo.models.SequenceVAE(vocabulary=codec.vocabulary, max_length=6, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0)
+    model = vae_zoo.models.SequenceVAE(
+        vocabulary=codec.vocabulary, max_length=6, embedding_dim=4, hidden_units=8, latent_dim=2, seed=0
+    )
     config = config_record(model, str(tmp_path), "tiny_sentences")
     path = tmp_path / "tiny_sentences.vocabulary.txt"
-    assert config["vocabulary"] == {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert config["vocabulary"] == {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
     assert path.read_text(encoding="utf-8").split("\n")[:-1] == list(model.codec.vocabulary)
     images = vae_zoo.models.DenseVAE((4, 4, 1), latent_dim=2, hidden_units=(8,), seed=0)
     assert config_record(images, str(tmp_path), "tiny_images") == images.get_config()

@@ -19,9 +19,18 @@ from training_testing import ENV, QUICK, assert_same_weights, run_cli, weights_o
     [
         ("{not json", "TF_CONFIG is not valid JSON"),
         ('{"cluster": {}}', 'TF_CONFIG needs "cluster": {"worker"'),
-        ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', '"host:port" strings'),
-        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "ps", "index": 0}}', '"task" must name a job'),
-        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "index must be an int in \\[0, 2\\)"),
+        (
+            '{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
+            '"host:port" strings',
+        ),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "ps", "index": 0}}',
+            '"task" must name a job',
+        ),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
+            "index must be an int in \\[0, 2\\)",
+        ),
     ],
 )
 def test_malformed_tf_config(text, message):
@@ -40,7 +49,10 @@ def test_global_batch_must_split_over_replicas():
         num_replicas_in_sync = 2
 
     assert strategies.check_global_batch_size(64, TwoReplicas()) == 32
-    with pytest.raises(ValueError, match="global batch size 65 must be a positive multiple of the number of replicas \\(2\\); try --batch-size 64"):
+    with pytest.raises(
+        ValueError,
+        match="global batch size 65 must be a positive multiple of the number of replicas \\(2\\); try --batch-size 64",
+    ):
         strategies.check_global_batch_size(65, TwoReplicas())
 
 
@@ -48,10 +60,14 @@ def test_worker_timeout_applies_to_multiworker_only():
     assert strategies.check_worker_timeout("multiworker", None) == strategies.WORKER_TIMEOUT == 60
     assert strategies.check_worker_timeout("multiworker", 7) == 7.0
     assert strategies.check_worker_timeout("default", None) is None
-    with pytest.raises(ValueError, match="--worker-timeout applies to --strategy multiworker only .* --strategy mirrored"):
+    with pytest.raises(
+        ValueError, match="--worker-timeout applies to --strategy multiworker only .* --strategy mirrored"
+    ):
         strategies.check_worker_timeout("mirrored", 30)
     for bad in (0, -1, "60", True):
-        with pytest.raises(ValueError, match=f"--worker-timeout must be a positive number of seconds, got {bad!r}"):
+        with pytest.raises(
+            ValueError, match=f"--worker-timeout must be a positive number of seconds, got {bad!r}"
+        ):
             strategies.check_worker_timeout("multiworker", bad)
 
 

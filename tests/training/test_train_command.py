@@ -19,12 +19,43 @@ def test_cli_errors_before_training(tmp_path):
     result = run_cli("--dataset", "cifar11", "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and "cifar11" in result.stderr and "fashion_mnist" in result.stderr
     assert not (tmp_path / "x" / "model.keras").exists()
-    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--batch-size", "63", "--out", str(tmp_path / "y"))
-    assert result.returncode != 0 and "must be a positive multiple of the number of replicas (2)" in result.stderr
-    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--steps-per-execution", "4", "--out", str(tmp_path / "w"))
-    assert result.returncode == 2 and "--steps-per-execution > 1 does not work under a distribution strategy" in result.stderr
-    result = run_cli(*QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--jit-compile", "--out", str(tmp_path / "j"))
-    assert result.returncode == 2 and "--jit-compile does not work under a distribution strategy" in result.stderr
+    result = run_cli(
+        *QUICK,
+        "--strategy",
+        "mirrored",
+        "--logical-cpus",
+        "2",
+        "--batch-size",
+        "63",
+        "--out",
+        str(tmp_path / "y"),
+    )
+    assert (
+        result.returncode != 0
+        and "must be a positive multiple of the number of replicas (2)" in result.stderr
+    )
+    result = run_cli(
+        *QUICK,
+        "--strategy",
+        "mirrored",
+        "--logical-cpus",
+        "2",
+        "--steps-per-execution",
+        "4",
+        "--out",
+        str(tmp_path / "w"),
+    )
+    assert (
+        result.returncode == 2
+        and "--steps-per-execution > 1 does not work under a distribution strategy" in result.stderr
+    )
+    result = run_cli(
+        *QUICK, "--strategy", "mirrored", "--logical-cpus", "2", "--jit-compile", "--out", str(tmp_path / "j")
+    )
+    assert (
+        result.returncode == 2
+        and "--jit-compile does not work under a distribution strategy" in result.stderr
+    )
     truncated = tmp_path / "broken"
     truncated.mkdir()
     for prefix in ("train", "t10k"):  # valid labels, images cut to 100 of 7840 payload bytes
@@ -33,14 +64,38 @@ def test_cli_errors_before_training(tmp_path):
         (truncated / f"{prefix}-images-idx3-ubyte").write_bytes(header + bytes(100))
     result = run_cli(*QUICK, "--dataset", str(truncated), "--out", str(tmp_path / "z"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "train-images-idx3-ubyte: truncated IDX file" in result.stderr and "expected 7856 bytes, got 116 bytes" in result.stderr
+    assert (
+        "train-images-idx3-ubyte: truncated IDX file" in result.stderr
+        and "expected 7856 bytes, got 116 bytes" in result.stderr
+    )
 
 
 def test_train_command_writes_the_run_directory(tmp_path):
     out = tmp_path / "run"
-    result = run_cli(*QUICK, "--epochs", "2", "--steps-per-epoch", "15", "--out", str(out), "--kl-annealing", "linear", "--anneal-steps", "20")
+    result = run_cli(
+        *QUICK,
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "15",
+        "--out",
+        str(out),
+        "--kl-annealing",
+        "linear",
+        "--anneal-steps",
+        "20",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("config.yaml", "model.keras", "metrics.json", "samples.png", "reconstructions.png", "history.csv", "checkpoints/best.keras", "checkpoints/last.keras"):
+    for name in (
+        "config.yaml",
+        "model.keras",
+        "metrics.json",
+        "samples.png",
+        "reconstructions.png",
+        "history.csv",
+        "checkpoints/best.keras",
+        "checkpoints/last.keras",
+    ):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
     # train and validation figures only: looking at the test split is never the default (issue 24)
@@ -56,7 +111,21 @@ def test_train_command_writes_the_run_directory(tmp_path):
 
 def test_killed_run_resumes_from_the_last_epoch(tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "vae_zoo.cli", "train", *QUICK, "--epochs", "4", "--steps-per-epoch", "150", "--out", str(out), "--lr-schedule", "cosine"]
+    args = [
+        sys.executable,
+        "-m",
+        "vae_zoo.cli",
+        "train",
+        *QUICK,
+        "--epochs",
+        "4",
+        "--steps-per-epoch",
+        "150",
+        "--out",
+        str(out),
+        "--lr-schedule",
+        "cosine",
+    ]
     process = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     history = out / "history.csv"
     deadline = time.time() + 240
@@ -87,11 +156,26 @@ def test_warm_start_begins_from_the_first_runs_final_weights(tmp_path):
     def train(overrides):
         return train_config(resolve(overrides=overrides))
 
-    common = {"model": "dense", "model_kwargs": {"hidden_units": [32]}, "latent_dim": 4, "batch_size": 64,
-              "epochs": 1, "steps_per_epoch": 10, "tensorboard": False, "verbose": 0, "seed": 3}  # fmt: skip
+    common = {
+        "model": "dense",
+        "model_kwargs": {"hidden_units": [32]},
+        "latent_dim": 4,
+        "batch_size": 64,
+        "epochs": 1,
+        "steps_per_epoch": 10,
+        "tensorboard": False,
+        "verbose": 0,
+        "seed": 3,
+    }
     first = tmp_path / "first.yaml"
     first.write_text(json.dumps({**common, "out": str(tmp_path / "first")}))
-    second = {**common, "warm_start": str(first), "out": str(tmp_path / "second"), "optimizer": "sgd", "learning_rate": 0.0}
+    second = {
+        **common,
+        "warm_start": str(first),
+        "out": str(tmp_path / "second"),
+        "optimizer": "sgd",
+        "learning_rate": 0.0,
+    }
     with pytest.raises(FileNotFoundError, match=r"has not finished .*vae-zoo train --config .*first\.yaml"):
         train(second)
     assert not (tmp_path / "second").exists()
@@ -100,7 +184,11 @@ def test_warm_start_begins_from_the_first_runs_final_weights(tmp_path):
         train({**second, "latent_dim": 8})
     assert not (tmp_path / "second").exists()
     metrics = train(second)  # SGD at rate 0: the second run ends where it began
-    assert_same_weights(weights_of(tmp_path / "first" / "model.keras"), weights_of(tmp_path / "second" / "model.keras"), atol=0.0)
+    assert_same_weights(
+        weights_of(tmp_path / "first" / "model.keras"),
+        weights_of(tmp_path / "second" / "model.keras"),
+        atol=0.0,
+    )
     assert metrics["warm_start"]["train_seconds"] == first_metrics["train_seconds_this_session"]
     total = metrics["train_seconds_this_session"] + first_metrics["train_seconds_this_session"]
     assert metrics["train_seconds_total"] == pytest.approx(total, abs=0.11)

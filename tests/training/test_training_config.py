@@ -37,10 +37,17 @@ def test_bad_configs_are_refused(overrides, message):
 
 
 def test_kl_annealing_is_refused_where_there_is_no_kl_weight():
-    with pytest.raises(ValueError, match="kl_annealing 'linear' drives the ELBO's KL weight, but objective 'iwae' has no KL term"):
+    with pytest.raises(
+        ValueError,
+        match="kl_annealing 'linear' drives the ELBO's KL weight, but objective 'iwae' has no KL term",
+    ):
         config_lib.resolve(overrides={"objective": "iwae", "num_samples": 5, "kl_annealing": "linear"})
-    with pytest.raises(ValueError, match="the capacity objective \\(capacity 25.0\\) weights \\|KL - C\\| by gamma"):
-        config_lib.resolve(overrides={"model": "beta", "model_kwargs": {"capacity": 25.0}, "kl_annealing": "linear"})
+    with pytest.raises(
+        ValueError, match="the capacity objective \\(capacity 25.0\\) weights \\|KL - C\\| by gamma"
+    ):
+        config_lib.resolve(
+            overrides={"model": "beta", "model_kwargs": {"capacity": 25.0}, "kl_annealing": "linear"}
+        )
     with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'. Valid: adam, sgd."):
         config_lib.resolve(overrides={"optimizer": "rmsprop"})
 

@@ -9,16 +9,29 @@ import numpy as np
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 QUICK = [
-    "--model", "dense", "--hidden-units", "64", "--latent-dim", "4", "--batch-size", "64",
-    "--no-tensorboard", "--verbose", "2", "--seed", "3",
-]  # fmt: skip
+    "--model",
+    "dense",
+    "--hidden-units",
+    "64",
+    "--latent-dim",
+    "4",
+    "--batch-size",
+    "64",
+    "--no-tensorboard",
+    "--verbose",
+    "2",
+    "--seed",
+    "3",
+]
 
 
 TRAIN = [sys.executable, "-m", "vae_zoo.cli", "train"]
 
 
 def run_cli(*args, env=None, timeout=300):
-    return subprocess.run([*TRAIN, *args], env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*TRAIN, *args], env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def run_cli_together(runs, timeout=300):
@@ -26,7 +39,11 @@ def run_cli_together(runs, timeout=300):
     returns `{name: (returncode, stdout and stderr)}`. Every process is killed on the way out."""
     processes = {
         name: subprocess.Popen(
-            [*TRAIN, *args], env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [*TRAIN, *args],
+            env={**ENV, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for name, (args, env) in runs.items()
     }

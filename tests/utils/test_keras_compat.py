@@ -42,10 +42,14 @@ def test_the_check_passes_here_and_names_the_version_and_the_name_when_keras_cha
         return gradients
 
     monkeypatch.setattr(keras.optimizers.Optimizer, "_clip_gradients", renamed)
-    with pytest.raises(keras_compat.KerasCompatibilityError, match=rf"_clip_gradients.*Keras {re.escape(keras.__version__)}"):
+    with pytest.raises(
+        keras_compat.KerasCompatibilityError, match=rf"_clip_gradients.*Keras {re.escape(keras.__version__)}"
+    ):
         keras_compat.check()
     monkeypatch.undo()
-    monkeypatch.setattr(keras_compat, "ATTRIBUTES", keras_compat.ATTRIBUTES + ((keras.Model, "_gone", "a test"),))
+    monkeypatch.setattr(
+        keras_compat, "ATTRIBUTES", keras_compat.ATTRIBUTES + ((keras.Model, "_gone", "a test"),)
+    )
     with pytest.raises(keras_compat.KerasCompatibilityError, match=r"Model\(\)\._gone .*does not set"):
         keras_compat.check()
 

@@ -144,9 +144,7 @@ def info(name):
 
 def _check_choice(what, value, choices):
     if value not in choices:
-        raise ValueError(
-            f"Invalid {what} {value!r}; valid values: {', '.join(map(repr, choices))}"
-        )
+        raise ValueError(f"Invalid {what} {value!r}; valid values: {', '.join(map(repr, choices))}")
 
 
 def _check_known_name(name):

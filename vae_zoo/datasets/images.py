@@ -159,9 +159,7 @@ def load(
             _gatherer(x, y if with_labels else None), num_parallel_calls=tf.data.AUTOTUNE
         )
     if binarize == "dynamic":
-        noise_seeds = tf.data.Dataset.random(
-            seed=_derived_seed(seed, 1), rerandomize_each_iteration=True
-        )
+        noise_seeds = tf.data.Dataset.random(seed=_derived_seed(seed, 1), rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, noise_seeds)
         if with_labels:
             ds = ds.map(lambda xy, key: (_bernoulli(xy[0], key), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
@@ -242,9 +240,7 @@ def load_arrays(
     _check_choice("binarize", binarize, (None, "static"))
     kind, target = _resolve(name_or_path)
     if kind == "text":
-        raise ValueError(
-            f"{target!r} is a text dataset; use load_sentences() or load() for it"
-        )
+        raise ValueError(f"{target!r} is a text dataset; use load_sentences() or load() for it")
     x, y, source = _image_arrays(
         target,
         split,
@@ -298,7 +294,9 @@ def _bernoulli(images, key):
     flat = tf.reshape(images, [shape[0], -1])
     pixels = tf.shape(flat)[1]
     seed = tf.stack([key, tf.constant(0, tf.int64)])
-    words = tf.random.stateless_uniform([shape[0], (pixels + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.int32)
+    words = tf.random.stateless_uniform(
+        [shape[0], (pixels + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.int32
+    )
     noise = tf.cast(tf.reshape(tf.bitcast(words, tf.uint16), [shape[0], -1])[:, :pixels], tf.int32)
     levels = tf.cast(flat, tf.int32)
     threshold = levels * 257 + tf.cast(tf.equal(levels, 255), tf.int32)
@@ -318,9 +316,7 @@ def _image_arrays(target, split, static, seed, validation_size, data_dir, manual
 
     def read(official):
         if official not in reader.splits:
-            raise ValueError(
-                f"{target!r} has no {official!r} split (it has: {', '.join(reader.splits)})"
-            )
+            raise ValueError(f"{target!r} has no {official!r} split (it has: {', '.join(reader.splits)})")
         x, y = reader.read(official)
         if static:
             x = _binarize_static(x, seed, _SPLIT_STREAMS[official])

@@ -105,8 +105,7 @@ class _AmatReader:
             raise ValueError(f"{path}: not a binarized MNIST .amat file ({e})") from e
         if x.shape[1] != 28 * 28 or x.max(initial=0) > 1:
             raise ValueError(
-                f"{path}: expected rows of 784 zeros and ones; got shape {x.shape}, "
-                f"max {x.max(initial=0)}"
+                f"{path}: expected rows of 784 zeros and ones; got shape {x.shape}, max {x.max(initial=0)}"
             )
         return x.reshape(-1, 28, 28) * np.uint8(255), None
 
@@ -228,8 +227,7 @@ def _read_idx(path):
             raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
     if len(data) < 4:
         raise ValueError(
-            f"{path} is not an IDX file: expected at least 4 bytes (the magic number), "
-            f"got {len(data)} bytes"
+            f"{path} is not an IDX file: expected at least 4 bytes (the magic number), got {len(data)} bytes"
         )
     magic = int.from_bytes(data[:4], "big")
     if data[0] != 0 or data[1] != 0:
@@ -269,9 +267,7 @@ class _TfdsReader:
     def __init__(self, builder, source):
         self.source = source
         self._builder = builder
-        self.splits = tuple(
-            s for s in ("train", "validation", "test") if s in builder.info.splits
-        )
+        self.splits = tuple(s for s in ("train", "validation", "test") if s in builder.info.splits)
 
     def read(self, split):
         import tensorflow_datasets as tfds

@@ -142,15 +142,12 @@ def _open_image_reader(target, data_dir, manual_dir):
     if path.is_dir():
         files, missing = _idx_files(path)
         if files is None:
-            raise DatasetNotFoundError(
-                target, [f"{path} (local IDX files): missing {', '.join(missing)}"]
-            )
+            raise DatasetNotFoundError(target, [f"{path} (local IDX files): missing {', '.join(missing)}"])
         return _IdxReader(path, files)
     if path.suffix == ".npz":
         return _NpzReader(path)
     raise ValueError(
-        f"Don't know how to read {target!r}: expected a directory of IDX files, "
-        "a .npz file or a .txt file"
+        f"Don't know how to read {target!r}: expected a directory of IDX files, a .npz file or a .txt file"
     )
 
 

@@ -49,7 +49,14 @@ from vae_zoo.distributions.posteriors import (
     PosteriorHead,
 )
 from vae_zoo.distributions.priors import MixtureOfGaussiansPrior, PriorHead, StandardNormalPrior, VampPrior
-from vae_zoo.distributions.registry import LIKELIHOODS, POSTERIORS, PRIORS, get_likelihood, get_posterior, get_prior
+from vae_zoo.distributions.registry import (
+    LIKELIHOODS,
+    POSTERIORS,
+    PRIORS,
+    get_likelihood,
+    get_posterior,
+    get_prior,
+)
 from vae_zoo.distributions.tfp_extensions import DiagonalGaussianMixture, DiscretizedLogistic, tempered_sample
 
 __all__ = [

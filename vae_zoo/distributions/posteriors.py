@@ -78,7 +78,9 @@ class DiagonalGaussianPosterior(PosteriorHead):
         super().__init__(latent_dim, min_scale=min_scale, **kwargs)
         if batch_norm_scale is not None:
             if isinstance(batch_norm_scale, bool) or not float(batch_norm_scale) > 0:
-                raise ValueError(f"batch_norm_scale must be a positive number (gamma of BN-VAE) or None, got {batch_norm_scale!r}")
+                raise ValueError(
+                    f"batch_norm_scale must be a positive number (gamma of BN-VAE) or None, got {batch_norm_scale!r}"
+                )
             batch_norm_scale = float(batch_norm_scale)
             self.mean_norm = keras.layers.BatchNormalization(
                 epsilon=1e-12, center=False, scale=False, synchronized=True, dtype="float32", name="mean_norm"
@@ -93,7 +95,9 @@ class DiagonalGaussianPosterior(PosteriorHead):
         super().build(input_shape)
         if self.batch_norm_scale is not None:
             self.mean_norm.build((None, self.latent_dim))
-            self.shift = self.add_weight(shape=(self.latent_dim,), initializer="zeros", name="shift", dtype="float32")
+            self.shift = self.add_weight(
+                shape=(self.latent_dim,), initializer="zeros", name="shift", dtype="float32"
+            )
 
     def call(self, features, training=False):
         if self.batch_norm_scale is None:

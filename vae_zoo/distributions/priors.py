@@ -135,7 +135,11 @@ class VampPrior(PriorHead):
         if posterior_fn is None:
             raise ValueError("VampPrior.distribution needs posterior_fn (the model's encoder)")
         components = posterior_fn(self.pseudo_inputs())
-        mixture = DiagonalGaussianMixture if isinstance(components, tfd.MultivariateNormalDiag) else tfd.MixtureSameFamily
+        mixture = (
+            DiagonalGaussianMixture
+            if isinstance(components, tfd.MultivariateNormalDiag)
+            else tfd.MixtureSameFamily
+        )
         return mixture(
             mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
             components_distribution=components,

@@ -95,7 +95,9 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
         )  # [N, K]
         distance = tf.cast(tf.maximum(distance, 0.0), dtype)
         dims = tf.cast(tf.shape(loc)[-1], dtype)
-        log_normalizer = tf.reduce_sum(tf.math.log(components.scale.diag), axis=-1) + 0.5 * dims * math.log(2.0 * math.pi)
+        log_normalizer = tf.reduce_sum(tf.math.log(components.scale.diag), axis=-1) + 0.5 * dims * math.log(
+            2.0 * math.pi
+        )
         log_weights = tf.math.log_softmax(self.mixture_distribution.logits_parameter())
         log_prob = tf.reduce_logsumexp(log_weights - log_normalizer - 0.5 * distance, axis=-1)
         return tf.reshape(log_prob, tf.shape(x)[:-1])

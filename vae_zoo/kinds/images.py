@@ -34,7 +34,9 @@ class Images(DataKind):
             train = train.take(config["steps_per_epoch"])
         splits = {
             "train": train,
-            "validation": datasets.load(config["dataset"], split="validation", binarize=evaluation_binarize, **common),
+            "validation": datasets.load(
+                config["dataset"], split="validation", binarize=evaluation_binarize, **common
+            ),
             # Train metrics at the end: the same examples, binarized once, not shuffled.
             "train_eval": datasets.load(
                 config["dataset"], split="train", binarize=evaluation_binarize, shuffle=False, **common

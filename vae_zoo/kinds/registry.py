@@ -174,6 +174,8 @@ def all_settings():
     for kind in KINDS.values():
         for key, value in kind.settings.items():
             if key in table and table[key] != value:
-                raise ValueError(f"data kinds disagree on the default of {key!r}: {table[key]!r} and {value!r}")
+                raise ValueError(
+                    f"data kinds disagree on the default of {key!r}: {table[key]!r} and {value!r}"
+                )
             table[key] = value
     return table

@@ -93,7 +93,9 @@ def sentence_report(model, sentences, batch_size=500, seed=0):
     reconstructions = []
     for start in range(0, len(sentences), batch_size):
         reconstructions.extend(model.reconstruct_sentences(sentences[start : start + batch_size]))
-    outputs = [sentence.split(" ") if sentence else [] for sentence in reconstructions]  # tokens joined by spaces
+    outputs = [
+        sentence.split(" ") if sentence else [] for sentence in reconstructions
+    ]  # tokens joined by spaces
     input_words, output_words = [words_of(t) for t in inputs], [words_of(t) for t in outputs]
     unknown_share, reconstruction_unknown_share = _shares(inputs, outputs, known)
     unknown_word_share, reconstruction_unknown_word_share = _shares(input_words, output_words, known)

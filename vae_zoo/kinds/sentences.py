@@ -63,7 +63,9 @@ class Sentences(DataKind):
             return sentences
 
         train_sentences = read("train")
-        codec = TextCodec.from_corpus(train_sentences, max_length=config["max_length"], max_tokens=config["max_tokens"])
+        codec = TextCodec.from_corpus(
+            train_sentences, max_length=config["max_length"], max_tokens=config["max_tokens"]
+        )
         batch = config["batch_size"]
         splits = {}
         for split, sentences in (("train", train_sentences), ("validation", read("validation"))):

@@ -88,7 +88,9 @@ class Series(DataKind):
                 f"batch_size={batch}: give a --batch-size of at most {len(train)}"
             )
         if verbose:
-            print(f"vae_zoo.training: {config['dataset']}: {len(train)} train, {len(validation)} validation windows")
+            print(
+                f"vae_zoo.training: {config['dataset']}: {len(train)} train, {len(validation)} validation windows"
+            )
         ds = tf.data.Dataset.from_tensor_slices(train)
         ds = ds.shuffle(len(train), seed=config["seed"], reshuffle_each_iteration=True)
         ds = ds.batch(batch, drop_remainder=True)
@@ -108,7 +110,9 @@ class Series(DataKind):
         samples = np.asarray(model.sample(8, seed=seed))
         pairs = np.stack([x, np.asarray(model.reconstruct(x))], axis=1).reshape(-1, *x.shape[1:])
         for name, values in (("samples.csv", samples), ("reconstructions.csv", pairs)):
-            np.savetxt(os.path.join(run_dir, name), values.reshape(len(values), -1), delimiter=",", fmt="%.5f")
+            np.savetxt(
+                os.path.join(run_dir, name), values.reshape(len(values), -1), delimiter=",", fmt="%.5f"
+            )
 
     def load_split(self, model, dataset, split="test", binarize=None, seed=0, data_dir=None):
         return windows(dataset, split, int(model.data_shape[0]))

@@ -18,4 +18,13 @@ from vae_zoo.models.vae import VAE
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["VAE", "DenseVAE", "ConvVAE", "BetaVAE", "SequenceVAE", "FAMILIES", "get_family", "register_family"]
+__all__ = [
+    "VAE",
+    "DenseVAE",
+    "ConvVAE",
+    "BetaVAE",
+    "SequenceVAE",
+    "FAMILIES",
+    "get_family",
+    "register_family",
+]

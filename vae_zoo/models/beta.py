@@ -48,7 +48,9 @@ class BetaVAE(ConvVAE):
         "capacity_steps": FamilyArgument(int, "optimizer steps over which C rises to C_max"),
     }
 
-    def __init__(self, input_shape, latent_dim, beta=4.0, capacity=None, gamma=1000.0, capacity_steps=100_000, **kwargs):
+    def __init__(
+        self, input_shape, latent_dim, beta=4.0, capacity=None, gamma=1000.0, capacity_steps=100_000, **kwargs
+    ):
         if capacity is not None and kwargs.get("objective", "elbo") != "elbo":
             raise ValueError(
                 f"capacity={capacity!r} is a target for the ELBO's KL term; objective={kwargs['objective']!r} "

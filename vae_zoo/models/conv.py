@@ -94,7 +94,9 @@ class ShiftSumConv2DConfig:
         return with_shift_sum(keras.layers.Conv2D.from_config(config))
 
     def get_config(self):
-        raise TypeError("ShiftSumConv2DConfig only reads old configs; shift_sum_conv2d layers save as keras Conv2D")
+        raise TypeError(
+            "ShiftSumConv2DConfig only reads old configs; shift_sum_conv2d layers save as keras Conv2D"
+        )
 
 
 @register_family("conv")
@@ -166,11 +168,15 @@ class ConvVAE(VAE):
         return dict(kernel_size=self.kernel_size, strides=2, padding="same", activation=self.activation)
 
     def _hidden(self):
-        return [keras.layers.Dense(self.hidden_units, activation=self.activation)] if self.hidden_units else []
+        return (
+            [keras.layers.Dense(self.hidden_units, activation=self.activation)] if self.hidden_units else []
+        )
 
     def build_encoder(self):
         return keras.Sequential(
-            [keras.layers.Conv2D(f, **self._conv()) for f in self.filters] + [keras.layers.Flatten()] + self._hidden(),
+            [keras.layers.Conv2D(f, **self._conv()) for f in self.filters]
+            + [keras.layers.Flatten()]
+            + self._hidden(),
             name="encoder",
         )
 
@@ -188,7 +194,11 @@ class ConvVAE(VAE):
             + [keras.layers.Conv2DTranspose(f, **self._conv()) for f in reversed(self.filters)]
             + [
                 shift_sum_conv2d(
-                    channels * params, self.kernel_size, padding="same", dtype="float32", name="likelihood_params"
+                    channels * params,
+                    self.kernel_size,
+                    padding="same",
+                    dtype="float32",
+                    name="likelihood_params",
                 ),
                 keras.layers.Reshape((height, width, channels, params), dtype="float32"),
             ],

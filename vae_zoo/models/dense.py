@@ -54,7 +54,8 @@ class DenseVAE(VAE):
 
     def build_encoder(self):
         return keras.Sequential(
-            [keras.layers.Flatten()] + [keras.layers.Dense(u, activation=self.activation) for u in self.hidden_units],
+            [keras.layers.Flatten()]
+            + [keras.layers.Dense(u, activation=self.activation) for u in self.hidden_units],
             name="encoder",
         )
 

@@ -47,7 +47,9 @@ def fused_function(model, step_function):
         # Each step's training noise, keyed by (seed, optimizer step) as on the plain path, drawn
         # outside XLA (whose generators give other numbers for the same seed).
         start = model.optimizer.iterations if training else None
-        counters = tf.range(count, dtype=tf.int64) + tf.cast(start, tf.int64) if training else tf.fill([count], -1)
+        counters = (
+            tf.range(count, dtype=tf.int64) + tf.cast(start, tf.int64) if training else tf.fill([count], -1)
+        )
         return tf.map_fn(
             lambda c: model.step_noise(rows, c),
             counters,
@@ -58,11 +60,16 @@ def fused_function(model, step_function):
     def read(iterator):
         spec = iterator.element_spec
         arrays = tf.nest.map_structure(
-            lambda s: tf.TensorArray(s.dtype, size=0, dynamic_size=True, element_shape=s.shape, infer_shape=False), spec
+            lambda s: tf.TensorArray(
+                s.dtype, size=0, dynamic_size=True, element_shape=s.shape, infer_shape=False
+            ),
+            spec,
         )
         first = iterator.get_next_as_optional()
         rows = tf.cond(
-            first.has_value(), lambda: tf.shape(tf.nest.flatten(first.get_value())[0])[0], lambda: tf.constant(-1)
+            first.has_value(),
+            lambda: tf.shape(tf.nest.flatten(first.get_value())[0])[0],
+            lambda: tf.constant(-1),
         )
 
         def cond(i, arrays, optional, full, mismatch):

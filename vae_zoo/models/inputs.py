@@ -47,7 +47,9 @@ def check_num_samples(num_samples, name="num_samples"):
         if int(tensor.numpy()) < 1:
             raise ValueError(f"{message}, got {int(tensor.numpy())}")
         return tensor
-    check = tf.debugging.assert_greater_equal(tf.cast(tensor, tf.int64), tf.constant(1, tf.int64), message=message)
+    check = tf.debugging.assert_greater_equal(
+        tf.cast(tensor, tf.int64), tf.constant(1, tf.int64), message=message
+    )
     with tf.control_dependencies([check]):
         return tf.identity(tensor)
 
@@ -64,7 +66,11 @@ def _row_messages(bad, message, row_low, row_high):
     """`message` + "low, high]" for the `bad` rows, "" for the others."""
 
     def text(values):
-        return tf.strings.as_string(values, shortest=True) if values.dtype.is_floating else tf.strings.as_string(values)
+        return (
+            tf.strings.as_string(values, shortest=True)
+            if values.dtype.is_floating
+            else tf.strings.as_string(values)
+        )
 
     low, high = text(row_low), text(row_high)
     return tf.where(bad, tf.strings.join([message, low, ", ", high, "]"]), "")
@@ -152,7 +158,9 @@ class InputsMixin:
         if low_high is not None:
             low, high = tf.reduce_min(x), tf.reduce_max(x)
             in_range = tf.logical_and(low >= low_high[0], high <= low_high[1])
-            checks.append(tf.debugging.Assert(tf.logical_or(in_range, tf.logical_not(finite)), [range_msg, low, high]))
+            checks.append(
+                tf.debugging.Assert(tf.logical_or(in_range, tf.logical_not(finite)), [range_msg, low, high])
+            )
         with tf.control_dependencies(checks):
             return tf.identity(x)
 

@@ -9,7 +9,6 @@ parameters, reparameterization, likelihood parameters, the prior). The pure
 functions below are the formulas themselves.
 """
 
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -129,7 +128,12 @@ class ObjectivesMixin:
         k = self.num_samples
         iwae = self.objective == "iwae"
         terms = self.compute_terms(
-            x, seed, num_samples=k, training=training, densities=iwae, per_dimension=self.free_bits > 0 and not iwae
+            x,
+            seed,
+            num_samples=k,
+            training=training,
+            densities=iwae,
+            per_dimension=self.free_bits > 0 and not iwae,
         )
         reconstruction = -tf.reduce_mean(terms["log_px_z"], axis=0)
         elbo = -reconstruction - terms["kl"]
@@ -179,7 +183,9 @@ class ObjectivesMixin:
 
         def noise(i):
             if keys is None:
-                return tf.random.stateless_normal([chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i))
+                return tf.random.stateless_normal(
+                    [chunk, batch, self.latent_dim], tf.random.experimental.stateless_fold_in(seed, i)
+                )
             block = per_row_normal(fold(keys, i), [ROW_BLOCK, self.latent_dim])
             return tf.transpose(block, [1, 0, 2])
 

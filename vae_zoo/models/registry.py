@@ -40,7 +40,9 @@ def register_family(name):
             raise ValueError(f"model family {name!r} is already registered by {FAMILIES[name].__name__}")
         kinds = cls.data_kinds
         if not isinstance(kinds, tuple) or not kinds or not all(isinstance(k, str) and k for k in kinds):
-            raise ValueError(f"{cls.__name__}.data_kinds must be a non-empty tuple of kind names, got {kinds!r}")
+            raise ValueError(
+                f"{cls.__name__}.data_kinds must be a non-empty tuple of kind names, got {kinds!r}"
+            )
         cls.family_name = name
         FAMILIES[name] = cls
         return cls

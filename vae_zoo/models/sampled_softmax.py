@@ -92,9 +92,13 @@ def sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected, 
 def check_sampled_softmax(sampled_softmax, tokens, vocab_size):
     """The validated number of candidates (0: the exact softmax); refuses what cannot apply."""
     if isinstance(sampled_softmax, bool) or not isinstance(sampled_softmax, int) or sampled_softmax < 0:
-        raise ValueError(f"sampled_softmax must be a non-negative integer (0: exact softmax), got {sampled_softmax!r}")
+        raise ValueError(
+            f"sampled_softmax must be a non-negative integer (0: exact softmax), got {sampled_softmax!r}"
+        )
     if sampled_softmax and not tokens:
-        raise ValueError("sampled_softmax applies to token sequences; a real-valued SequenceVAE has no softmax")
+        raise ValueError(
+            "sampled_softmax applies to token sequences; a real-valued SequenceVAE has no softmax"
+        )
     if sampled_softmax and sampled_softmax >= vocab_size:
         raise ValueError(
             f"sampled_softmax={sampled_softmax} candidates would not be fewer than the {vocab_size} tokens; "
@@ -137,7 +141,9 @@ class SampledSoftmaxMixin:
         seed = as_seed(None) if seed is None else seed  # an ad-hoc call outside the training step
         candidate_seed = tf.random.experimental.stateless_fold_in(seed, 2)
         banned = (text.PAD, text.BOS)  # never emitted (see _banned_logits): not in the normalizer
-        candidates, log_expected = log_uniform_candidates(self.sampled_softmax, self.vocab_size, candidate_seed, banned)
+        candidates, log_expected = log_uniform_candidates(
+            self.sampled_softmax, self.vocab_size, candidate_seed, banned
+        )
         per_position = sampled_log_softmax(
             hidden,
             self.decoder_output.kernel,
@@ -153,4 +159,10 @@ class SampledSoftmaxMixin:
         return tf.reshape(tf.reduce_sum(per_position, axis=-1), lead)
 
 
-__all__ = ["SampledSoftmaxMixin", "check_sampled_softmax", "log_uniform_candidates", "sampled_log_softmax", "used_length"]
+__all__ = [
+    "SampledSoftmaxMixin",
+    "check_sampled_softmax",
+    "log_uniform_candidates",
+    "sampled_log_softmax",
+    "used_length",
+]

@@ -118,11 +118,19 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
             if vocabulary is not None:
                 codec = text.TextCodec(vocabulary, max_length, name="codec")
                 if vocab_size is not None and int(vocab_size) != codec.vocab_size:
-                    raise ValueError(f"vocab_size={vocab_size} but the vocabulary gives {codec.vocab_size} ids")
+                    raise ValueError(
+                        f"vocab_size={vocab_size} but the vocabulary gives {codec.vocab_size} ids"
+                    )
                 vocab_size = codec.vocab_size
             if vocab_size is None:
-                raise ValueError("SequenceVAE needs vocab_size (or vocabulary) for tokens, or features for values")
-            likelihood = likelihood or {"name": "categorical", "num_classes": int(vocab_size), "pad_id": text.PAD}
+                raise ValueError(
+                    "SequenceVAE needs vocab_size (or vocabulary) for tokens, or features for values"
+                )
+            likelihood = likelihood or {
+                "name": "categorical",
+                "num_classes": int(vocab_size),
+                "pad_id": text.PAD,
+            }
             shape = (int(max_length),)
         else:
             likelihood = likelihood or "gaussian_per_dimension"
@@ -153,7 +161,7 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
 
     @property
     def data_kind(self):
-        """"sentences" (token ids) or "series" (real values, `features=F`): the data this model reads."""
+        """ "sentences" (token ids) or "series" (real values, `features=F`): the data this model reads."""
         return "sentences" if self.tokens else "series"
 
     def build_encoder(self):
@@ -162,7 +170,11 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
         encoder_rnn = keras.layers.LSTM(self.hidden_units)
         if self.bidirectional_encoder:
             encoder_rnn = keras.layers.Bidirectional(encoder_rnn, merge_mode="concat")
-        front = [keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)] if self.tokens else []
+        front = (
+            [keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)]
+            if self.tokens
+            else []
+        )
         # An explicit input dtype: a Sequential otherwise casts its input to the compute dtype, and
         # under mixed_bfloat16 token ids above 256 would be rounded (499 -> 500) before the embedding.
         inputs = keras.Input(self.data_shape, dtype="int32" if self.tokens else "float32")
@@ -172,9 +184,13 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
         """The decoder's layers (an embedding, the z-to-state projection, the LSTM, the output
         projection), read one position at a time; `_decode_raw` runs them."""
         if self.tokens:
-            self.decoder_embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, name="decoder_embedding")
+            self.decoder_embedding = keras.layers.Embedding(
+                self.vocab_size, self.embedding_dim, name="decoder_embedding"
+            )
         self.decoder_init = keras.layers.Dense(2 * self.hidden_units, activation="tanh", name="decoder_init")
-        self.decoder_lstm = keras.layers.LSTM(self.hidden_units, return_sequences=True, return_state=True, name="decoder_lstm")
+        self.decoder_lstm = keras.layers.LSTM(
+            self.hidden_units, return_sequences=True, return_state=True, name="decoder_lstm"
+        )
         outputs = self.vocab_size if self.tokens else self.features * self.likelihood.num_params
         self.decoder_output = keras.layers.Dense(outputs, dtype="float32", name="decoder_output")
         step_inputs = (self.embedding_dim if self.tokens else self.features) + (
@@ -199,7 +215,9 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
             x = tf.constant(x.astype(object) if x.dtype.kind == "U" else x, tf.string)
         if isinstance(x, tf.Tensor) and x.dtype == tf.string:
             if self.codec is None:
-                raise ValueError("this SequenceVAE has no vocabulary: pass token ids, or build it with vocabulary=")
+                raise ValueError(
+                    "this SequenceVAE has no vocabulary: pass token ids, or build it with vocabulary="
+                )
             return self.codec(tf.reshape(x, [-1]))
         return super().prepare_inputs(x)
 
@@ -271,7 +289,9 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
         return hidden, targets
 
     def _teacher_forced(self, z, targets, training, seed=None):
-        raw = self.decoder_output(self._decoder_hidden(z, targets, training, seed)[0])  # logits of those positions
+        raw = self.decoder_output(
+            self._decoder_hidden(z, targets, training, seed)[0]
+        )  # logits of those positions
         if self.tokens:
             return raw + self._banned_logits()
         return tf.reshape(raw, [-1, self.max_length, self.features, self.likelihood.num_params])

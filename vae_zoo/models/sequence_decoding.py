@@ -72,7 +72,9 @@ class DecodingMixin:
             def sampled():
                 scaled = logits / tf.maximum(temperatures, 1e-6)[:, None]
                 return per_row(
-                    lambda row: tf.cast(tf.random.stateless_categorical(row[0][None], 1, row[1])[0, 0], tf.int32),
+                    lambda row: tf.cast(
+                        tf.random.stateless_categorical(row[0][None], 1, row[1])[0, 0], tf.int32
+                    ),
                     (scaled, row_keys_at(t)),
                     tf.TensorSpec([], tf.int32),
                 )

@@ -67,7 +67,9 @@ class SequenceDistribution(tfd.Distribution):
         event_rank = len(model.data_shape)
         event = tf.shape(x)[tf.rank(x) - event_rank :]
         lead = tf.broadcast_dynamic_shape(tf.shape(x)[: tf.rank(x) - event_rank], self._batch_shape_tensor())
-        x_flat = tf.reshape(tf.broadcast_to(x, tf.concat([lead, event], axis=0)), tf.concat([[-1], event], axis=0))
+        x_flat = tf.reshape(
+            tf.broadcast_to(x, tf.concat([lead, event], axis=0)), tf.concat([[-1], event], axis=0)
+        )
         params = model._likelihood_params(self._flat_z(lead), self._training, targets=x_flat)
         return tf.reshape(model.likelihood.log_prob(params, x_flat), lead)
 

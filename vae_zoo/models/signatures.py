@@ -90,7 +90,9 @@ class SignaturesMixin:
         `DEFAULT_LOG_LIKELIHOOD_SAMPLES`), fixed in the graph. Outputs are dicts of
         tensors; `serving_default` is `reconstruct` (added by the export).
         """
-        samples = self.DEFAULT_LOG_LIKELIHOOD_SAMPLES if log_likelihood_samples is None else log_likelihood_samples
+        samples = (
+            self.DEFAULT_LOG_LIKELIHOOD_SAMPLES if log_likelihood_samples is None else log_likelihood_samples
+        )
         samples = check_num_samples(samples, "log_likelihood_samples")
         data, seed = self.serving_data_spec(), self._seed_spec()
 

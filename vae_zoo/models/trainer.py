@@ -118,7 +118,9 @@ class TrainerMixin(KerasTrainerHooks):
             steps_per_execution = 1 if self._distributed() else DEFAULT_STEPS_PER_EXECUTION
         if jit_compile == "auto":
             jit_compile = self._auto_jit_compile()
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
+        super().compile(
+            optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs
+        )
         clip_aggregated_gradients(self.optimizer)
 
     def step_noise(self, rows, counter):
@@ -178,7 +180,9 @@ class TrainerMixin(KerasTrainerHooks):
             # replicas' logs: per replica, not per example, when a short batch splits unevenly.
             pairs = [[tracker.total.value, tracker.count.value] for tracker in self._trackers]
             sums = all_reduce_sum(context, pairs)
-            logs = {t.name: tf.math.divide_no_nan(total, count) for t, (total, count) in zip(self._trackers, sums)}
+            logs = {
+                t.name: tf.math.divide_no_nan(total, count) for t, (total, count) in zip(self._trackers, sums)
+            }
         else:
             logs = {tracker.name: tracker.result() for tracker in self._trackers}
         if multi_worker():

@@ -139,7 +139,17 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
     #: The family's own training settings: `{name: FamilyArgument(parse, help)}`.
     arguments = {}
     #: Settings every family takes from a training config.
-    TRAINING_KEYS = ("likelihood", "posterior", "prior", "beta", "kl", "free_bits", "objective", "num_samples", "seed")
+    TRAINING_KEYS = (
+        "likelihood",
+        "posterior",
+        "prior",
+        "beta",
+        "kl",
+        "free_bits",
+        "objective",
+        "num_samples",
+        "seed",
+    )
 
     @classmethod
     def training_kwargs(cls, config):
@@ -227,9 +237,7 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         lead = tf.shape(z)[:-1]
         raw = self._decode_raw(tf.reshape(z, [-1, self.latent_dim]), training, targets, seed)
         params = self.likelihood(raw)
-        return {
-            k: tf.reshape(v, tf.concat([lead, tf.shape(v)[1:]], axis=0)) for k, v in params.items()
-        }
+        return {k: tf.reshape(v, tf.concat([lead, tf.shape(v)[1:]], axis=0)) for k, v in params.items()}
 
     def _decode_raw(self, z, training=False, targets=None, seed=None):
         """Raw decoder outputs `[N, *event_shape, num_params]` for flat `z` `[N, latent_dim]`."""
@@ -330,9 +338,13 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         if row_seeds is None:
             return self._iw_log_likelihood(x, num_samples, as_seed(seed), max_elements)
         if seed is not None:
-            raise ValueError(f"pass seed (one for the batch) or row_seeds (one per row), not both; got seed={seed!r}")
+            raise ValueError(
+                f"pass seed (one for the batch) or row_seeds (one per row), not both; got seed={seed!r}"
+            )
         if np.shape(row_seeds)[:1] != tuple(x.shape[:1]):
-            raise ValueError(f"row_seeds must hold one seed per row of x ({x.shape[0]}), got shape {np.shape(row_seeds)}")
+            raise ValueError(
+                f"row_seeds must hold one seed per row of x ({x.shape[0]}), got shape {np.shape(row_seeds)}"
+            )
         return self._iw_log_likelihood(x, num_samples, None, max_elements, keys=row_keys(row_seeds))
 
     def elbo(self, x, num_samples=1, seed=None):

@@ -54,7 +54,9 @@ def vocabulary_writable(vocabulary):
 def write_vocabulary(vocabulary, path):
     """Writes `vocabulary` one word per line to `path`; returns the reference `{"file", "sha256"}` to it."""
     if not vocabulary_writable(vocabulary):
-        raise ValueError(f"a vocabulary file holds one word per line; a word of {path}'s vocabulary holds a newline")
+        raise ValueError(
+            f"a vocabulary file holds one word per line; a word of {path}'s vocabulary holds a newline"
+        )
     with open(path, "w", encoding="utf-8", newline="") as f:
         f.write("".join(f"{word}\n" for word in vocabulary))
     return {"file": os.path.basename(path), "sha256": sha256(path)}
@@ -63,7 +65,9 @@ def write_vocabulary(vocabulary, path):
 def read_vocabulary(path, expected):
     """The words of the vocabulary file at `path`, after checking its SHA-256 is `expected`."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"vocabulary file {path} is missing (expected SHA-256 {expected}); the preset was not loaded")
+        raise FileNotFoundError(
+            f"vocabulary file {path} is missing (expected SHA-256 {expected}); the preset was not loaded"
+        )
     verify(path, expected, kind="vocabulary")
     with open(path, encoding="utf-8", newline="") as f:
         content = f.read()

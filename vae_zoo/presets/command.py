@@ -6,7 +6,11 @@ from vae_zoo.presets.loader import list_presets, registry
 
 
 def add_arguments(parser):
-    parser.add_argument("--json", action="store_true", help="print the registry as JSON (as kept: asset files named, not inlined)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the registry as JSON (as kept: asset files named, not inlined)",
+    )
 
 
 def main(args):
@@ -17,5 +21,7 @@ def main(args):
     print(f"{'name':28} {'class':12} {'test NLL':>9} {'test -ELBO':>11}  description")
     for name, p in sorted(presets.items()):
         m = p["metrics"]
-        print(f"{name:28} {p['model_class']:12} {m.get('test_nll', float('nan')):9.2f} {m.get('test_negative_elbo', float('nan')):11.2f}  {p['description']}")
+        print(
+            f"{name:28} {p['model_class']:12} {m.get('test_nll', float('nan')):9.2f} {m.get('test_negative_elbo', float('nan')):11.2f}  {p['description']}"
+        )
     return 0

@@ -27,7 +27,13 @@ import urllib.parse
 import keras
 
 from vae_zoo.presets.checks import (
-    PresetChecksumError, home, model_class, resolve_assets, verify, vocabulary_writable, write_vocabulary,
+    PresetChecksumError,
+    home,
+    model_class,
+    resolve_assets,
+    verify,
+    vocabulary_writable,
+    write_vocabulary,
 )
 from vae_zoo.utils.checksums import sha256
 from vae_zoo.version import __version__
@@ -42,7 +48,12 @@ def _versions():
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    return {"vae_zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "tensorflow_probability": tfp.__version__}
+    return {
+        "vae_zoo": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_probability": tfp.__version__,
+    }
 
 
 def save_preset(model, directory, metrics=None, description=None):
@@ -73,7 +84,10 @@ def save_preset(model, directory, metrics=None, description=None):
         clone.set_weights(model.get_weights())
         clone.save_weights(os.path.join(staging, WEIGHTS_FILE))
         files = {
-            name: {"sha256": sha256(os.path.join(staging, name)), "bytes": os.path.getsize(os.path.join(staging, name))}
+            name: {
+                "sha256": sha256(os.path.join(staging, name)),
+                "bytes": os.path.getsize(os.path.join(staging, name)),
+            }
             for name in (CONFIG_FILE, WEIGHTS_FILE, VOCABULARY_FILE)
             if os.path.exists(os.path.join(staging, name))
         }
@@ -109,7 +123,9 @@ def read_metadata(directory):
     """The checked `metadata.json` of a preset directory: same major version, every file present and intact."""
     path = os.path.join(directory, METADATA_FILE)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} is missing: a preset directory holds {METADATA_FILE}, {CONFIG_FILE} and {WEIGHTS_FILE}")
+        raise FileNotFoundError(
+            f"{path} is missing: a preset directory holds {METADATA_FILE}, {CONFIG_FILE} and {WEIGHTS_FILE}"
+        )
     try:
         with open(path) as f:
             metadata = json.load(f)
@@ -121,13 +137,19 @@ def read_metadata(directory):
             f"{path} was written by vae_zoo {version} (major version {_major(version)}); this is vae_zoo "
             f"{__version__} (major {_major(__version__)}), which reads presets of its own major version only"
         )
-    for name in (CONFIG_FILE, WEIGHTS_FILE, *sorted(set(metadata.get("files", {})) - {CONFIG_FILE, WEIGHTS_FILE})):
+    for name in (
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        *sorted(set(metadata.get("files", {})) - {CONFIG_FILE, WEIGHTS_FILE}),
+    ):
         if name not in metadata.get("files", {}):
             raise ValueError(f"{path} lists no SHA-256 for {name}; the preset was not loaded")
         expected = metadata["files"][name]["sha256"]
         file = os.path.join(directory, name)
         if not os.path.isfile(file):
-            raise FileNotFoundError(f"preset file {file} is missing (expected SHA-256 {expected}); the preset was not loaded")
+            raise FileNotFoundError(
+                f"preset file {file} is missing (expected SHA-256 {expected}); the preset was not loaded"
+            )
         verify(file, expected, kind="vocabulary" if name == VOCABULARY_FILE else "weights")
     return metadata
 
@@ -137,9 +159,13 @@ def load_preset_directory(directory, cls=None, **overrides):
     read_metadata(directory)
     with open(os.path.join(directory, CONFIG_FILE)) as f:
         config = json.load(f)
-    found = keras.saving.get_registered_object(config.get("registered_name", "")) or model_class(config["class_name"])
+    found = keras.saving.get_registered_object(config.get("registered_name", "")) or model_class(
+        config["class_name"]
+    )
     if cls is not None and not issubclass(found, cls):
-        raise ValueError(f"preset {directory} is a {found.__name__}, not a {cls.__name__}; use {found.__name__}.from_preset")
+        raise ValueError(
+            f"preset {directory} is a {found.__name__}, not a {cls.__name__}; use {found.__name__}.from_preset"
+        )
     model = found.from_config({**resolve_assets(config["config"], directory), **overrides})
     model.load_weights(os.path.join(directory, WEIGHTS_FILE))
     return model
@@ -161,14 +187,24 @@ def fetch_url(handle):
     cache = os.path.join(home(), "presets")
     try:
         path = keras.utils.get_file(
-            name, url, file_hash=expected, hash_algorithm="sha256", extract=True, cache_dir=cache, cache_subdir=expected[:16]
+            name,
+            url,
+            file_hash=expected,
+            hash_algorithm="sha256",
+            extract=True,
+            cache_dir=cache,
+            cache_subdir=expected[:16],
         )
     except ValueError as error:
         raise PresetChecksumError(
             f"{url} did not serve the published preset: its SHA-256 is not {expected} ({error}); nothing was loaded"
         ) from None
-    candidates = [path] + ([os.path.join(path, d) for d in sorted(os.listdir(path))] if os.path.isdir(path) else [])
+    candidates = [path] + (
+        [os.path.join(path, d) for d in sorted(os.listdir(path))] if os.path.isdir(path) else []
+    )
     for candidate in candidates:
         if is_preset_directory(candidate):
             return candidate
-    raise ValueError(f"{url} (SHA-256 {expected}) unpacked to {path}, which holds no {METADATA_FILE}; not a vae_zoo preset")
+    raise ValueError(
+        f"{url} (SHA-256 {expected}) unpacked to {path}, which holds no {METADATA_FILE}; not a vae_zoo preset"
+    )

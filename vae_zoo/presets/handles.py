@@ -33,7 +33,11 @@ def load_model(path):
     Raises:
         FileNotFoundError: naming what was looked for.
     """
-    if directories.is_url(path) or directories.is_preset_directory(path) or (not os.path.exists(path) and path in registry()):
+    if (
+        directories.is_url(path)
+        or directories.is_preset_directory(path)
+        or (not os.path.exists(path) and path in registry())
+    ):
         return load(path)
     candidate = os.path.join(path, "model.keras") if os.path.isdir(path) else path
     if not os.path.isfile(candidate):

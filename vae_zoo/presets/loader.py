@@ -51,7 +51,11 @@ def entry(name, registry_file=None):
 
 def weights_dir(registry_file=None):
     """The folder of a registry's shipped weights: `weights/` beside `registry_file` (default `WEIGHTS_DIR`)."""
-    return WEIGHTS_DIR if registry_file is None else os.path.join(os.path.dirname(os.path.abspath(registry_file)), "weights")
+    return (
+        WEIGHTS_DIR
+        if registry_file is None
+        else os.path.join(os.path.dirname(os.path.abspath(registry_file)), "weights")
+    )
 
 
 def weights_path(name, registry_file=None):
@@ -77,7 +81,9 @@ def build_registered(name, cls=None, registry_file=None, **overrides):
     e = entry(name, registry_file)
     preset_cls = model_class(e["model_class"])
     if cls is not None and not issubclass(preset_cls, cls):
-        raise ValueError(f"preset {name!r} is a {e['model_class']}, not a {cls.__name__}; use {e['model_class']}.from_preset")
+        raise ValueError(
+            f"preset {name!r} is a {e['model_class']}, not a {cls.__name__}; use {e['model_class']}.from_preset"
+        )
     path = weights_path(name, registry_file)
     model = preset_cls.from_config({**e["config"], **overrides})
     model.load_weights(path)

@@ -76,13 +76,29 @@ METHODS = (
 
 #: (owner, private attribute set on instances, why vae-zoo needs it)
 ATTRIBUTES = (
-    (keras.Model, "_compile_loss", "whether compile() was given a loss (Keras then needs its symbolic build)"),
+    (
+        keras.Model,
+        "_compile_loss",
+        "whether compile() was given a loss (Keras then needs its symbolic build)",
+    ),
     (keras.Model, "_compile_metrics", "whether compile() was given metrics (likewise)"),
-    (keras.Model, "_distribute_strategy", "whether a model was built or compiled under a tf.distribute strategy"),
+    (
+        keras.Model,
+        "_distribute_strategy",
+        "whether a model was built or compiled under a tf.distribute strategy",
+    ),
     (keras.callbacks.BackupAndRestore, "_current_epoch", "names an atomic backup after its epoch"),
     (keras.callbacks.BackupAndRestore, "_last_batch_seen", "names an atomic backup after its batch"),
-    (keras.callbacks.BackupAndRestore, "_weights_path", "where the backup's weights are saved and restored from"),
-    (keras.callbacks.BackupAndRestore, "_training_metadata_path", "where the backup's epoch is saved and read"),
+    (
+        keras.callbacks.BackupAndRestore,
+        "_weights_path",
+        "where the backup's weights are saved and restored from",
+    ),
+    (
+        keras.callbacks.BackupAndRestore,
+        "_training_metadata_path",
+        "where the backup's epoch is saved and read",
+    ),
 )
 
 #: The property `tf.saved_model.save` reads for a model's default signature, and why vae-zoo sets it.
@@ -128,7 +144,9 @@ def check():
         _fail(f"Model.{SAVE_SIGNATURE[0]}", SAVE_SIGNATURE[1], "does not have")
     from tensorflow.python.distribute import collective_all_reduce_strategy
 
-    if not callable(getattr(collective_all_reduce_strategy.CollectiveAllReduceExtended, MULTI_WORKER[0], None)):
+    if not callable(
+        getattr(collective_all_reduce_strategy.CollectiveAllReduceExtended, MULTI_WORKER[0], None)
+    ):
         raise KerasCompatibilityError(
             f"vae-zoo relies on tf.distribute's private CollectiveAllReduceExtended.{MULTI_WORKER[0]} "
             f"({MULTI_WORKER[1]}), which TensorFlow {tf.__version__} does not have"
@@ -148,7 +166,10 @@ def set_gradient_hooks(optimizer, clip, all_reduce):
 
 def compiled_loss_or_metrics(model):
     """Whether `compile()` was given a loss or metrics."""
-    return getattr(model, "_compile_loss", None) is not None or getattr(model, "_compile_metrics", None) is not None
+    return (
+        getattr(model, "_compile_loss", None) is not None
+        or getattr(model, "_compile_metrics", None) is not None
+    )
 
 
 def model_strategy(model):
@@ -179,7 +200,10 @@ def load_backup(callback):
 
 def in_multi_worker_mode(strategy):
     """Whether `strategy` is a MultiWorkerMirroredStrategy that spans several workers."""
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
 
 
 class BackupAndRestoreHooks:
