@@ -39,9 +39,6 @@ class DenseVAE(VAE):
     (TensorShape([8]), TensorShape([3, 28, 28, 1]))
     """
 
-    #: XLA compiles the dense step faster than TensorFlow's executor runs it (benchmarks/README.md).
-    AUTO_JIT_COMPILE = True
-
     arguments = {
         "hidden_units": FamilyArgument(int_list, "widths of the hidden layers, e.g. 512,256 ('' for linear)"),
         "activation": FamilyArgument(str, "activation of the hidden layers (default relu)"),
