@@ -3,7 +3,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
@@ -29,7 +28,3 @@ def fashion_test():
 def _seeded():
     keras.utils.set_random_seed(1234)
     yield
-
-
-def unit_images(n=16, shape=(28, 28, 1), seed=0):
-    return np.random.default_rng(seed).random((n, *shape), dtype="float32")

@@ -52,7 +52,8 @@ def test_estimate_converges_to_the_exact_log_likelihood(linear_gaussian):
 
 
 def test_bounds_tighten_as_k_grows():
-    """Early in training the diagonal posterior is a poor proposal: ELBO <= IWAE-k <= log p(x), growing with k."""
+    """Early in training the diagonal posterior is a poor proposal: ELBO <= IWAE-k <= log p(x), growing with
+    k."""
     model, x, exact = _linear_gaussian(epochs=2, learning_rate=3e-3)
     means = {
         k: evaluation.log_likelihood(model, x, num_samples=k, seed=1, progress=False).mean()
@@ -75,7 +76,8 @@ def test_memory_is_bounded_by_chunks(linear_gaussian):
     estimate = model.log_likelihood(
         x4, num_samples=k, seed=3, max_elements=chunk * batch * 6 * model.likelihood.num_params
     )
-    # the same stream by hand: chunk i draws stateless_normal([chunk, batch, 2], fold_in(seed, i)), seed 3 -> [3, 0]
+    # the same stream by hand: chunk i draws stateless_normal([chunk, batch, 2], fold_in(seed, i)), seed 3 ->
+    # [3, 0]
     seed = tf.constant([3, 0], tf.int32)
     fold_in = tf.random.experimental.stateless_fold_in
     eps = tf.concat(
@@ -289,7 +291,8 @@ def test_sentence_report_counts_words_independently_of_the_vocabulary():
     assert report["reconstruction_unknown_word_share"] == pytest.approx(2 / 6)
     # max_length 4 keeps 3 tokens and [EOS]: the 7- and 4-token sentences are cut, the empty one is not
     assert (report["truncation_length"], report["truncated_sentences"]) == (4, 2)
-    # floor: sentence i against reconstruction j = derangement(3, 0)[i] = 2, 0, 1; only "the" of the first matches
+    # floor: sentence i against reconstruction j = derangement(3, 0)[i] = 2, 0, 1; only "the" of the first
+    # matches
     assert sentence_metrics.derangement(3, seed=0).tolist() == [2, 0, 1]
     assert report["reconstruction_word_f1_random_other"] == pytest.approx(
         (2 * (1 / 6) / (1 + 1 / 6) + 0 + 0) / 3

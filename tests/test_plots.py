@@ -1,4 +1,5 @@
-"""Pictures: each kind draws what it claims (checked on the arrays and on the PNG's pixels); bad requests fail clearly."""
+"""Pictures: each kind draws what it claims (checked on the arrays and on the PNG's pixels); bad requests fail
+clearly."""
 
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def correlation(a, b):
 
 
 def assert_png_shows(path, canvas, wrong):
-    """The PNG at `path` shows `canvas` (a `[H, W, 1]` array), not the `wrong` canvas a plausible bug would draw."""
+    """The PNG at `path` shows `canvas` (a `[H, W, 1]` array), not the `wrong` canvas a plausible bug would
+    draw."""
     shown = png_pixels(path, canvas.shape)
     right, other = correlation(shown, canvas), correlation(shown, wrong)
     error = np.abs(shown - canvas[..., 0]).mean()
@@ -324,6 +326,6 @@ def test_plot_command_refuses_bad_indices_and_unlabelled_scatter(tmp_path, model
     code, err = plot("s.png", "--kind", "scatter", "--dataset", str(unlabelled), "--num", "25")
     assert code == 2 and not (tmp_path / "s.png").exists(), err
     assert (
-        f"the scatter plot colours points by class and needs labels, but the test split of {unlabelled} has none"
-        in err
+        "the scatter plot colours points by class and needs labels, "
+        f"but the test split of {unlabelled} has none" in err
     )

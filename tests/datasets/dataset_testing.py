@@ -1,9 +1,7 @@
-"""Shared fixtures and file writers of the `vae_zoo.datasets` tests.
+"""Shared markers and file writers of the `vae_zoo.datasets` tests.
 
-Not a conftest.py: a second `conftest` module would shadow `tests/conftest.py`
-for `from conftest import ...` in other test folders. Test modules import the
-fixtures they use (`isolated_environment` is autouse, so import it in every
-test module) and pytest, which puts this folder on `sys.path`, finds them.
+The fixtures (`isolated_environment`, autouse, and `fashion`) live in this
+folder's conftest.py, where pytest finds them without an import.
 
 The Fashion-MNIST tests read the real files of Debian's `dataset-fashion-mnist`
 package and the WordNet tests those of `wordnet-base`; everything else runs on
@@ -19,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_zoo import datasets
-
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 WORDNET_DIR = Path("/usr/share/wordnet")
 
@@ -31,26 +27,6 @@ needs_fashion = pytest.mark.skipif(
 needs_wordnet = pytest.mark.skipif(
     not (WORDNET_DIR / "data.noun").is_file(), reason="needs Debian package wordnet-base"
 )
-
-
-@pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch, tmp_path_factory):
-    """Points TFDS at an empty data dir and unsets the data env vars."""
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path_factory.mktemp("tfds_default")))
-    monkeypatch.delenv(datasets.DATA_ENV_VAR, raising=False)
-    monkeypatch.delenv("WNHOME", raising=False)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    """The official Fashion-MNIST splits, read straight from the IDX files."""
-    read = datasets._read_idx
-    return {
-        "x_train": read(FASHION_DIR / "train-images-idx3-ubyte.gz"),
-        "y_train": read(FASHION_DIR / "train-labels-idx1-ubyte.gz"),
-        "x_test": read(FASHION_DIR / "t10k-images-idx3-ubyte.gz"),
-        "y_test": read(FASHION_DIR / "t10k-labels-idx1-ubyte.gz"),
-    }
 
 
 def idx_bytes(array, type_code=0x08):

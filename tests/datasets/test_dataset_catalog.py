@@ -8,11 +8,7 @@ import tensorflow as tf
 from vae_zoo import datasets
 from vae_zoo.datasets import catalog, images, readers, sources, wordnet
 
-from dataset_testing import (  # noqa: F401 (fixtures are found by name)
-    isolated_environment,
-    needs_fashion,
-    needs_wordnet,
-)
+from dataset_testing import needs_fashion, needs_wordnet
 
 
 def test_unknown_name_lists_known_names():

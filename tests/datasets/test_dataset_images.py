@@ -6,12 +6,7 @@ import tensorflow as tf
 
 from vae_zoo import datasets
 
-from dataset_testing import (  # noqa: F401 (fixtures are found by name)
-    fashion,
-    isolated_environment,
-    needs_fashion,
-    write_idx_dir,
-)
+from dataset_testing import needs_fashion, write_idx_dir
 
 
 @needs_fashion

@@ -9,14 +9,7 @@ import tensorflow as tf
 
 from vae_zoo import datasets
 
-from dataset_testing import (  # noqa: F401 (fixtures are found by name)
-    fashion,
-    idx_bytes,
-    isolated_environment,
-    needs_fashion,
-    write_idx,
-    write_idx_dir,
-)
+from dataset_testing import idx_bytes, needs_fashion, write_idx, write_idx_dir
 
 
 @needs_fashion

@@ -12,13 +12,7 @@ import tensorflow as tf
 from vae_zoo import datasets
 from vae_zoo.datasets import sources
 
-from dataset_testing import (  # noqa: F401 (fixtures are found by name)
-    FASHION_DIR,
-    isolated_environment,
-    needs_fashion,
-    write_idx,
-    write_idx_dir,
-)
+from dataset_testing import FASHION_DIR, needs_fashion, write_idx, write_idx_dir
 
 
 @needs_fashion
@@ -135,7 +129,7 @@ def test_idx_directory_path_and_data_locations(tmp_path, monkeypatch):
 
 def test_binarized_mnist_from_local_amat_files(tmp_path):
     rng = np.random.default_rng(0)
-    for split, name in datasets._AMAT_FILES.items():
+    for name in datasets._AMAT_FILES.values():
         np.savetxt(tmp_path / name, rng.integers(0, 2, (3, 784)), fmt="%d")
     x, y = datasets.load_arrays(
         "binarized_mnist",

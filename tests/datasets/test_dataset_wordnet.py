@@ -6,12 +6,7 @@ import tensorflow as tf
 from vae_zoo import datasets
 from vae_zoo.datasets import sources
 
-from dataset_testing import (  # noqa: F401 (fixtures are found by name)
-    WORDNET_DIR,
-    isolated_environment,
-    md5_split,
-    needs_wordnet,
-)
+from dataset_testing import WORDNET_DIR, md5_split, needs_wordnet
 
 
 def test_txt_path(tmp_path):

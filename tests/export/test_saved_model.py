@@ -1,7 +1,8 @@
-"""SavedModel export: signatures, versions, a process without vae_zoo, saved_model_cli, warmup, client requests.
+"""SavedModel export: signatures, versions, a process without vae_zoo, saved_model_cli, warmup, client
+requests.
 
 How TF Serving's C++ server and its batcher run the exports is in
-test_tf_serving_session.py; this module checks the export itself.
+test_tf_serving_session*.py; this module checks the export itself.
 """
 
 import json
@@ -30,7 +31,10 @@ inputs = dict(np.load(inputs_file, allow_pickle=False))
 results = {}
 for load in (1, 2):
     model = tf.saved_model.load(path)
-    for name in ("encode", "decode", "reconstruct", "encode_sample", "decode_sample", "sample", "log_likelihood", "serving_default"):
+    for name in (
+        "encode", "decode", "reconstruct", "encode_sample", "decode_sample", "sample", "log_likelihood",
+        "serving_default",
+    ):
         fn = model.signatures[name]
         args = {k.split("__")[1]: tf.constant(v) for k, v in inputs.items() if k.startswith(name + "__")}
         for key, value in fn(**args).items():
@@ -44,7 +48,8 @@ for record in tf.data.TFRecordDataset(path + "/assets.extra/tf_serving_warmup_re
     fn(**args)
     warmups.append([request.model_spec.signature_name, int(next(iter(args.values())).shape[0])])
 np.savez(out_file, **results)
-print(json.dumps({"warmups": sorted(warmups), "modules": sorted(m for m in sys.modules if m.startswith(("vae_zoo", "tensorflow_probability")))}))
+modules = sorted(m for m in sys.modules if m.startswith(("vae_zoo", "tensorflow_probability")))
+print(json.dumps({"warmups": sorted(warmups), "modules": modules}))
 """
 )
 
@@ -274,7 +279,8 @@ def test_wrong_inputs_fail_with_tensorflow_errors_naming_the_input(exported):
         encode_sample(x=tf.zeros((3, 28, 28, 1)), seed=seed)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?=.*\bseed\b)(?=.*\btemperature\b)"):
         loaded.signatures["sample"](seed=seed, temperature=tf.ones([3]))
-    # a request whose every row is invalid fails, naming the rule; see test_tf_serving_batcher.py for mixed batches
+    # a request whose every row is invalid fails, naming the rule; see test_tf_serving_batcher.py for mixed
+    # batches
     message = r"every row of the request is invalid; row 0: x: BernoulliLikelihood needs values in \[0, 1\]"
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         encode(x=tf.fill((1, 28, 28, 1), 3.0))
@@ -300,7 +306,8 @@ def _metadata_answer(path):
 
 
 def test_client_requests_match_the_exported_signatures(exported):
-    """serving/client builds, from the model's metadata, requests whose input names, dtypes and shapes are the SavedModel's."""
+    """serving/client builds, from the model's metadata, requests whose input names, dtypes and shapes are the
+    SavedModel's."""
     from serving import client
 
     model, _, path = exported

@@ -67,7 +67,8 @@ for (signature, scenario), tasks in sorted(cases.items()):
         for key, value in result.items():
             outputs[f"{signature}|{scenario}|{index}|{key}"] = value
 np.savez(out_file, **outputs)
-print(json.dumps({"errors": errors, "modules": sorted(m for m in sys.modules if m.startswith(("vae_zoo", "tensorflow_p")))}))
+modules = sorted(m for m in sys.modules if m.startswith(("vae_zoo", "tensorflow_p")))
+print(json.dumps({"errors": errors, "modules": modules}))
 """
 )
 

@@ -185,7 +185,8 @@ def test_sentence_models_are_refused(tmp_path):
 
 
 def test_sampling_signatures_need_tf_select(dense):
-    """Stateless random ops are not TFLite builtins: converting `sample` with builtins only fails, naming them."""
+    """Stateless random ops are not TFLite builtins: converting `sample` with builtins only fails, naming
+    them."""
     model, _, _ = dense
     with pytest.raises(
         ValueError, match=r"DenseVAE signatures \['sample'\] need TensorFlow ops .*StatelessRandom"
@@ -194,16 +195,20 @@ def test_sampling_signatures_need_tf_select(dense):
 
 
 def test_converter_failures_become_value_errors_with_the_reason():
-    """Other conversion failures (e.g. the sequence models' LSTM TensorList ops) name the converter's first error."""
+    """Other conversion failures (e.g. the sequence models' LSTM TensorList ops) name the converter's first
+    error."""
     message = (
-        '<unknown>:0: error: loc(callsite(fused["TensorListReserve:", "lstm/TensorArrayV2@f"] at fused["S:", "S"])): '
+        '<unknown>:0: error: loc(callsite(fused["TensorListReserve:", "lstm/TensorArrayV2@f"] '
+        'at fused["S:", "S"])): '
         "'tf.TensorListReserve' op requires element_shape to be static during TF Lite transformation pass\n"
         "<unknown>:0: error: failed while converting: 'main'\n"
-        "<unknown>:0: error: Lowering tensor list ops is failed. Please consider using Select TF ops and disabling it"
+        "<unknown>:0: error: Lowering tensor list ops is failed. "
+        "Please consider using Select TF ops and disabling it"
     )
     error = tflite._conversion_error(vae_zoo.models.DenseVAE(**DENSE), ["encode"], message)
     assert str(error) == (
-        "DenseVAE signatures ['encode'] cannot be converted with TFLite builtin ops only: 'tf.TensorListReserve' op "
+        "DenseVAE signatures ['encode'] cannot be converted with TFLite builtin ops only: "
+        "'tf.TensorListReserve' op "
         "requires element_shape to be static during TF Lite transformation pass "
         "(export a SavedModel with vae_zoo.export_saved_model instead)"
     )

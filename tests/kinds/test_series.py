@@ -1,4 +1,5 @@
-"""The third data kind, real-valued series: the sunspot series through `vae-zoo train` and `vae-zoo export`."""
+"""The third data kind, real-valued series: the sunspot series through `vae-zoo train` and `vae-zoo
+export`."""
 
 import json
 import os

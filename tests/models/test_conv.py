@@ -1,7 +1,7 @@
 """ConvVAE: the shared family checks, input sizes."""
 
 import pytest
-from conftest import unit_images
+from image_testing import unit_images
 
 from vae_zoo.models import ConvVAE
 from family_testing import run_family_test

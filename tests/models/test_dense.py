@@ -12,12 +12,9 @@ SMALL = dict(hidden_units=(64,), seed=0)
 
 def test_linear_dense_vae_has_no_hidden_layers():
     model = DenseVAE((5,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)
-    dense = [
-        l
-        for l in model.encoder_network.layers + model.decoder_network.layers
-        if isinstance(l, keras.layers.Dense)
-    ]
-    assert [l.name for l in dense] == ["likelihood_params"]
+    layers = model.encoder_network.layers + model.decoder_network.layers
+    dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.name for layer in dense] == ["likelihood_params"]
     assert dense[0].activation is keras.activations.linear
     # the decoder mean is affine in z: mean(a + b) - mean(a) - mean(b) + mean(0) == 0
     a, b = tf.constant([[0.3, -1.0]]), tf.constant([[2.0, 0.5]])

@@ -86,7 +86,8 @@ def test_family_settings_are_parsed_by_the_family_and_refused_elsewhere():
     }
     with pytest.raises(
         ValueError,
-        match="--filters does not apply to --model dense \\(DenseVAE\\); its own settings: --hidden-units, --activation",
+        match="--filters does not apply to --model dense \\(DenseVAE\\); "
+        "its own settings: --hidden-units, --activation",
     ):
         family_settings(get_family("dense"), {"filters": "8,16"})
     with pytest.raises(ValueError, match="--capacity does not apply to --model conv"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import unit_images
+from image_testing import unit_images
 
 from vae_zoo.models import DenseVAE
 

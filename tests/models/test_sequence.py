@@ -1,10 +1,14 @@
-"""SequenceVAE: text handling, teacher forcing, in-graph decoding, bad input, string export."""
+"""SequenceVAE on sentences: the codec, training, the BN-VAE posterior, teacher forcing, decoding in the
+graph and decode()'s distribution, the text API, bad input, the .keras round trip and the string export.
+
+Its training options (mixed precision, word dropout) are in test_sequence_training.py, the real-valued
+variant in test_sequence_series.py and the command line in test_sequence_commands.py.
+"""
 
 import json
 import os
 import subprocess
 import sys
-import zipfile
 
 import keras
 import numpy as np
@@ -18,11 +22,6 @@ from vae_zoo.text import TextCodec
 from family_testing import run_family_test
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return datasets.wordnet_sentences("train")[:4000]
 
 
 @pytest.fixture(scope="module")
@@ -187,121 +186,6 @@ def test_ancestral_samples_follow_log_prob():
     np.testing.assert_allclose(counts / 4000, probs, atol=0.03)
 
 
-def test_mixed_precision(corpus, tmp_path):
-    codec = TextCodec.from_corpus(corpus[:500], max_length=10, max_tokens=300)
-    ids = codec.tokenize(corpus[:256]).numpy()
-    for policy, compute in (("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")):
-        keras.mixed_precision.set_global_policy(policy)
-        try:
-            for conditioning in ("both", "input"):
-                model = SequenceVAE(
-                    vocabulary=codec.vocabulary,
-                    max_length=10,
-                    embedding_dim=8,
-                    hidden_units=16,
-                    latent_dim=4,
-                    conditioning=conditioning,
-                    seed=0,
-                )
-                assert (
-                    model.decoder_lstm.compute_dtype == compute
-                    and model.decoder_embedding.compute_dtype == compute
-                )
-                assert (
-                    model.decoder_output.compute_dtype == "float32"
-                    and model.posterior.compute_dtype == "float32"
-                )
-                model.compile(optimizer="adam")
-                history = model.fit(ids, batch_size=32, epochs=1, verbose=0).history
-                assert np.isfinite(history["loss"][0])
-                params = model._likelihood_params(
-                    model.encode(ids[:2]).mean(), targets=model.prepare_inputs(ids[:2])
-                )
-                assert params["logits"].dtype == tf.float32
-                assert model.encode(ids[:2]).mean().dtype == tf.float32
-                # token ids reach the embeddings exactly (bfloat16 would round 257 to 256)
-                near = np.array([[257, text.EOS] + [text.PAD] * 8, [256, text.EOS] + [text.PAD] * 8], "int32")
-                assert np.abs(np.diff(model.encode(near).mean().numpy(), axis=0)).max() > 0
-                path = tmp_path / f"{policy}_{conditioning}.keras"
-                model.save(path)
-                restored = keras.models.load_model(path)
-                np.testing.assert_array_equal(
-                    restored.generate_ids(tf.zeros((2, 4))), model.generate_ids(tf.zeros((2, 4)))
-                )
-                np.testing.assert_allclose(
-                    restored.elbo(ids[:4], seed=1), model.elbo(ids[:4], seed=1), rtol=1e-6
-                )
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
-
-
-def test_word_dropout_is_keyed_by_seed_and_step(corpus, tmp_path):
-    """A run interrupted after one epoch and resumed from its .keras file draws the same word-dropout
-    masks as the uninterrupted run, so both end with the same weights."""
-    codec = TextCodec.from_corpus(corpus[:300], max_length=8, max_tokens=200)
-    ids = codec.tokenize(corpus[:64]).numpy()
-
-    def fresh():
-        keras.utils.set_random_seed(0)
-        model = SequenceVAE(
-            vocabulary=codec.vocabulary,
-            max_length=8,
-            embedding_dim=8,
-            hidden_units=8,
-            latent_dim=3,
-            word_dropout=0.5,
-            seed=4,
-        )
-        model.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=1)
-        return model
-
-    straight = fresh()
-    straight.fit(ids, batch_size=32, epochs=2, shuffle=False, verbose=0)
-    first = fresh()
-    first.fit(ids, batch_size=32, epochs=1, shuffle=False, verbose=0)
-    first.save(tmp_path / "epoch1.keras")
-    resumed = keras.models.load_model(tmp_path / "epoch1.keras")
-    resumed.fit(ids, batch_size=32, epochs=1, shuffle=False, verbose=0)
-    for a, b in zip(straight.get_weights(), resumed.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-6)
-
-
-def test_word_dropout_masks_change_with_the_step_and_reproduce(corpus):
-    """Two SGD steps on the same batch drop different words (the masks are keyed by the optimizer step,
-    not the seed alone); a fresh model with the same seed drops the same words at each step, another seed
-    other words; about `word_dropout` of the positions are dropped."""
-    codec = TextCodec.from_corpus(corpus[:300], max_length=8, max_tokens=200)
-    ids = codec.tokenize(corpus[:16]).numpy()
-
-    def masks(seed):
-        keras.utils.set_random_seed(0)
-        model = SequenceVAE(
-            vocabulary=codec.vocabulary,
-            max_length=8,
-            embedding_dim=8,
-            hidden_units=8,
-            latent_dim=3,
-            word_dropout=0.5,
-            seed=seed,
-        )
-        model.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=1, run_eagerly=True)
-        drawn, draw = [], model._word_dropout_mask
-        model._word_dropout_mask = lambda *args: drawn.append(draw(*args).numpy()) or tf.constant(drawn[-1])
-        model.fit(np.concatenate([ids, ids]), batch_size=len(ids), epochs=1, shuffle=False, verbose=0)
-        assert int(model.optimizer.iterations) == 2 and len(drawn) == 2, len(drawn)
-        return drawn
-
-    step0, step1 = masks(seed=4)
-    assert step0.shape == step1.shape == (16, 8)
-    assert 0.35 < step0.mean() < 0.65 and 0.35 < step1.mean() < 0.65, (step0.mean(), step1.mean())
-    assert (step0 != step1).mean() > 0.3, (step0 != step1).mean()  # independent masks differ at about half
-    again = masks(seed=4)
-    np.testing.assert_array_equal(again[0], step0)
-    np.testing.assert_array_equal(again[1], step1)
-    other = masks(seed=5)
-    assert (other[0] != step0).mean() > 0.3 and (other[1] != step1).mean() > 0.3
-
-
 def test_token_models_refuse_the_vamp_prior():
     codec = TextCodec.from_corpus(["a b", "b c"], max_length=4)
     for prior in ("vamp", {"name": "vamp", "num_components": 5}):
@@ -371,15 +255,20 @@ import tensorflow as tf
 m = tf.saved_model.load(sys.argv[1])
 s = lambda v: [x.decode("utf-8") for x in v.numpy()]
 sentences = tf.constant(["a general concept", "", "zzqx plorf", b"\xff\xfe broken", "word " * 100])
+seeds, temperatures = tf.constant([1, 2, 3], tf.int64), tf.constant([1.0, 1.0, 1.0])
 out = {
-    "encode": {k: v.numpy().tolist() for k, v in m.signatures["encode"](sentences=sentences).items() if k != "error"},
+    "encode": {
+        k: v.numpy().tolist() for k, v in m.signatures["encode"](sentences=sentences).items() if k != "error"
+    },
     "encode_errors": s(m.signatures["encode"](sentences=sentences)["error"]),
     "decode": s(m.signatures["decode"](z=tf.zeros([2, %d]))["sentences"]),
-    "sample": s(m.signatures["sample"](seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.constant([1.0, 1.0, 1.0]))["sentences"]),
-    "sample_again": s(m.signatures["sample"](seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.constant([1.0, 1.0, 1.0]))["sentences"]),
+    "sample": s(m.signatures["sample"](seed=seeds, temperature=temperatures)["sentences"]),
+    "sample_again": s(m.signatures["sample"](seed=seeds, temperature=temperatures)["sentences"]),
     "reconstruct": s(m.signatures["reconstruct"](sentences=sentences)["sentences"]),
     "default": s(m.signatures["serving_default"](sentences=sentences)["sentences"]),
-    "log_likelihood": m.signatures["log_likelihood"](sentences=sentences, seed=tf.constant([1, 2, 3, 4, 5], tf.int64))["log_likelihood"].numpy().tolist(),
+    "log_likelihood": m.signatures["log_likelihood"](
+        sentences=sentences, seed=tf.constant([1, 2, 3, 4, 5], tf.int64)
+    )["log_likelihood"].numpy().tolist(),
 }
 print(json.dumps(out))
 """
@@ -408,117 +297,3 @@ def test_string_signatures_without_vae_zoo(trained, tmp_path, corpus):
     assert np.isfinite(out["log_likelihood"]).all() and len(out["log_likelihood"]) == 5
     meta = json.load(open(os.path.join(path, "assets.extra", "vae_zoo.json")))
     assert meta["input_dtype"] == "string" and meta["model_class"] == "SequenceVAE"
-
-
-def mackey_glass(length, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0):
-    """The Mackey-Glass delay differential equation, a standard chaotic benchmark series."""
-    history = [1.2] * (tau + 1)
-    for _ in range(length + 500):
-        x, x_tau = history[-1], history[-1 - tau]
-        history.append(x + dt * (beta * x_tau / (1 + x_tau**n) - gamma * x))
-    return np.array(history[-length:], "float32")
-
-
-def test_real_valued_variant_on_mackey_glass():
-    keras.utils.set_random_seed(0)
-    series = mackey_glass(6000)
-    windows = np.stack([series[i : i + 24] for i in range(0, 5000, 2)])[..., None]  # [2500, 24, 1]
-    windows = (windows - series.mean()) / series.std()
-    # input dropout and free bits keep the autoregressive decoder from ignoring z
-    model = SequenceVAE(
-        max_length=24, features=1, hidden_units=32, latent_dim=4, word_dropout=0.5, free_bits=0.5, seed=0
-    )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    history = model.fit(windows[:2000], batch_size=50, epochs=10, verbose=0).history
-    assert history["loss"][-1] < history["loss"][0] - 10
-    assert history["kl"][-1] > 1.0
-    test = windows[2000:]
-    reconstruction = model.reconstruct(test).numpy()  # decoded from z alone, no teacher forcing
-    assert reconstruction.shape == test.shape
-    mse = float(np.mean((reconstruction - test) ** 2))
-    assert mse < 0.25 * float(np.var(test)), mse  # measured 0.088 against a variance of 0.99
-    assert model.sample(3, seed=1).shape == (3, 24, 1)
-
-
-def test_train_evaluate_export_commands(tmp_path):
-    run = tmp_path / "run"
-    train = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vae_zoo.cli",
-            "train",
-            "--model",
-            "sequence",
-            "--dataset",
-            "wordnet_sentences",
-            "--max-tokens",
-            "500",
-            "--max-length",
-            "12",
-            "--latent-dim",
-            "4",
-            "--hidden-units",
-            "16",
-            "--embedding-dim",
-            "8",
-            "--epochs",
-            "1",
-            "--steps-per-epoch",
-            "5",
-            "--batch-size",
-            "32",
-            "--free-bits",
-            "0.1",
-            "--no-tensorboard",
-            "--verbose",
-            "2",
-            "--mixed-precision",
-            "--out",
-            str(run),
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert train.returncode == 0, train.stderr[-3000:]
-    assert "wordnet_sentences [train]: 148220 sentences" in train.stdout
-    assert json.loads((run / "metrics.json").read_text())["precision_policy"] == "mixed_bfloat16"  # on a CPU
-    assert len((run / "samples.txt").read_text().splitlines()) == 33  # 3 temperatures x (header + 10)
-    assert (run / "reconstructions.txt").read_text().startswith("in:  ")
-    # no --posterior: the family's default, BN-VAE's batch-normalized means
-    with zipfile.ZipFile(run / "model.keras") as archive:
-        saved = json.loads(archive.read("config.json"))["config"]["posterior"]["config"]
-    assert saved["batch_norm_scale"] == 0.6
-    evaluate = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vae_zoo.cli",
-            "evaluate",
-            str(run),
-            "--dataset",
-            "wordnet_sentences",
-            "--num-samples",
-            "3",
-            "--max-examples",
-            "40",
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
-    report = json.loads((run / "evaluation.json").read_text())
-    assert report["num_examples"] == 40 and report["perplexity"] > 1 and report["tokens"] >= 40
-    export = subprocess.run(
-        [sys.executable, "-m", "vae_zoo.cli", "export", str(run), str(tmp_path / "exported")],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert export.returncode == 0, export.stderr[-3000:]
-    assert (tmp_path / "exported" / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()

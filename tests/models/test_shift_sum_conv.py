@@ -1,4 +1,5 @@
-"""ConvVAE's few-channel head: a `keras.layers.Conv2D` whose convolution is a per-pixel product and a shift-and-sum."""
+"""ConvVAE's few-channel head: a `keras.layers.Conv2D` whose convolution is a per-pixel product and a shift-
+and-sum."""
 
 import json
 
@@ -10,14 +11,14 @@ from vae_zoo.models import ConvVAE, conv
 
 #: `keras.saving.serialize_keras_object` of the head when it was a `Conv2D` subclass
 #: registered as `vae_zoo>ShiftSumConv2D`.
-OLD_CONFIG = json.loads("""{"module": "vae_zoo.models.conv", "class_name": "Conv2D", "config": {
-"name": "likelihood_params", "trainable": true,
-"dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
-"filters": 1, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "data_format": "channels_last",
-"dilation_rate": [1, 1], "groups": 1, "activation": "linear", "use_bias": true, "kernel_initializer": {"module":
-"keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null, "input_axes": null, "output_axes": null},
-"registered_name": null}, "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {},
-"registered_name": null}, "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+OLD_CONFIG = json.loads("""{"module": "vae_zoo.models.conv", "class_name": "Conv2D", "config": { "name":
+"likelihood_params", "trainable": true, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config":
+{"name": "float32"}, "registered_name": null}, "filters": 1, "kernel_size": [3, 3], "strides": [1, 1],
+"padding": "same", "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1, "activation":
+"linear", "use_bias": true, "kernel_initializer": {"module": "keras.initializers", "class_name":
+"GlorotUniform", "config": {"seed": null, "input_axes": null, "output_axes": null}, "registered_name": null},
+"bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name":
+null}, "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
 "kernel_constraint": null, "bias_constraint": null}, "registered_name": "vae_zoo>ShiftSumConv2D"}""")
 
 

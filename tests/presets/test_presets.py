@@ -1,4 +1,5 @@
-"""Pretrained zoo: every shipped entry loads offline, reproduces its recorded numbers, refuses tampered files."""
+"""Pretrained zoo: every shipped entry loads offline, reproduces its recorded numbers, refuses tampered
+files."""
 
 import os
 import shutil

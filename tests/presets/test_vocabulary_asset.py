@@ -15,7 +15,8 @@ from vae_zoo.models import SequenceVAE
 from vae_zoo.text import TextCodec
 
 NAME = "lstm_wordnet_sentences"
-#: SHA-256 of `json.dumps(vocabulary)` for the 35,996 words the entry listed inline in registry.json before the move.
+#: SHA-256 of `json.dumps(vocabulary)` for the 35,996 words the entry listed inline in registry.json before
+#: the move.
 OLD_VOCABULARY_SHA256 = "f3270b048619920eb574f68dfe29d03e0cb4fe7885aaf61f574d55cddd739c40"
 
 

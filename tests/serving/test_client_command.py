@@ -20,16 +20,14 @@ import textwrap
 
 import numpy as np
 import pytest
-from serving_testing import (  # noqa: F401  (transport is a fixture)
+from serving_testing import (
     REPO_ROOT,
     SMALL_IMAGE,
     SMALL_LATENT,
-    GrpcChannel,
     exported,
-    rest_server,
     sc,
-    transport,
 )
+from tf_serving_standins import GrpcChannel, rest_server
 
 from serving.client import command, common, grpc_client, rest
 
@@ -207,7 +205,8 @@ INSTALLED_SCRIPT = textwrap.dedent(
 
 
 def test_works_under_its_installed_name(tmp_path):
-    """As installed by the wheel (``vae_zoo.serving`` -> ``serving/``): relative imports only, no ``serving`` on the path."""
+    """As installed by the wheel (``vae_zoo.serving`` -> ``serving/``): relative imports only, no ``serving``
+    on the path."""
     site = tmp_path / "site"
     (site / "vae_zoo").mkdir(parents=True)
     (site / "vae_zoo" / "__init__.py").write_text("")  # the package itself is not under test here

@@ -19,7 +19,6 @@ from serving_testing import (
     SIGNATURES,
     SMALL_IMAGE,
     SMALL_LATENT,
-    GrpcChannel,
     assert_outputs_equal,
     exported,
     grpc_metadata_response,
@@ -29,6 +28,7 @@ from serving_testing import (
     sc,
     specs,
 )
+from tf_serving_standins import GrpcChannel
 
 CASES = [(kind, signature) for kind in KINDS for signature in SIGNATURES]
 

@@ -1,131 +1,30 @@
-"""Tests for serving/client/rest.py: response parsing, RestClient, and REST without TensorFlow.
+"""serving/client/rest.py's RestClient, offline (no server, no network).
 
-Offline (no server, no network): responses are parsed from hand-written
-bodies in the shapes TF Serving documents, and ``RestClient`` runs over a
-stubbed ``urllib.request.urlopen`` that answers the metadata of a real export
-and runs its requests through the loaded SavedModel (``serving_testing``).
-The REST client needs neither TensorFlow nor ``grpc``, which the last tests
-check (in a subprocess where both are blocked, and in the source).
+The client runs over a stubbed ``urllib.request.urlopen`` (the ``transport`` fixture) that answers the
+metadata of a real export and runs its requests through the loaded SavedModel (``serving_testing``):
+every signature, the image and sentence methods against the Python API, checks made before sending,
+versions, and the errors of the server and of the connection.
 """
 
 from __future__ import annotations
 
-import ast
 import io
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import urllib.error
 
 import numpy as np
 import pytest
-from serving_testing import (  # noqa: F401  (transport is a fixture)
+from serving_testing import (
     CORPUS,
-    REPO_ROOT,
     SMALL_IMAGE,
     SMALL_LATENT,
     assert_outputs_equal,
     exported,
     model_inputs,
     rest_metadata,
-    rest_server,
     run_signature,
     sc,
-    transport,
 )
-
-CLIENT_DIR = os.path.join(REPO_ROOT, "serving", "client")
-
-# ---------------------------------------------------------------------------
-# REST responses
-# ---------------------------------------------------------------------------
-
-
-class TestParseRestResponse:
-    def test_columnar_named_outputs(self):
-        body = {
-            "outputs": {
-                "mean": [[0.1, 0.2], [0.3, 0.4]],
-                "stddev": [[1.0, 1.1], [0.9, 0.8]],
-                "z": [[0.5, -0.5], [1.5, 2.5]],
-            }
-        }
-        out = sc.parse_rest_response(body)
-        assert set(out) == {"mean", "stddev", "z"}
-        for arr in out.values():
-            assert arr.shape == (2, 2) and arr.dtype == np.float32
-        np.testing.assert_allclose(out["z"], [[0.5, -0.5], [1.5, 2.5]])
-
-    def test_columnar_single_unnamed_output(self):
-        body = json.dumps({"outputs": [[[[0.0], [1.0]], [[0.5], [0.25]]]]})
-        out = sc.parse_rest_response(body, output_name="reconstruction")
-        assert list(out) == ["reconstruction"]
-        assert out["reconstruction"].shape == (1, 2, 2, 1)
-        # Without a name the key is the JSON field.
-        assert list(sc.parse_rest_response(body)) == ["outputs"]
-
-    def test_row_predictions_named(self):
-        body = {
-            "predictions": [
-                {"logits": [0.0, 1.0], "probs": [0.5, 0.73], "mean": [0.5, 0.73]},
-                {"logits": [2.0, -1.0], "probs": [0.88, 0.27], "mean": [0.88, 0.27]},
-                {"logits": [0.0, 0.0], "probs": [0.5, 0.5], "mean": [0.5, 0.5]},
-            ]
-        }
-        out = sc.parse_rest_response(body)
-        assert set(out) == {"logits", "probs", "mean"}
-        assert out["probs"].shape == (3, 2) and out["probs"].dtype == np.float32
-        np.testing.assert_allclose(out["logits"][1], [2.0, -1.0])
-
-    def test_row_predictions_single_output(self):
-        out = sc.parse_rest_response({"predictions": [-90.5, -101.25]}, output_name="log_likelihood")
-        np.testing.assert_array_equal(out["log_likelihood"], np.array([-90.5, -101.25], np.float32))
-
-    def test_dtype_options(self):
-        body = {"outputs": {"a": [1, 2], "b": [1.5]}}
-        auto = sc.parse_rest_response(body)
-        assert auto["a"].dtype == np.int64 and auto["b"].dtype == np.float32
-        raw = sc.parse_rest_response(body, dtype=None)
-        assert raw["b"].dtype == np.float64
-        cast = sc.parse_rest_response(body, dtype={"a": np.int32})
-        assert cast["a"].dtype == np.int32
-
-    def test_output_specs_name_and_type_the_outputs(self):
-        outputs = {"sentences": sc.TensorSpec("DT_STRING", [-1])}
-        out = sc.parse_rest_response({"outputs": ["a dog", "a cat"]}, outputs=outputs)
-        assert out["sentences"].dtype == object and out["sentences"].tolist() == ["a dog", "a cat"]
-        out = sc.parse_rest_response({"predictions": ["a dog"]}, outputs=outputs)
-        assert out["sentences"].tolist() == ["a dog"]
-        typed = {"z": sc.TensorSpec("DT_FLOAT", [-1, 1]), "n": sc.TensorSpec("DT_INT32", [-1])}
-        out = sc.parse_rest_response({"outputs": {"z": [[1]], "n": [2]}}, outputs=typed)
-        assert out["z"].dtype == np.float32 and out["n"].dtype == np.int32
-        empty = sc.parse_rest_response({"outputs": []}, outputs=outputs)
-        assert empty["sentences"].shape == (0,) and empty["sentences"].dtype == object
-
-    def test_b64_outputs(self):
-        out = sc.parse_rest_response({"outputs": {"png_bytes": [{"b64": "aGk="}]}})
-        assert out["png_bytes"].tolist() == [b"hi"]
-
-    @pytest.mark.parametrize(
-        "body",
-        [
-            {"error": "Servable not found for request: Latest(vae)"},
-            "{ \"error\": \"Missing 'inputs' or 'instances' key\" }",
-            b'{"error": "Expected tensor name: seed"}',
-        ],
-    )
-    def test_error_bodies_raise(self, body):
-        with pytest.raises(sc.TFServingError, match="TF Serving error: ") as info:
-            sc.parse_rest_response(body)
-        assert info.value.body and "error" in info.value.body
-
-    @pytest.mark.parametrize("body", [{"result": 1}, "not json", [1, 2], {"predictions": {"a": 1}}])
-    def test_unrecognised_bodies_raise(self, body):
-        with pytest.raises(sc.TFServingError):
-            sc.parse_rest_response(body)
-
+from tf_serving_standins import rest_server
 
 # ---------------------------------------------------------------------------
 # RestClient over a stubbed transport (urllib.request.urlopen replaced; no
@@ -295,110 +194,3 @@ class TestRestClient:
     def test_bad_format(self):
         with pytest.raises(ValueError, match="columnar"):
             sc.RestClient("http://tfs:8501", format="rows")
-
-
-# ---------------------------------------------------------------------------
-# REST without TensorFlow / grpc
-# ---------------------------------------------------------------------------
-
-BLOCKED = ("tensorflow", "tensorflow_serving", "grpc", "vae_zoo")
-
-NO_TF_SCRIPT = textwrap.dedent(
-    """
-    import importlib.abc, io, json, sys
-
-    BLOCKED = {blocked!r}
-
-
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{{name}} is blocked in this test")
-            return None
-
-
-    sys.meta_path.insert(0, Block())
-    for name in BLOCKED:  # the blocker works
-        try:
-            __import__(name)
-        except ImportError:
-            pass
-        else:
-            sys.exit(f"{{name}} is importable despite the blocker")
-
-    import urllib.request
-
-    from serving.client import rest
-
-    metadata = json.load(sys.stdin)  # the metadata answer of a real export
-
-
-    class Response(io.BytesIO):
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.close()
-
-
-    sent = []
-
-
-    def urlopen(request, timeout=None):
-        if request.data is None:
-            return Response(json.dumps(metadata).encode())
-        sent.append(json.loads(request.data))
-        rows = len(sent[-1]["inputs"]["seed"])
-        return Response(json.dumps({{"outputs": {{"sentences": ["a dog"] * rows, "z": [[0.5, 0.0]] * rows}}}}).encode())
-
-
-    urllib.request.urlopen = urlopen
-    client = rest.RestClient("http://tfs:8501")
-    out = client.sample(seed=1, temperature=0.5, num_rows=3)
-    print(json.dumps({{
-        "url": rest.rest_url("localhost:8501", version=3),
-        "sent": sent,
-        "client": {{k: [list(v.shape), v.dtype.name, v.tolist()[0]] for k, v in out.items()}},
-        "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
-    }}))
-    """
-).format(blocked=BLOCKED)
-
-
-def test_rest_works_with_tensorflow_grpc_and_vae_zoo_blocked():
-    result = subprocess.run(
-        [sys.executable, "-c", NO_TF_SCRIPT],
-        cwd=REPO_ROOT,
-        input=json.dumps(rest_metadata("sentence")),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    got = json.loads(result.stdout.strip().splitlines()[-1])
-    assert got["url"] == "http://localhost:8501/v1/models/vae/versions/3:predict"
-    assert got["sent"] == [
-        {"signature_name": "sample", "inputs": {"seed": [1, 2, 3], "temperature": [0.5, 0.5, 0.5]}}
-    ]
-    assert got["client"] == {"sentences": [[3], "object", "a dog"], "z": [[3, 2], "float32", [0.5, 0.0]]}
-    assert got["loaded"] == []
-
-
-@pytest.mark.parametrize("module", ["rest.py", "common.py"])
-def test_rest_modules_never_import_tensorflow_or_grpc(module):
-    """rest.py and its only in-package dependency, common.py, import nothing beyond the stdlib and numpy, even inside functions."""
-    with open(os.path.join(CLIENT_DIR, module), encoding="utf-8") as fh:
-        tree = ast.parse(fh.read())
-    absolute, relative = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            absolute.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                relative.add(node.module)
-            else:
-                absolute.add(node.module.split(".")[0])
-    allowed = set(sys.stdlib_module_names) | {"numpy"}
-    assert absolute <= allowed, sorted(absolute - allowed)
-    assert not absolute & set(BLOCKED)
-    assert relative <= ({"common"} if module == "rest.py" else set()), relative

@@ -21,12 +21,12 @@ from serving_testing import (
     SMALL_LATENT,
     _x,
     assert_outputs_equal,
-    decode_rest_body,
     model_inputs,
     run_signature,
     sc,
     specs,
 )
+from tf_serving_standins import decode_rest_body
 
 CASES = [(kind, signature) for kind in KINDS for signature in SIGNATURES]
 
@@ -103,7 +103,8 @@ class TestValidationAgainstTheMetadata:
                 "image",
                 "reconstruct",
                 {"x": _x(2, 0, (16,))},
-                r"input 'x' of signature 'reconstruct' must have shape \[-1, 4, 4, 1\] \(DT_FLOAT\), got shape \[2, 16\]",
+                r"input 'x' of signature 'reconstruct' must have shape \[-1, 4, 4, 1\] \(DT_FLOAT\), "
+                r"got shape \[2, 16\]",
             ),
             ("image", "reconstruct", {"x": _x(2, 0, (4, 4, 2))}, r"'x' .* \[-1, 4, 4, 1\]"),
             (

@@ -73,7 +73,8 @@ class TestBatchingConfig:
         assert all(b - a <= 8 and b <= 2 * a for a, b in zip(sizes, sizes[1:]))
 
     def test_warmup_uses_the_largest_allowed_batch_size(self):
-        """export/warmup.py sends a request of the largest allowed size; more rows than max_batch_size would fail the load."""
+        """export/warmup.py sends a request of the largest allowed size; more rows than max_batch_size would
+        fail the load."""
         from vae_zoo.export import warmup
 
         params = cp.load_batching_parameters()

@@ -155,10 +155,10 @@ X = np.random.default_rng(0).random((64, 8)).astype("float32")  # 4 steps an epo
 def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_they_share(
     tmp_path, monkeypatch
 ):
-    """Worker 0 saved its backup of epoch 3; worker 1 was killed while saving its own (a save cut short, `latest`
-    still at epoch 2). Restarted, both restore epoch 2 (the latest both hold: each keeps its previous save too)
-    and run the same steps; worker 0 drops its epoch-3 save. The collective is simulated by threads meeting at a
-    barrier, each handing in the row its worker would all-reduce."""
+    """Worker 0 saved its backup of epoch 3; worker 1 was killed while saving its own (a save cut short,
+    `latest` still at epoch 2). Restarted, both restore epoch 2 (the latest both hold: each keeps its
+    previous save too) and run the same steps; worker 0 drops its epoch-3 save. The collective is simulated
+    by threads meeting at a barrier, each handing in the row its worker would all-reduce."""
     dirs = [str(tmp_path / f"worker_{i}" / "backup") for i in range(2)]
     first, weights = _small_model(), {}
     record = keras.callbacks.LambdaCallback(

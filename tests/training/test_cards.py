@@ -15,7 +15,8 @@ def test_committed_cards_match_the_registry():
     rendered = cards.render_all()
     assert sorted(rendered) == sorted(f"{name}.md" for name in presets.registry())
     assert cards.stale(CARDS_DIR, rendered) == [], (
-        "docs/model_cards is out of date with vae_zoo/presets/registry.json: run `python -m vae_zoo.training.cards`"
+        "docs/model_cards is out of date with vae_zoo/presets/registry.json: "
+        "run `python -m vae_zoo.training.cards`"
     )
 
 

@@ -181,7 +181,8 @@ def test_two_workers_on_two_network_stacks_match_one_process(hosts, images, tmp_
     chief = weights_of(os.path.join(out, "model.keras"))
     assert_same_weights(chief, weights_of(os.path.join(out, "worker_1", "model.keras")), 0.0)
     assert_same_weights(chief, weights_of(tmp_path / "one" / "model.keras"), 1e-5)
-    # Validation is one short batch of 5 rows, split 3 + 2 over the workers: each worker's rows are a contiguous
+    # Validation is one short batch of 5 rows, split 3 + 2 over the workers: each worker's rows are a
+    # contiguous
     # piece in worker order (noise drawn at their offsets) and the figures are per example, as on one process.
     multi, one = (
         json.loads((tmp_path / name / "metrics.json").read_text())["validation"] for name in ("multi", "one")

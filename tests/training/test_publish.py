@@ -18,7 +18,7 @@ from vae_zoo.training import cards, publish, remeasure
 
 SEED = 5  # not 0, so a measurement on the wrong binarization shows
 RECIPE = "training/recipes/dense_fashion_mnist_2d.yaml"
-#: 784*8+8 (encoder) + 8*4+4 (posterior: loc and scale of z 2) + 2*8+8 (decoder) + 8*784+784 (Bernoulli logits)
+#: 784*8+8 (encoder) + 8*4+4 (posterior: z 2's loc, scale) + 2*8+8 (decoder) + 8*784+784 (Bernoulli logits)
 TINY_PARAMETERS = 6280 + 36 + 24 + 7056
 VALIDATION = {"negative_elbo": 550.0, "kl": 1.5, "reconstruction": 548.5, "loss": 550.0}
 
@@ -30,7 +30,8 @@ def _test_images(seed):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A tiny untrained DenseVAE published as `tiny` (k 3, first 40 examples, I(x; z) on 20), beside an `other` entry."""
+    """A tiny untrained DenseVAE published as `tiny` (k 3, first 40 examples, I(x; z) on 20), beside an
+    `other` entry."""
     root = tmp_path_factory.mktemp("publish")
     run = root / "run"
     run.mkdir()
@@ -206,7 +207,8 @@ def test_remeasure_changes_only_the_metrics(published, tmp_path):
         if before["tiny"].get(key) != after["tiny"].get(key)
     }
     assert changed == {"metrics", "evaluation_command", "protocol"}
-    # a re-measure is one more test evaluation; without --binarization-seeds only the entry's own seed is measured
+    # a re-measure is one more test evaluation; without --binarization-seeds only the entry's own seed is
+    # measured
     assert (
         after["tiny"]["protocol"]["test_evaluations"]
         == before["tiny"]["protocol"]["test_evaluations"] + 1
@@ -217,13 +219,11 @@ def test_remeasure_changes_only_the_metrics(published, tmp_path):
     assert after["tiny"]["protocol"]["estimator"]["num_samples"] == 2
     assert (registry.parent / "weights" / "tiny.weights.h5").read_bytes() == weights
     m = after["tiny"]["metrics"]
-    assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"]) == (
-        2,
-        30,
-        30,
-    )
+    counts = (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"])
+    assert counts == (2, 30, 30)
     assert after["tiny"]["evaluation_command"] == (
-        "python -m vae_zoo.training.remeasure tiny --registry REGISTRY --num-samples 2 --nll-examples 30 --mi-examples all"
+        "python -m vae_zoo.training.remeasure tiny --registry REGISTRY "
+        "--num-samples 2 --nll-examples 30 --mi-examples all"
     )
     # measured on the entry's binarization (seed 5) with the loaded weights, not on seed 0's
     model = presets.loader.build_registered("tiny", registry_file=str(registry))
@@ -296,9 +296,11 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
     assert e["baseline"] == baseline
     assert "--mi-examples 20 --baseline RUN_DIR/BASELINE.json --description" in e["evaluation_command"]
     card = cards.render("tiny", e)
-    # no per-example NLLs and no standard error of the baseline: the difference's uncertainty is the entry's SE alone
+    # no per-example NLLs and no standard error of the baseline: the difference's uncertainty is the entry's
+    # SE alone
     difference, se = e["metrics"]["test_nll"] - 500.25, e["metrics"]["test_nll_standard_error"]
-    row = f"| baseline: a language model, exact NLL | 500.25 (this entry's NLL minus it: {difference:+.2f} ± {se:.2f}, "
+    row = "| baseline: a language model, exact NLL | 500.25 "
+    row += f"(this entry's NLL minus it: {difference:+.2f} ± {se:.2f}, "
     assert (
         row + "unpaired: the per-example NLLs were not kept; this entry is **worse than** the baseline"
         in card

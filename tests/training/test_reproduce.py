@@ -24,7 +24,8 @@ RECIPE = {
 
 
 def _small_fashion_mnist(path):
-    """600 training and 200 test images of Fashion-MNIST as a local .npz dataset (the whole split takes minutes)."""
+    """600 training and 200 test images of Fashion-MNIST as a local .npz dataset (the whole split takes
+    minutes)."""
     train, _ = datasets.load_arrays("fashion_mnist", split="train", binarize=None)
     test, _ = datasets.load_arrays("fashion_mnist", split="test", binarize=None)
     np.savez(path, x_train=train[:600], x_test=test[:200])

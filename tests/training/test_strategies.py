@@ -51,7 +51,8 @@ def test_global_batch_must_split_over_replicas():
     assert strategies.check_global_batch_size(64, TwoReplicas()) == 32
     with pytest.raises(
         ValueError,
-        match="global batch size 65 must be a positive multiple of the number of replicas \\(2\\); try --batch-size 64",
+        match="global batch size 65 must be a positive multiple of the number of replicas \\(2\\); "
+        "try --batch-size 64",
     ):
         strategies.check_global_batch_size(65, TwoReplicas())
 
@@ -72,7 +73,8 @@ def test_worker_timeout_applies_to_multiworker_only():
 
 
 def _watch(config, timeout, stand_down_after=None):
-    """Runs the watchdog script on a stand-in task (a sleeping process); returns (task's end, seconds, stderr)."""
+    """Runs the watchdog script on a stand-in task (a sleeping process); returns (task's end, seconds,
+    stderr)."""
     task = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     started = time.monotonic()
     watcher = subprocess.Popen(
@@ -109,7 +111,10 @@ def test_the_watchdog_names_the_tasks_that_did_not_come_up_and_ends_the_waiting_
         code, seconds, stderr = _watch(config, 1.5)
         assert code == -signal.SIGKILL, (code, stderr)
         assert 1.5 <= seconds < 15, seconds
-        named = f"error: /job:worker/task:2 at {down} did not come up within 1.5 s (this task: /job:worker/task:0)"
+        named = (
+            f"error: /job:worker/task:2 at {down} did not come up within 1.5 s "
+            "(this task: /job:worker/task:0)"
+        )
         assert named in stderr, stderr
         assert "task:1" not in stderr and "--worker-timeout SECONDS" in stderr
         code, seconds, stderr = _watch(config, 3, stand_down_after=0.5)  # the strategy came up in time
