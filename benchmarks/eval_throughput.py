@@ -3,7 +3,7 @@
 Measures, in one run:
 
 1. the float32 matmul rate of this machine (`tf.matmul`, 2048x2048 and a
-   decoder-shaped [21504, 512] x [512, 784] product, best of several runs);
+   decoder-shaped [21504, 512] x [512, 784] product);
 2. the time of the 5000-sample importance-weighted estimate of log p(x) over
    the 10,000 Fashion-MNIST test images for `DenseVAE(latent_dim=32)`
    (784-512-256-32), through `vae_zoo.evaluation.log_likelihood`;
@@ -11,11 +11,16 @@ Measures, in one run:
    (2 * (32*256 + 256*512 + 512*784) FLOPs per sample per image; the
    encoder runs once per image and is not counted), as a fraction of (1).
 
+(1) and (2) alternate `--repeats` times (3) and each is the best of its N timings, so the
+fraction compares a best of N with a best of the same N. The output starts with the CPU's
+model and flags (`benchmarks/machine.py`).
+
     python benchmarks/eval_throughput.py                       # the full figure (10k x 5000)
     python benchmarks/eval_throughput.py --examples 500        # a quicker run
     python benchmarks/eval_throughput.py --model runs/dense_fmnist_10ep
-    python benchmarks/eval_throughput.py --jit-compile   # XLA: measured slower here (see benchmarks/README.md)
-    python benchmarks/eval_throughput.py --model runs/conv_fashion_mnist --examples 200 --max-elements 16777216
+    python benchmarks/eval_throughput.py --jit-compile   # XLA: measured slower here (benchmarks/README.md)
+    python benchmarks/eval_throughput.py --model runs/conv_fashion_mnist --examples 200 \
+        --max-elements 16777216
 
 It also prints the process's peak resident memory; `--max-elements` overrides the
 model family's `IW_MAX_ELEMENTS` (decoder outputs per chunk of the estimate).
@@ -36,17 +41,19 @@ from vae_zoo import datasets, evaluation  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 
 
-def matmul_rate(m, k, n, repeats=10):
+def matmul_product(m, k, n):
+    """`(traced product, FLOPs)`: the product of a random [m, k] and [k, n], warmed up once."""
     a = tf.random.normal([m, k])
     b = tf.random.normal([k, n])
     product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
     product().numpy()
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product().numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * m * k * n / best
+    return product, 2.0 * m * k * n
+
+
+def seconds_of(work):
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
 
 
 def decoder_flops_per_sample(model):
@@ -70,9 +77,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--jit-compile", action="store_true")
     parser.add_argument(
+        "--repeats", type=int, default=3, help="alternating timings of the matmuls and the estimate"
+    )
+    parser.add_argument(
         "--max-elements", type=int, default=None, help="decoder outputs per chunk (default: the family's)"
     )
     args = parser.parse_args()
+    from machine import describe
+
     model = (
         load_model(args.model) if args.model else vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
     )
@@ -80,8 +92,8 @@ def main():
         model.IW_MAX_ELEMENTS = args.max_elements
     x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=0, verbose=False)
     x = x[: args.examples].reshape(-1, 28, 28, 1)
-    rates = {"2048^3": matmul_rate(2048, 2048, 2048), "[21504,512]x[512,784]": matmul_rate(21504, 512, 784)}
-    peak = max(rates.values())
+    products = {"2048^3": matmul_product(2048, 2048, 2048)}
+    products["[21504,512]x[512,784]"] = matmul_product(21504, 512, 784)
     evaluation.log_likelihood(
         model,
         x[: args.batch_size],
@@ -89,14 +101,27 @@ def main():
         progress=False,
         jit_compile=args.jit_compile,
     )
-    start = time.perf_counter()
-    ll = evaluation.log_likelihood(
-        model, x, num_samples=args.num_samples, batch_size=args.batch_size, jit_compile=args.jit_compile
-    )
-    seconds = time.perf_counter() - start
-    print(f"\nfloat32 matmul rate: " + ", ".join(f"{k}: {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
+    rates = {name: 0.0 for name in products}
+    seconds = np.inf
+    for _ in range(args.repeats):  # alternating: each side is the best of the same N timings
+        for name, (product, flops) in products.items():
+            rates[name] = max(rates[name], flops / seconds_of(lambda product=product: product().numpy())[0])
+        took, ll = seconds_of(
+            lambda: evaluation.log_likelihood(
+                model,
+                x,
+                num_samples=args.num_samples,
+                batch_size=args.batch_size,
+                jit_compile=args.jit_compile,
+            )
+        )
+        seconds = min(seconds, took)
+    peak = max(rates.values())
+    print(f"\n{describe()}; best of {args.repeats} alternating timings of each")
+    print("float32 matmul rate: " + ", ".join(f"{k}: {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
     print(
-        f"{len(x)} images x {args.num_samples} samples (batch {args.batch_size}, XLA {'on' if args.jit_compile else 'off'}): "
+        f"{len(x)} images x {args.num_samples} samples "
+        f"(batch {args.batch_size}, XLA {'on' if args.jit_compile else 'off'}): "
         f"{seconds:.1f} s, mean log p(x) {ll.mean():.2f} nats"
     )
     print(
@@ -107,7 +132,8 @@ def main():
         return  # the FLOP count below is the dense decoder's
     flops = decoder_flops_per_sample(model) * args.num_samples * len(x)
     print(
-        f"decoder FLOPs {flops / 1e12:.2f} T, achieved {flops / seconds / 1e9:.1f} GFLOP/s = {flops / seconds / peak:.0%} of the matmul rate"
+        f"decoder FLOPs {flops / 1e12:.2f} T, achieved {flops / seconds / 1e9:.1f} GFLOP/s "
+        f"= {flops / seconds / peak:.0%} of the matmul rate"
     )
 
 

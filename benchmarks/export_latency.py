@@ -11,7 +11,10 @@ the graphs TF Serving runs), in this process:
    one row, what TF Serving does without batching) against the same N rows
    concatenated into one call (what its batcher does), in rows per second;
    and the time of one call of B rows. These numbers choose
-   `serving/batching.config`.
+   `serving/batching.config`. The two sides alternate, `--batching-repeats`
+   (5) timings each, and each is their median (the same N on both sides).
+
+Every table is headed by the CPU's model and flags (`benchmarks/machine.py`).
 
 Inputs follow the signature contract: `x` in [0, 1], `z` ~ N(0, 1), `seed`
 int64 one per row, `temperature` float32 one per row (1.0). `log_likelihood`
@@ -95,18 +98,19 @@ def timings(fn, args, repeats, warmup=3):
     return np.array(times)
 
 
-def _median_time(work, min_repeats=3, max_repeats=15, budget=0.5):
-    """Median seconds of `work()` over at least `min_repeats` runs (more while under `budget` seconds)."""
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_repeats or (len(times) < max_repeats and time.perf_counter() - start < budget):
-        t0 = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def _alternated_medians(works, repeats):
+    """Median seconds of each of `works`, timed `repeats` times each, alternating between them (so
+    every side is a median of the same N runs made under the same machine conditions)."""
+    times = [[] for _ in works]
+    for _ in range(repeats):
+        for work, seconds in zip(works, times):
+            t0 = time.perf_counter()
+            work()
+            seconds.append(time.perf_counter() - t0)
+    return [float(np.median(seconds)) for seconds in times]
 
 
-def batching_rows(fn, specs, counts, rng):
+def batching_rows(fn, specs, counts, rng, repeats=5):
     """`{N: (rows/s one by one, rows/s in one call, seconds of that one call)}` for each N in `counts`."""
     results = {}
     for n in counts:
@@ -116,24 +120,29 @@ def batching_rows(fn, specs, counts, rng):
         run(fn, rows[0])  # warm both shapes (kernel caches) before timing
         run(fn, whole)
 
-        def one_by_one():
+        def one_by_one(rows=rows):
             for row in rows:
                 run(fn, row)
 
-        separate = _median_time(one_by_one)
-        together = _median_time(lambda: run(fn, whole))
+        def together_call(whole=whole):
+            run(fn, whole)
+
+        separate, together = _alternated_medians((one_by_one, together_call), repeats)
         results[n] = (n / separate, n / together, together)
     return results
 
 
 def latency_table(model, loaded, args, rng):
+    from machine import describe
+
     eager = {
         name: positional(fn, specs) for name, (fn, specs) in model.serving_signatures(args.samples).items()
     }
     print(
         f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
-        f"TF {tf.__version__}, {os.cpu_count()} CPU cores; log_likelihood with {args.samples} samples\n"
+        f"TF {tf.__version__}, {os.cpu_count()} CPU cores; log_likelihood with {args.samples} samples"
     )
+    print(f"{describe()}; latency: {args.repeats} calls, throughput: median of {args.throughput_repeats}\n")
     print("| signature | runner | p50 batch 1 (ms) | p99 batch 1 (ms) | throughput batch 256 (rows/s) |")
     print("|" + "---|" * 5)
     for name in SIGNATURES:
@@ -150,20 +159,24 @@ def latency_table(model, loaded, args, rng):
 
 
 def batching_table(model, loaded, args, rng):
+    from machine import describe
+
     counts = BATCH_COUNTS
     print(
         f"{type(model).__name__} latent_dim={model.latent_dim}, {model.count_params():,} parameters; "
-        f"SavedModel signatures; log_likelihood with {args.samples} samples\n"
+        f"SavedModel signatures; log_likelihood with {args.samples} samples"
     )
+    print(f"{describe()}; each side the median of {args.batching_repeats} alternating timings\n")
     print(
-        "N single-row requests, rows/s: one by one (N calls) / concatenated (one call of N rows), and the speed-up\n"
+        "N single-row requests, rows/s: one by one (N calls) / concatenated (one call of N rows), "
+        "and the speed-up\n"
     )
     print("| signature | N = 1 | " + " | ".join(f"N = {n}" for n in counts[1:]) + " |")
     print("|" + "---|" * len(counts) + "---|")
     per_call = {}
     for name in SIGNATURES:
         fn = loaded.signatures[name]
-        results = batching_rows(fn, input_specs(fn), counts, rng)
+        results = batching_rows(fn, input_specs(fn), counts, rng, args.batching_repeats)
         per_call[name] = {n: results[n][2] for n in counts}
         cells = [f"{results[1][0]:,.0f}"]
         for n in counts[1:]:
@@ -195,6 +208,12 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=100, help="calls per latency measurement")
     parser.add_argument("--throughput-repeats", type=int, default=5)
+    parser.add_argument(
+        "--batching-repeats",
+        type=int,
+        default=5,
+        help="batching tables: alternating timings of each side (one by one, one call); their medians",
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-batching", action="store_true")
     args = parser.parse_args()

@@ -29,6 +29,9 @@ def main():
 
     from vae_zoo.models import DenseVAE
 
+    from machine import describe
+
+    print(f"{describe()}; each the mean of {args.repeats} calls", flush=True)
     model = DenseVAE((28, 28, 1), latent_dim=32, seed=0)
     stacked = tf.constant(
         np.random.default_rng(0).random((args.steps * args.batch, 28, 28, 1), dtype="float32")

@@ -16,7 +16,8 @@ step) on dynamically binarized Fashion-MNIST (`vae_zoo.datasets.load`). Each pro
 Parsing (`benchmarks/trace_categories.py`): each thread's events nest by time and each
 event's self time goes to one category (details there).
 
-Shares are of the busy thread time of the profiled steps, summed over threads
+Every result records the CPU's model and flags (`benchmarks/machine.py`), and the table
+starts with them. Shares are of the busy thread time of the profiled steps, summed over threads
 (on 2 cores up to twice the wall time). `--reparse` parses saved traces again.
 
     python benchmarks/profile_step.py                        # all 16 settings, the table
@@ -60,6 +61,7 @@ def measure(args):
     import tensorflow as tf
 
     import vae_zoo
+    from machine import machine
     from vae_zoo import datasets
 
     if args.dtype == "bfloat16":
@@ -124,6 +126,7 @@ def measure(args):
         "warmup_seconds": warm,
         "profiled_steps": steps,
         "profiled_ms_per_step": window.wall / steps * 1e3,
+        "machine": machine(),
     }
     print("RESULT " + json.dumps(categorize(result, args.logdir, args.top)), flush=True)
 
@@ -149,14 +152,17 @@ def table(results):
         + " | ".join(LABELS[c] for c in CATEGORIES)
         + " |"
     )
-    lines = [head, "|" + "---|" * (7 + len(CATEGORIES))]
+    from machine import describe
+
+    machines = {describe(r["machine"]) if "machine" in r else "CPU not recorded" for r in results}
+    lines = ["; ".join(sorted(machines)) + "\n", head, "|" + "---|" * (7 + len(CATEGORIES))]
     for r in results:
         per = r["thread_ms_per_step"]
         total = sum(per.values())
         shares = " | ".join(f"{100 * per[c] / total:.0f}%" for c in CATEGORIES)
         lines.append(
-            f"| {r['model']} | {r['batch']} | {r['xla']} | {r['dtype']} | {r['spe']} | {r['ms_per_step']:.2f} | "
-            f"{total:.2f} | {shares} |"
+            f"| {r['model']} | {r['batch']} | {r['xla']} | {r['dtype']} | {r['spe']} "
+            f"| {r['ms_per_step']:.2f} | {total:.2f} | {shares} |"
         )
     return "\n".join(lines)
 
@@ -168,9 +174,9 @@ def _logdir(out, model, batch, xla, dtype):
 def _report(r):
     per = r["thread_ms_per_step"]
     print(
-        f"{r['model']} batch {r['batch']} XLA {r['xla']} {r['dtype']}: {r['ms_per_step']:.2f} ms/step (profiled "
-        f"{r['profiled_ms_per_step']:.2f}, waits {r['wait_ms_per_step']:.2f}), busy thread-ms per step: "
-        + ", ".join(f"{c} {per[c]:.2f}" for c in CATEGORIES),
+        f"{r['model']} batch {r['batch']} XLA {r['xla']} {r['dtype']}: {r['ms_per_step']:.2f} ms/step "
+        f"(profiled {r['profiled_ms_per_step']:.2f}, waits {r['wait_ms_per_step']:.2f}), "
+        "busy thread-ms per step: " + ", ".join(f"{c} {per[c]:.2f}" for c in CATEGORIES),
         flush=True,
     )
     for name, category, ms in r["top_ops"]:

@@ -5,7 +5,8 @@ Run it once per code version (e.g. `PYTHONPATH=/tmp/old python benchmarks/qualit
 whatever the version's `vae_zoo.datasets.load(..., binarize="dynamic")` and
 `model.compile(); model.fit(...)` do at their defaults; the test set is the same for every version
 (read here from the IDX file and binarized once by NumPy with `--test-seed`), so only the
-training differs.
+training differs. Each line records the CPU's model and flags (`benchmarks/machine.py`); one
+timed `fit` per seed, so compare `fit_seconds` of two versions only seed for seed.
 
     python benchmarks/quality_check.py --epochs 5 --seeds 0 1 2
 """
@@ -48,6 +49,9 @@ def main():
         help="default: compile() without the argument (the version's own choice)",
     )
     args = parser.parse_args()
+    from machine import machine
+
+    host = machine()
     x_test = test_images(args.test_seed)
     for seed in args.seeds:
         keras.utils.set_random_seed(seed)
@@ -79,6 +83,7 @@ def main():
                     "test_negative_elbo": round(-logs["elbo"], 3),
                     "test_kl": round(logs["kl"], 3),
                     "fit_seconds": round(seconds, 1),
+                    "machine": host,
                 }
             ),
             flush=True,

@@ -1,4 +1,5 @@
-"""Importance-weighted NLL of sentences: by-length batches over the used positions against all `max_length` positions.
+"""Importance-weighted NLL of sentences: by-length batches over the used positions against all
+`max_length` positions.
 
     python benchmarks/sentence_eval_time.py --sentences 400 --num-samples 10 --rounds 3
 
@@ -7,7 +8,8 @@ sentences, `vae_zoo.evaluation.log_likelihood` at batch 100, alternating in one 
 "now" (`model.evaluation_order` groups sentences by length, the decoder reads only the
 positions a batch uses) and "before" (the given order, all 32 positions, as until 5b43317).
 The two give the same estimator; the per-sentence estimates differ only through the noise
-(other batches, other seeds), so the mean NLL is printed beside each time.
+(other batches, other seeds), so the mean NLL is printed beside each time. Each round times
+each way once (the same N on both sides); the output starts with the CPU's model and flags.
 """
 
 import argparse
@@ -35,9 +37,14 @@ def main():
     args = parser.parse_args()
     keras.config.set_dtype_policy("float32")
     model = vae_zoo.load("lstm_wordnet_sentences")
-    ids = model.tokenize(datasets.load_sentences("wordnet_sentences", split="test")[: args.sentences]).numpy()
+    from machine import describe
+
+    sentences = datasets.load_sentences("wordnet_sentences", split="test")[: args.sentences]
+    ids = model.tokenize(sentences).numpy()
+    print(describe())
     print(
-        f"{len(ids)} sentences, {(ids != 0).sum(axis=1).mean():.1f} positions used of {ids.shape[1]} on average"
+        f"{len(ids)} sentences, {(ids != 0).sum(axis=1).mean():.1f} positions used "
+        f"of {ids.shape[1]} on average"
     )
 
     def run(before):
@@ -61,8 +68,8 @@ def main():
     for round_ in range(args.rounds):
         (now, nll_now), (before, nll_before) = run(False), run(True)
         print(
-            f"round {round_}: now {now:.1f} s (NLL {nll_now:.2f}), before {before:.1f} s (NLL {nll_before:.2f}), "
-            f"before / now {before / now:.2f}"
+            f"round {round_}: now {now:.1f} s (NLL {nll_now:.2f}), "
+            f"before {before:.1f} s (NLL {nll_before:.2f}), before / now {before / now:.2f}"
         )
 
 

@@ -1,10 +1,12 @@
 """SequenceVAE training-step time by vocabulary size and training softmax (exact or sampled).
 
-    python benchmarks/sentence_step_time.py 10000:0 32000:0 32000:1024   # VOCABULARY:CANDIDATES (0: exact)
+    # VOCABULARY:CANDIDATES (0: exact)
+    python benchmarks/sentence_step_time.py 10000:0 32000:0 32000:1024
 
 Batch 128, max length 32, the family's default sizes, WordNet training sentences,
 Adam 1e-3: 8 warm-up steps, then `--steps` timed steps through `model.fit`. Each
-setting also prints the share of test-split words outside its vocabulary.
+setting also prints the share of test-split words outside its vocabulary. The output
+starts with the CPU's model and flags (`benchmarks/machine.py`).
 """
 
 import argparse
@@ -33,6 +35,9 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
+    from machine import describe
+
+    print(f"{describe()}; one timed fit of {args.steps} steps per setting, after 8 warm-up steps")
     train = datasets.load_sentences("wordnet_sentences", split="train")
     test_words = sentence_words(datasets.load_sentences("wordnet_sentences", split="test"))
     total = sum(map(len, test_words))
@@ -50,7 +55,8 @@ def main():
         ms = (time.perf_counter() - start) / args.steps * 1000
         softmax = "exact" if candidates == 0 else f"sampled, {candidates} candidates"
         print(
-            f"vocabulary {vocabulary}, {softmax}: {ms:.0f} ms/step; {unknown:.2%} of test words outside the vocabulary"
+            f"vocabulary {vocabulary}, {softmax}: {ms:.0f} ms/step; "
+            f"{unknown:.2%} of test words outside the vocabulary"
         )
 
 

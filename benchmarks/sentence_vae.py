@@ -81,7 +81,8 @@ class LanguageModel(keras.Model):
         return self.lstm(self.embedding(previous))
 
     def call(self, ids):
-        """Logits `[B, T, vocab]` with [PAD] and [BOS] masked (never targets), as the VAE's decoder masks them."""
+        """Logits `[B, T, vocab]` with [PAD] and [BOS] masked (never targets), as the VAE's decoder
+        masks them."""
         return self.head(self.hidden(ids)) + self.banned
 
     def nll(self, ids):
@@ -174,6 +175,14 @@ def measure_language_model(nll, test_ids):
     }
 
 
+def _machine():
+    """benchmarks/machine.py's record (this file is also loaded by path, outside `benchmarks/`)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from machine import machine
+
+    return machine()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,7 +218,10 @@ def main(argv=None):
         "test_nll_file": NLL_FILE,
         **facts,
         "recipe": os.path.relpath(args.recipe),
-        "command": f"python benchmarks/sentence_vae.py --run {run_dir} --recipe {os.path.relpath(args.recipe)}",
+        "command": (
+            f"python benchmarks/sentence_vae.py --run {run_dir} --recipe {os.path.relpath(args.recipe)}"
+        ),
+        "machine": _machine(),
     }
     print(json.dumps(results, indent=2))
     with open(os.path.join(run_dir, "language_model.json"), "w") as f:

@@ -23,7 +23,9 @@ compile it: DenseVAE yes, ConvVAE no; no Keras loop and no
 tf.data) and `model.fit` at the model's defaults, alternating the sides, and
 reports each as examples/s and as a fraction of the floor measured in the same
 run (the machine's speed varies between runs, so only same-run ratios mean
-anything).
+anything). Every part is the best of the same number of timed runs per round
+(`--repeats`, 3), so a ratio never sets a best of 5 against a best of 3; the
+output records the CPU (`benchmarks/machine.py`).
 
     python benchmarks/step_floor.py                       # batch 128, float32
     python benchmarks/step_floor.py --batch 1024 --dtype bfloat16
@@ -48,11 +50,15 @@ DENSE_LAYERS = [(784, 512), (512, 256), (256, 64), (32, 256), (256, 512), (512, 
 #: its threads), which other jobs on a shared machine change less.
 CLOCK = time.perf_counter
 
+#: Timed runs per part, the same for every part (the floor's products and Adam, the bare step and
+#: `fit`), so that a ratio of two parts compares a best of N with a best of the same N (`--repeats`).
+REPEATS = 3
 
-def _timed(fn, *args, repeats=5):
+
+def _timed(fn, *args, repeats=None):
     fn(*args)  # compile
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range(REPEATS if repeats is None else repeats):
         start = CLOCK()
         result = fn(*args)
         tf.nest.map_structure(lambda t: t.numpy(), result)
@@ -60,8 +66,9 @@ def _timed(fn, *args, repeats=5):
     return best
 
 
-def dense_matmul_seconds(batch, dtype, steps):
-    """Seconds per step of the 6 forward and 11 backward products of DenseVAE(32) (not the data's gradient)."""
+def dense_matmul_seconds(batch, dtype, steps, repeats=None):
+    """Seconds per step of the 6 forward and 11 backward products of DenseVAE(32) (not the data's
+    gradient); the best of `repeats` timed loops (default `REPEATS`)."""
     rng = np.random.default_rng(0)
     kernels = [tf.constant(rng.normal(0, 0.05, shape), dtype) for shape in DENSE_LAYERS]
     inputs = [tf.constant(rng.random((batch, n)), dtype) for n, _ in DENSE_LAYERS]
@@ -81,18 +88,19 @@ def dense_matmul_seconds(batch, dtype, steps):
 
         return tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.constant(0.0)))[1]
 
-    return _timed(loop) / steps
+    return _timed(loop, repeats=repeats) / steps
 
 
 def conv_matmul_seconds(model, batch, dtype, steps):
     """Seconds per step of the products of a ConvVAE step (forward, input and kernel gradients), on
-    TensorFlow's oneDNN kernels (XLA's convolution gradients are far slower on this CPU: profile_step.py).
+    TensorFlow's oneDNN kernels (XLA's convolution gradients are far slower on this CPU:
+    profile_step.py).
 
     Every Dense, Conv2D and Conv2DTranspose layer contributes its forward product, its kernel
     gradient and its input gradient, except the input gradient of the encoder's first layer (the
     data's gradient, which no training step computes). The few-channel head that ConvVAE computes
-    as a per-pixel product and a shift-and-sum (`vae_zoo.models.conv.shift_sum_conv2d`) contributes that
-    product's three matrix products. The inputs of iteration i are rows
+    as a per-pixel product and a shift-and-sum (`vae_zoo.models.conv.shift_sum_conv2d`) contributes
+    that product's three matrix products. The inputs of iteration i are rows
     `i % 2 ...` of arrays one row larger than the batch (a zero-copy slice), so the loop cannot be
     hoisted or constant-folded and adds no elementwise pass.
     """
@@ -173,8 +181,9 @@ def conv_matmul_seconds(model, batch, dtype, steps):
     return _timed(loop, [(w, x, dy) for _, w, x, dy, _ in shapes]) / steps
 
 
-def optimizer_seconds(model, steps):
-    """Seconds per Adam update of `model`'s trainable variables (constant gradients)."""
+def optimizer_seconds(model, steps, repeats=None):
+    """Seconds per Adam update of `model`'s trainable variables (constant gradients); the best of
+    `repeats` timed loops (default `REPEATS`)."""
     import keras
 
     optimizer = keras.optimizers.Adam(1e-3)
@@ -188,7 +197,7 @@ def optimizer_seconds(model, steps):
             optimizer.apply(gradients, variables)
         return optimizer.iterations
 
-    return _timed(loop) / steps
+    return _timed(loop, repeats=repeats) / steps
 
 
 def bare_step_seconds(model, batches, jit):
@@ -218,7 +227,7 @@ def fit_seconds(make_model, data, steps):
     model.compile()
     model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)  # tracing and warm-up
     best = float("inf")
-    for _ in range(3):
+    for _ in range(REPEATS):  # the same N as the floor's parts
         start = CLOCK()
         model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
         best = min(best, CLOCK() - start)
@@ -226,6 +235,7 @@ def fit_seconds(make_model, data, steps):
 
 
 def main():
+    global CLOCK, REPEATS
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -240,10 +250,19 @@ def main():
         choices=("wall", "cpu"),
         help="time the parts by wall time or by this process's CPU time",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        help="timed runs per part and round, the same for every part (each part: the best of them)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    REPEATS = args.repeats
+    from machine import describe, machine
+
+    host = machine()
 
     import keras
 
@@ -294,6 +313,9 @@ def main():
                 {
                     "best_ms": {k: v * 1e3 for k, v in best.items()},
                     "fit_fraction_median": fractions[len(fractions) // 2],
+                    "repeats": args.repeats,
+                    "rounds": args.rounds,
+                    "machine": host,
                 }
             )
         )
@@ -302,7 +324,8 @@ def main():
     unit = "CPU-ms/step" if args.clock == "cpu" else "ms/step"
     rate = "examples per CPU-second" if args.clock == "cpu" else "examples/s"
     print(
-        f"\n{family.__name__}(latent_dim=32), batch {args.batch}, {args.dtype}; best of {args.rounds} alternating rounds"
+        f"\n{family.__name__}(latent_dim=32), batch {args.batch}, {args.dtype}; best of {args.rounds} "
+        f"alternating rounds of {args.repeats} timed runs per part; {describe(host)}"
     )
     print(f"| part | {unit} | {rate} | fraction of the floor |\n|---|---|---|---|")
     for name, label in (
@@ -312,9 +335,8 @@ def main():
         ("bare", f"bare step, XLA {'on' if bare_jit else 'off'}, pre-loaded batches"),
         ("fit", "model.fit, defaults"),
     ):
-        print(
-            f"| {label} | {best[name] * 1e3:.2f} | {per_second(best[name]):,.0f} | {best['floor'] / best[name]:.2f} |"
-        )
+        ms, fraction = best[name] * 1e3, best["floor"] / best[name]
+        print(f"| {label} | {ms:.2f} | {per_second(best[name]):,.0f} | {fraction:.2f} |")
     print(f"\nfit / floor per round (same-run ratios): {', '.join(f'{f:.2f}' for f in fractions)}")
 
 

@@ -151,7 +151,7 @@ def hlo_categories(xspace):
                 module = proto.hlo_module
                 computations = {c.id: c for c in module.computations}
 
-                def contents(instruction, seen):
+                def contents(instruction, seen, computations=computations):
                     yield instruction
                     if instruction.opcode in CONTROL_HLO:
                         return  # a loop or call: its body's instructions have their own events
@@ -164,7 +164,7 @@ def hlo_categories(xspace):
                 for computation in module.computations:
                     by_id = {i.id: i for i in computation.instructions}
 
-                    def upstream(instruction, depth=6):
+                    def upstream(instruction, depth=6, by_id=by_id):
                         """TF op names of the instructions feeding `instruction` (through unnamed ones)."""
                         for operand in (by_id.get(i) for i in instruction.operand_ids):
                             if operand is None:

@@ -8,8 +8,9 @@ run reports examples per second and the process's peak resident memory.
 Configurations: {vae-zoo DenseVAE, plain Keras VAE} x {dense 784-512-256-32,
 conv} x batch {128, 1024} x XLA {off, on}; plus vae-zoo's tuned settings
 (vae-zoo models default to `steps_per_execution=32`; the table also shows
-them at 1, and with bfloat16 mixed precision, which this CPU's AMX/AVX512-BF16
-units could serve).
+them at 1, and with bfloat16 mixed precision, which a CPU's AMX/AVX512-BF16
+units can serve). Every table starts with the CPU's model and flags (`benchmarks/machine.py`),
+and every JSON line records them.
 `--quality` also trains the dense pair for `--epochs` epochs at batch 128
 and reports test -ELBO (nats; the test set binarized once with seed 0).
 
@@ -21,7 +22,10 @@ and reports test -ELBO (nats; the test set binarized once with seed 0).
 batch 128, plain Keras and each vae-zoo setting measured in alternating
 processes (plain, vae-zoo a, vae-zoo b, ..., plain, ...), so each round's ratio
 compares runs made under the same machine conditions; it reports every
-setting's median examples/s and the median of its per-round ratios.
+setting's median examples/s and the median of its per-round ratios. Each
+process reports the best of `--repeats` timed runs, the floor's included (its
+products and its Adam update are each the best of the same N), so the ratios
+compare a best of N with a best of N.
 """
 
 import argparse
@@ -46,12 +50,15 @@ def one(args):
     import vae_zoo
     from vae_zoo import datasets
 
+    from machine import machine
+
     keras.utils.set_random_seed(0)
-    if args.impl == "floor":  # the step's matrix products + its Adam update, alone (benchmarks/step_floor.py)
+    if args.impl == "floor":  # the step's products + its Adam update, alone (benchmarks/step_floor.py)
         from step_floor import dense_matmul_seconds, optimizer_seconds
 
-        seconds = dense_matmul_seconds(args.batch, "float32", 64) + optimizer_seconds(
-            vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0), 64
+        model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=32, seed=0)
+        seconds = dense_matmul_seconds(args.batch, "float32", 64, repeats=args.repeats) + optimizer_seconds(
+            model, 64, repeats=args.repeats
         )
         result = {
             "impl": "floor",
@@ -60,6 +67,8 @@ def one(args):
             "xla": True,
             "spe": 0,
             "bf16": False,
+            "repeats": args.repeats,
+            "machine": machine(),
         }
         result["examples_per_second"] = args.batch / seconds
         print(json.dumps(result), flush=True)
@@ -86,6 +95,8 @@ def one(args):
         "xla": args.xla,
         "spe": model.steps_per_execution,
         "bf16": args.bf16,
+        "repeats": args.repeats,
+        "machine": machine(),
     }
     if args.epochs:
         start = time.perf_counter()
@@ -128,27 +139,35 @@ HEADLINE = {
 
 def headline(args):
     """Alternating rounds of the floor, vae-zoo's defaults and the keras.io-style VAE (DenseVAE-sized,
-    float32) at batch 128 and 1024; medians and per-round ratios to the floor and to the plain VAE."""
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    float32) at batch 128 and 1024; medians and per-round ratios to the floor and to the plain VAE.
+    Every process is the best of `args.repeats` timed runs, the floor's too."""
+    from machine import describe
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
     print(
-        "| batch | setting | examples/s median (min-max) | fraction of the floor (per-round median) | vs keras.io-style |"
+        f"{describe()}; {args.rounds} alternating rounds, "
+        f"each process the best of {args.repeats} timed runs\n"
+    )
+    print(
+        "| batch | setting | examples/s median (min-max) "
+        "| fraction of the floor (per-round median) | vs keras.io-style |"
     )
     print("|---|---|---|---|---|")
     for batch in (128, 1024):
         rates = {name: [] for name in HEADLINE}
         steps = args.steps if batch == 128 else max(32, args.steps // 4)
-        for round_ in range(args.rounds):
+        for _ in range(args.rounds):
             for name, config in HEADLINE.items():
-                r = run(model="dense", batch=batch, steps=steps, repeats=1, **config)
+                r = run(model="dense", batch=batch, steps=steps, repeats=args.repeats, **config)
                 rates[name].append(r["examples_per_second"])
         floor, plain = rates["floor (products + Adam)"], rates["keras.io-style VAE"]
         for name, values in rates.items():
             fraction = median([v / f for v, f in zip(values, floor)])
             versus = median([v / p for v, p in zip(values, plain)])
-            print(
-                f"| {batch} | {name} | {median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f}) | {fraction:.2f} | {versus:.2f}x |",
-                flush=True,
-            )
+            spread = f"{median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+            print(f"| {batch} | {name} | {spread} | {fraction:.2f} | {versus:.2f}x |", flush=True)
 
 
 def main():
@@ -165,7 +184,12 @@ def main():
         "--spe", type=int, default=None, help="steps_per_execution (default: each model's own)"
     )
     parser.add_argument("--steps", type=int, default=128, help="timed steps per fit")
-    parser.add_argument("--repeats", type=int, default=5, help="timed fits per configuration")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed fits per configuration, and per --headline process (the floor: timed loops of each part)",
+    )
     parser.add_argument(
         "--epochs", type=int, default=0, help="(with --one) train epochs and report test -ELBO"
     )
@@ -192,8 +216,12 @@ def main():
 
 
 def table(args):
+    from machine import describe
+
+    print(f"{describe()}; examples/s: the best and the median of {args.repeats} timed fits\n")
     print(
-        "| model | implementation | batch | XLA | steps/exec | bf16 | examples/s best (median) | peak RSS (MiB) |"
+        "| model | implementation | batch | XLA | steps/exec | bf16 "
+        "| examples/s best (median) | peak RSS (MiB) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     configs = []
@@ -213,16 +241,20 @@ def table(args):
             )
     for config in configs:
         r = run(**config)
+        rates = f"{r['examples_per_second']:,.0f} ({r['median_examples_per_second']:,.0f})"
         print(
             f"| {r['model']} | {'vae-zoo' if r['impl'] == 'vae_zoo' else 'plain Keras'} | {r['batch']} | "
             f"{'on' if r['xla'] else 'off'} | {r['spe']} | {'yes' if r['bf16'] else 'no'} | "
-            f"{r['examples_per_second']:,.0f} ({r['median_examples_per_second']:,.0f}) | {r['peak_rss_mib']:,.0f} |",
+            f"{rates} | {r['peak_rss_mib']:,.0f} |",
             flush=True,
         )
 
 
 def quality(args):
     """Test -ELBO after the same epochs: plain Keras and vae-zoo's settings (DenseVAE, batch 128)."""
+    from machine import describe
+
+    print(f"\n{describe()}; one training run per row")
     print(
         "\n| implementation | settings | epochs | train seconds | test -ELBO (nats) |\n|---|---|---|---|---|"
     )
@@ -238,7 +270,8 @@ def quality(args):
             [k for k in ("xla", "bf16") if r[k]] + ([f"spe={r['spe']}"] if r["spe"] > 1 else [])
         )
         print(
-            f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} | {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |",
+            f"| {r['impl']} | {settings or 'defaults'} | {args.quality_epochs} "
+            f"| {r['train_seconds']:.0f} | {r['test_negative_elbo']:.2f} |",
             flush=True,
         )
 

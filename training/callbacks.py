@@ -89,8 +89,10 @@ class KLAnnealing(keras.callbacks.Callback):
         if not getattr(self.model, "uses_kl_weight", True):
             detail = self.model.objective_description  # the model's own words (a BetaVAE names its capacity)
             raise ValueError(
-                f"KL annealing sets model.beta, the KL weight of the ELBO, but this {type(self.model).__name__} "
-                f"trains {detail}, which has no beta-weighted KL term; drop KL annealing or use objective='elbo'"
+                "KL annealing sets model.beta, the KL weight of the ELBO, but this "
+                f"{type(self.model).__name__} "
+                f"trains {detail}, which has no beta-weighted KL term; drop KL annealing or use "
+                "objective='elbo'"
             )
 
     def _update(self):
@@ -150,7 +152,8 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.all(np.isfinite(loss)):
             print(
-                f"\nBatch {batch}: the loss is {np.asarray(loss).ravel()[0]}; training stopped. {self.ADVICE}."
+                f"\nBatch {batch}: the loss is {np.asarray(loss).ravel()[0]}; training stopped. "
+                f"{self.ADVICE}."
             )
             self.model.stop_training = True
             self.model.nan_stopped = True
@@ -214,7 +217,8 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
         epoch = common_epoch([set(r) for r in rows.tolist()])
         if newest and epoch < newest[0]:
             logger.warning(
-                "vae_zoo.training: the workers' backups hold the epochs %s; this worker resumes after epoch %d, "
+                "vae_zoo.training: the workers' backups hold the epochs %s; this worker resumes after epoch "
+                "%d, "
                 "the latest all of them hold, not %d",
                 sorted(set(map(tuple, rows.tolist()))),
                 epoch,
@@ -281,7 +285,8 @@ def _save_key(entry):
 
 
 def common_epoch(held):
-    """The latest epoch that every set in `held` (one a worker: the epochs of its saves) holds; 0 when none."""
+    """The latest epoch that every set in `held` (one a worker: the epochs of its saves) holds; 0 when
+    none."""
     shared = set.intersection(*map(set, held)) if held else set()
     return max(shared | {0})
 

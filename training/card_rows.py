@@ -1,6 +1,7 @@
 """Rows and sections of a model card that state the protocol and the noise (`vae_zoo.training.protocol`):
 the NLL's spread over test binarizations and training seeds, its combined uncertainty, the comparison
-with a baseline worded by `protocol.wording`, the sentence metrics over words (`vae_zoo.kinds.sentence_metrics.is_word`)
+with a baseline worded by `protocol.wording`, the sentence metrics over words
+(`vae_zoo.kinds.sentence_metrics.is_word`)
 beside the older all-token ones, and the `protocol` block.
 """
 
@@ -68,8 +69,10 @@ def baseline_text(m, baseline):
         how = "unpaired: the per-example NLLs were not kept"
     word = protocol.wording(m["test_nll"], baseline["test_nll"], uncertainty)
     return (
-        f"{nats(baseline['test_nll'])} (this entry's NLL minus it: {difference:+.2f} ± {uncertainty:.2f}, {how}; "
-        f"this entry is **{word}** the baseline: a margin counts beyond {protocol.Z:g} combined uncertainties)"
+        f"{nats(baseline['test_nll'])} (this entry's NLL minus it: {difference:+.2f} ± {uncertainty:.2f}, "
+        f"{how}; "
+        f"this entry is **{word}** the baseline: a margin counts beyond {protocol.Z:g} combined "
+        "uncertainties)"
     )
 
 
@@ -77,7 +80,8 @@ def protocol_section(name, entry):
     p = entry.get("protocol")
     binarized = entry["preprocessing"].get("test_binarize") == "static"
     again = (
-        f"- Re-run the protocol from the recipe (train per seed, select on validation, measure test once, write "
+        "- Re-run the protocol from the recipe (train per seed, select on validation, measure test once, "
+        "write "
         f"entry and card into `runs/zoo/`): `vae-zoo zoo reproduce {name} [--seeds S ...]"
         + (" [--binarization-seeds 0 1 2]`." if binarized else "`.")
     )

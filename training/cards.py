@@ -1,6 +1,7 @@
 """Model cards of the registry's entries, rendered from the registry record so they cannot drift.
 
-    python -m vae_zoo.training.cards [--registry vae_zoo/presets/registry.json] [--out docs/model_cards] [--check]
+    python -m vae_zoo.training.cards [--registry vae_zoo/presets/registry.json] [--out docs/model_cards] \
+        [--check]
 
 Writes `NAME.md` per entry into `--out` (run from the repository root) and
 removes cards of entries the registry no longer has; `--check` writes
@@ -96,7 +97,8 @@ def _data_section(entry, metrics):
     lines = [
         "## Data",
         "",
-        f"- Dataset: `{entry['dataset']}`; measured on its test split ({count(metrics.get('test_num_examples'))} examples).",
+        f"- Dataset: `{entry['dataset']}`; measured on its test split "
+        f"({count(metrics.get('test_num_examples'))} examples).",
         f"- License: {entry['data_license']}.",
     ]
     lines += kinds.kind_of_entry(entry).card_data_lines(entry)  # how the kind prepared its data
@@ -132,7 +134,8 @@ def _metrics_section(name, entry, model):
         "",
         "| metric | value | measured on |",
         "|---|---|---|",
-        f"| NLL, importance-weighted, k = {count(m.get('test_nll_num_samples'))} samples | **{nats(m.get('test_nll'))}** {se_text} | {nll_examples} |",
+        f"| NLL, importance-weighted, k = {count(m.get('test_nll_num_samples'))} samples | "
+        f"**{nats(m.get('test_nll'))}** {se_text} | {nll_examples} |",
     ]
     lines += noise_rows(m, nll_examples)
     baseline = entry.get("baseline")
@@ -144,11 +147,14 @@ def _metrics_section(name, entry, model):
         f"| −ELBO | {nats(m.get('test_negative_elbo'))} | all {n_all} |",
         f"| KL(q(z\\|x) ‖ p(z)) | {nats(m.get('test_kl'))} | all {n_all} |",
         f"| reconstruction, −E_q log p(x\\|z) | {nats(m.get('test_reconstruction'))} | all {n_all} |",
-        f"| −ELBO of the first 1,000 (what the tests re-measure) | {nats(m.get('test_first_1000_negative_elbo'))} | first 1,000 |",
+        "| −ELBO of the first 1,000 (what the tests re-measure) | "
+        f"{nats(m.get('test_first_1000_negative_elbo'))} | first 1,000 |",
     ]
     active, latent_dim = m.get("active_units"), model["latent_dim"]
     lines.append(
-        f"| active units (Cov_x E_q[z_d] > 0.01) | {NOT_RECORDED if active is None else f'{active} of {latent_dim}'} | {'—' if active is None else nll_examples} |"
+        "| active units (Cov_x E_q[z_d] > 0.01) | "
+        f"{NOT_RECORDED if active is None else f'{active} of {latent_dim}'} | "
+        f"{'—' if active is None else nll_examples} |"
     )
     mi, n_mi = m.get("mutual_information"), m.get("mutual_information_num_examples")
     ceiling = ""
@@ -160,7 +166,8 @@ def _metrics_section(name, entry, model):
             else ")"
         )
     lines.append(
-        f"| I(x; z) | {nats(mi)}{ceiling} | {('—' if mi is None else NOT_RECORDED) if n_mi is None else f'the first {n_mi:,}'} |"
+        f"| I(x; z) | {nats(mi)}{ceiling} | "
+        f"{('—' if mi is None else NOT_RECORDED) if n_mi is None else f'the first {n_mi:,}'} |"
     )
     lines += kind.card_metric_rows(m, n_all, entry)  # the kind's own rows (sentences: perplexity, word level)
     if m.get("kl_per_dimension"):
@@ -174,7 +181,8 @@ def _metrics_section(name, entry, model):
         + ("" if seconds is None else f" in {seconds:,} s")
         + ".",
         *([] if baseline is None else [f"The baseline was trained and measured by `{baseline['command']}`."]),
-        f"Measure again without retraining: `python -m vae_zoo.training.remeasure {name} --registry vae_zoo/presets/registry.json "
+        f"Measure again without retraining: `python -m vae_zoo.training.remeasure {name} --registry "
+        "vae_zoo/presets/registry.json "
         f"--num-samples K [--nll-examples N] [--mi-examples M]`, then regenerate this card.",
         "",
     ]
@@ -190,7 +198,8 @@ def _model_section(name, entry, model):
     return [
         "## Model",
         "",
-        f"- Class `{entry['model_class']}`, latent dimension {model['latent_dim']}; likelihood `{model['likelihood']}`, "
+        f"- Class `{entry['model_class']}`, latent dimension {model['latent_dim']}; likelihood "
+        f"`{model['likelihood']}`, "
         f"posterior `{model['posterior']}`, prior `{model['prior']}` (full config in the registry entry).",
         f"- Trainable parameters: {count(parameters)}.",
         f"- Weights: {where} ({w['bytes']:,} bytes), SHA-256 `{w['sha256']}`, checked before loading.",
@@ -211,8 +220,10 @@ def _environment_lines(environment):
     ]
     parts += [f"{key}: {value}" for key, value in machine.items()]
     lines = [
-        f"- TensorFlow {environment.get('tensorflow', NOT_RECORDED)}, Keras {environment.get('keras', NOT_RECORDED)}, "
-        f"TensorFlow Probability {environment.get('tensorflow_probability', NOT_RECORDED)}, Python {environment.get('python', NOT_RECORDED)}.",
+        f"- TensorFlow {environment.get('tensorflow', NOT_RECORDED)}, Keras "
+        f"{environment.get('keras', NOT_RECORDED)}, "
+        f"TensorFlow Probability {environment.get('tensorflow_probability', NOT_RECORDED)}, Python "
+        f"{environment.get('python', NOT_RECORDED)}.",
         "- Machine: " + "; ".join(parts) + ".",
     ]
     if environment.get("source"):

@@ -1,7 +1,8 @@
 """`vae-zoo evaluate` and `vae-zoo zoo`: measuring a run, and re-running the zoo's protocol for an entry.
 
 `vae-zoo evaluate RUN [--split validation|test|train]` measures a model with
-`vae_zoo.evaluation.evaluate_model` (and the data kind's own numbers, `vae_zoo.kinds`: word level for sentences)
+`vae_zoo.evaluation.evaluate_model` (and the data kind's own numbers, `vae_zoo.kinds`: word level for
+sentences)
 on one split. The default is `validation`, the split every choice is made on;
 `--split test` is allowed, but each test evaluation of a run directory is
 appended to its `metrics.json["test_evaluations"]` (when, by what command), and
@@ -132,7 +133,8 @@ def evaluate(args):
 
 
 COMPARE_HELP = (
-    "Compare two entries' NLL on the same test examples: difference, paired standard error, combined uncertainty "
+    "Compare two entries' NLL on the same test examples: difference, paired standard error, combined "
+    "uncertainty "
     "and the wording it allows (better than / on par with / worse than)."
 )
 

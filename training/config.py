@@ -42,21 +42,25 @@ DEFAULTS = {
     "epochs": 10,
     "batch_size": 128,
     "learning_rate": 1e-3,
-    "lr_schedule": None,  # None: constant; "cosine": cosine decay to lr_final_fraction * learning_rate over the run
+    # None: constant; "cosine": cosine decay to lr_final_fraction * learning_rate over the run
+    "lr_schedule": None,
     "lr_final_fraction": 0.01,
     "clipnorm": None,
     "steps_per_epoch": None,
     "kl_annealing": None,
     "anneal_steps": 10_000,
     "early_stopping": 0,
-    "warm_start": None,  # a recipe file: its finished run's final weights start this run (same model settings)
+    # a recipe file: its finished run's final weights start this run (same model settings)
+    "warm_start": None,
     # execution
     "strategy": "auto",
-    "worker_timeout": None,  # multiworker: seconds to wait for the other tasks (None: strategies.WORKER_TIMEOUT, 60)
+    # multiworker: seconds to wait for the other tasks (None: strategies.WORKER_TIMEOUT, 60)
+    "worker_timeout": None,
     "logical_cpus": None,  # split the CPU into N logical devices (tests GPU paths on a CPU)
     "mixed_precision": False,
     "jit_compile": None,  # None: the family's choice (jit_compile="auto"); True / False: forced
-    "steps_per_execution": None,  # None: the model's default (vae_zoo.models.trainer.DEFAULT_STEPS_PER_EXECUTION)
+    # None: the model's default (vae_zoo.models.trainer.DEFAULT_STEPS_PER_EXECUTION)
+    "steps_per_execution": None,
     "seed": 0,
     "out": None,
     "tensorboard": True,
@@ -142,7 +146,8 @@ def data_kind(config):
 
 
 def check_model_kwargs(config):
-    """Refuses `model_kwargs` the family does not take, and what the family refuses (`check_training_config`)."""
+    """Refuses `model_kwargs` the family does not take, and what the family refuses
+    (`check_training_config`)."""
     family = get_family(config["model"])
     accepted = set(family.arguments)
     for cls in family.__mro__:
@@ -190,7 +195,8 @@ def warm_start_run(config):
     first = resolve(recipe)
     if first.get("warm_start") is not None:
         raise ValueError(
-            f"warm_start recipe {recipe!r} has a warm_start of its own ({first['warm_start']!r}); chain at most two runs"
+            f"warm_start recipe {recipe!r} has a warm_start of its own ({first['warm_start']!r}); chain at "
+            "most two runs"
         )
     differing = [key for key in MODEL_SETTINGS if first[key] != config[key]]
     if differing:

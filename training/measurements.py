@@ -23,11 +23,13 @@ def read_baseline(path, num_examples):
     missing = [key for key in BASELINE_KEYS if not isinstance(baseline, dict) or key not in baseline]
     if missing:
         raise ValueError(
-            f"--baseline {path}: expected a JSON object with {', '.join(BASELINE_KEYS)}; missing {', '.join(missing)}"
+            f"--baseline {path}: expected a JSON object with {', '.join(BASELINE_KEYS)}; missing "
+            f"{', '.join(missing)}"
         )
     if baseline["test_num_examples"] != num_examples:
         raise ValueError(
-            f"--baseline {path} was measured on {baseline['test_num_examples']} test examples, but this entry's NLL "
+            f"--baseline {path} was measured on {baseline['test_num_examples']} test examples, but this "
+            "entry's NLL "
             f"is measured on {num_examples}: not comparable"
         )
     return baseline
@@ -54,7 +56,8 @@ def compare_with_baseline(baseline, baseline_path, registry_file, name, nll):
     other = np.load(os.path.join(os.path.dirname(os.path.abspath(baseline_path)), baseline["test_nll_file"]))
     if other.shape != nll.shape:
         raise ValueError(
-            f"--baseline {baseline_path}: its per-example NLLs ({baseline['test_nll_file']}) hold {other.shape[0]} "
+            f"--baseline {baseline_path}: its per-example NLLs ({baseline['test_nll_file']}) hold "
+            f"{other.shape[0]} "
             f"values, but this entry's NLL is measured on {nll.shape[0]} examples"
         )
     baseline["test_nll_file"] = save_per_example(registry_file, name, other, suffix="baseline_test_nll")

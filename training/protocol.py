@@ -1,4 +1,5 @@
-"""The zoo's measurement protocol: selection on validation, test measured on request and counted, noise stated.
+"""The zoo's measurement protocol: selection on validation, test measured on request and counted, noise
+stated.
 
 * A training run (`vae-zoo train`) measures the train and validation splits only;
   every later look at the test split (`vae-zoo evaluate RUN --split test`,
@@ -41,7 +42,8 @@ Z = 2.0
 
 
 def check_validation_metrics(run_metrics, run_dir):
-    """Refuses (ValueError) a run whose metrics.json lacks any of `validation.<VALIDATION_KEYS>`, naming them."""
+    """Refuses (ValueError) a run whose metrics.json lacks any of `validation.<VALIDATION_KEYS>`, naming
+    them."""
     validation = run_metrics.get("validation") if isinstance(run_metrics, dict) else None
     validation = validation if isinstance(validation, dict) else {}
     missing = [
@@ -78,7 +80,8 @@ def record_test_evaluation(run_dir, by, command, **facts):
 
 
 def spread(values_by_seed):
-    """`{"values": {seed: value}, "mean", "sd"}` of a measurement repeated over seeds (sd: ddof 1; None for one)."""
+    """`{"values": {seed: value}, "mean", "sd"}` of a measurement repeated over seeds (sd: ddof 1; None for
+    one)."""
     if not values_by_seed:
         raise ValueError("spread needs at least one measured value")
     values = np.asarray(list(values_by_seed.values()), dtype=np.float64)
@@ -90,7 +93,8 @@ def spread(values_by_seed):
 
 
 def combined_uncertainty(standard_error, binarization_sd=None, seed_sd=None, binarizations=1, seeds=1):
-    """sqrt(SE^2 + sd_binarization^2 / binarizations + sd_seeds^2 / seeds); a term not measured (None) adds 0."""
+    """sqrt(SE^2 + sd_binarization^2 / binarizations + sd_seeds^2 / seeds); a term not measured (None) adds
+    0."""
     for name, count in (("binarizations", binarizations), ("seeds", seeds)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(
@@ -101,7 +105,8 @@ def combined_uncertainty(standard_error, binarization_sd=None, seed_sd=None, bin
 
 
 def entry_uncertainty(metrics):
-    """The combined uncertainty of an entry's headline NLL (one binarization, one trained model) from its metrics."""
+    """The combined uncertainty of an entry's headline NLL (one binarization, one trained model) from its
+    metrics."""
     binarization = metrics.get("test_nll_by_binarization_seed") or {}
     seeds = metrics.get("test_nll_by_training_seed") or {}
     return combined_uncertainty(
@@ -119,7 +124,8 @@ def difference_uncertainty(
     if paired_standard_error is not None:
         if shared_standard_error is None:
             raise ValueError(
-                "a paired standard error replaces both figures' SE_images: give shared_standard_error=(SE_a, SE_b)"
+                "a paired standard error replaces both figures' SE_images: give shared_standard_error=(SE_a, "
+                "SE_b)"
             )
         variance += paired_standard_error**2 - sum(se**2 for se in shared_standard_error)
     return math.sqrt(max(variance, 0.0))
@@ -139,11 +145,13 @@ def wording(value, other, uncertainty, lower_is_better=True, z=Z):
 
 
 def run_selection(config, run_metrics):
-    """What a run itself chose on the validation split (early stopping), or the fixed budget it ran instead."""
+    """What a run itself chose on the validation split (early stopping), or the fixed budget it ran
+    instead."""
     if config.get("early_stopping"):
         return (
             f"early stopping on validation ELBO (patience {config['early_stopping']}): stopped after "
-            f"{run_metrics.get('epochs_completed')} of {config.get('epochs')} epochs, best validation weights restored"
+            f"{run_metrics.get('epochs_completed')} of {config.get('epochs')} epochs, best validation "
+            "weights restored"
         )
     return f"no early stopping: the recipe's fixed budget of {config.get('epochs')} epochs, final weights"
 
@@ -175,8 +183,10 @@ def check_binarization_seeds(entry, seeds):
         return None
     if entry["preprocessing"].get("test_binarize") != "static":
         raise ValueError(
-            f"--binarization-seeds applies to test images binarized once (test_binarize 'static'); this entry's "
-            f"test data is {entry['preprocessing'].get('test_binarize')!r} ({entry['dataset']}): nothing to re-binarize"
+            "--binarization-seeds applies to test images binarized once (test_binarize 'static'); this "
+            "entry's "
+            f"test data is {entry['preprocessing'].get('test_binarize')!r} ({entry['dataset']}): nothing to "
+            "re-binarize"
         )
     bad = [seed for seed in seeds if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0]
     if bad:
@@ -185,7 +195,8 @@ def check_binarization_seeds(entry, seeds):
 
 
 def binarization_seeds(entry, seeds):
-    """The test binarization seeds an entry's figures used: its own seed and `seeds`; None for data never binarized."""
+    """The test binarization seeds an entry's figures used: its own seed and `seeds`; None for data never
+    binarized."""
     if entry["preprocessing"].get("test_binarize") != "static":
         return None
     return sorted({entry["preprocessing"]["seed"], *(seeds or [])})
@@ -243,8 +254,10 @@ def check_seed_runs(config, runs):
 
 
 def seed_spread(config, main_ll, seed_runs, x, num_samples, command):
-    """The NLL over training seeds (`spread`): each run of `check_seed_runs` measured on the same test examples
-    `x` as the published run (its `main_ll`), the same estimate; each counts as a test evaluation of its run."""
+    """The NLL over training seeds (`spread`): each run of `check_seed_runs` measured on the same test
+    examples
+    `x` as the published run (its `main_ll`), the same estimate; each counts as a test evaluation of its
+    run."""
     from vae_zoo import evaluation
     from vae_zoo.presets import load_model
 
@@ -282,7 +295,8 @@ def compare_entries(name_a, name_b, registry_file=None):
         file = entry["metrics"].get("test_nll_per_example_file")
         if file is None:
             raise ValueError(
-                f"entry {name!r} has no per-example test NLLs (metrics.test_nll_per_example_file); measure it again "
+                f"entry {name!r} has no per-example test NLLs (metrics.test_nll_per_example_file); measure "
+                "it again "
                 f"with python -m vae_zoo.training.remeasure {name} to keep them"
             )
         nll.append(np.load(os.path.join(os.path.dirname(os.path.abspath(registry_file)), file)))

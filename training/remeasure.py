@@ -50,8 +50,9 @@ def remeasure(
     baseline = entry.get("baseline")
     if baseline is not None and baseline["test_num_examples"] != len(x[:nll_examples]):
         raise ValueError(
-            f"entry {name!r} compares its NLL with a baseline measured on {baseline['test_num_examples']} test examples; "
-            f"measuring on {len(x[:nll_examples])} would break that comparison (give --nll-examples {baseline['test_num_examples']})"
+            f"entry {name!r} compares its NLL with a baseline measured on "
+            f"{baseline['test_num_examples']} test examples; measuring on {len(x[:nll_examples])} "
+            f"would break that comparison (give --nll-examples {baseline['test_num_examples']})"
         )
     sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
@@ -63,12 +64,14 @@ def remeasure(
             model, entry, ll, binarization_seeds, num_samples, seed
         )
 
-    # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset references stay
+    # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset
+    # references stay
     registry = presets.registry(registry_file, resolve=False)
     current = registry.get(name)
     if current is None or current["weights"] != entry["weights"]:
         raise RuntimeError(
-            f"entry {name!r} of {registry_file} was removed or got other weights while it was measured; nothing was written"
+            f"entry {name!r} of {registry_file} was removed or got other weights while it was measured; "
+            "nothing was written"
         )
     metrics["test_nll_per_example_file"] = measurements.save_per_example(registry_file, name, -ll)
     if baseline is not None and baseline.get("test_nll_file"):

@@ -31,7 +31,10 @@ import json
 import os
 import sys
 
-HELP = "Train an entry's recipe (per training seed), select on validation, measure test once, write entry and card."
+HELP = (
+    "Train an entry's recipe (per training seed), select on validation, measure test once, "
+    "write entry and card."
+)
 DEFAULT_REGISTRY = os.path.join("runs", "zoo", "registry.json")
 DEFAULT_RUNS_DIR = os.path.join("runs", "reproduce")
 
@@ -46,7 +49,10 @@ def add_arguments(parser):
     parser.add_argument(
         "--registry",
         default=DEFAULT_REGISTRY,
-        help=f"the registry to write the reproduced entry into (default {DEFAULT_REGISTRY}; weights/ beside it)",
+        help=(
+            "the registry to write the reproduced entry into "
+            f"(default {DEFAULT_REGISTRY}; weights/ beside it)"
+        ),
     )
     parser.add_argument(
         "--runs-dir", default=DEFAULT_RUNS_DIR, help=f"where the runs go (default {DEFAULT_RUNS_DIR})"
@@ -170,8 +176,8 @@ def reproduce(name, args):
         f.write(cards.render(name, entry))
     if source.get("baseline"):
         print(
-            f"vae-zoo zoo reproduce: {name}'s baseline ({source['baseline']['model']}) is not re-run here: run "
-            f"`{source['baseline']['command']}` and publish with --baseline",
+            f"vae-zoo zoo reproduce: {name}'s baseline ({source['baseline']['model']}) is not re-run "
+            f"here: run `{source['baseline']['command']}` and publish with --baseline",
             file=sys.stderr,
         )
     return entry

@@ -166,7 +166,8 @@ def main(args):
 
 
 def build_model(config, data):
-    """The model a config describes, for the settings its data fix (`data`, from the data kind's `training_data`)."""
+    """The model a config describes, for the settings its data fix (`data`, from the data kind's
+    `training_data`)."""
     return get_family(config["model"]).from_training_config(config, data)
 
 

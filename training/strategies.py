@@ -71,7 +71,8 @@ def parse_tf_config(text=None):
 
 
 def is_chief(strategy=None):
-    """True for the process that writes the run directory: the "chief" task, or worker 0 when there is none."""
+    """True for the process that writes the run directory: the "chief" task, or worker 0 when there is
+    none."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     config = parse_tf_config()
@@ -82,7 +83,8 @@ def is_chief(strategy=None):
 
 
 def check_worker_timeout(name, worker_timeout):
-    """The seconds a "multiworker" task waits for its cluster: `worker_timeout`, or `WORKER_TIMEOUT` when None.
+    """The seconds a "multiworker" task waits for its cluster: `worker_timeout`, or `WORKER_TIMEOUT` when
+    None.
 
     Raises:
         ValueError: when it is not a positive number, or is given to another strategy.
@@ -91,7 +93,8 @@ def check_worker_timeout(name, worker_timeout):
         return WORKER_TIMEOUT if name == "multiworker" else None
     if name != "multiworker":
         raise ValueError(
-            f"--worker-timeout applies to --strategy multiworker only (it bounds the wait for the other hosts), "
+            "--worker-timeout applies to --strategy multiworker only (it bounds the wait for the other "
+            "hosts), "
             f"got --strategy {name} with --worker-timeout {worker_timeout!r}"
         )
     if (
@@ -206,7 +209,8 @@ def set_precision(mixed_precision):
 
 
 def shard_policy(dataset, strategy):
-    """Sets DATA auto-sharding for multi-worker runs: each worker takes its contiguous part of every global batch."""
+    """Sets DATA auto-sharding for multi-worker runs: each worker takes its contiguous part of every global
+    batch."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

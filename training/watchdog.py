@@ -37,7 +37,8 @@ def answers(address, timeout=2.0):
 
 
 def missing_tasks(config):
-    """The other tasks of a TF_CONFIG dict that nothing answers for: `["/job:worker/task:1 at host:port", ...]`."""
+    """The other tasks of a TF_CONFIG dict that nothing answers for: `["/job:worker/task:1 at host:port",
+    ...]`."""
     me = (config["task"]["type"], config["task"]["index"])
     return [
         f"/job:{job}/task:{index} at {address}"
