@@ -321,16 +321,14 @@ def test_derangement_moves_every_index_and_is_fixed_by_its_seed():
 def test_measure_records_the_word_level_numbers_of_sentence_models():
     from vae_zoo.models import SequenceVAE
     from vae_zoo.text import TextCodec
-    from vae_zoo.training import publish
+    from vae_zoo.training.measure import measure
 
     sentences = ["the cat sat on the mat", "a dog ran", "the dog sat", "a cat ran far away"]
     codec = TextCodec.from_corpus(sentences[:2], max_length=8)
     model = SequenceVAE(
         vocabulary=codec.vocabulary, max_length=8, embedding_dim=4, hidden_units=4, latent_dim=2, seed=0
     )
-    metrics = publish.measure(
-        model, model.tokenize(sentences).numpy(), 2, 0, mi_examples=None, sentences=sentences
-    )
+    metrics = measure(model, model.tokenize(sentences).numpy(), 2, 0, mi_examples=None, sentences=sentences)
     direct = sentence_metrics.sentence_report(model, sentences)
     assert metrics["test_unknown_share"] == pytest.approx(2 / 17)  # far and away, of 17 words
     assert metrics["test_reconstruction_token_f1"] == pytest.approx(direct["reconstruction_token_f1"])

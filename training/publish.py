@@ -18,15 +18,10 @@ comparisons (`vae_zoo.evaluation.paired_standard_error`).
 
 Measures on the test split the entry states (`vae_zoo.kinds.preset_data`):
 images binarized once with the run's seed (as in training), sentences
-tokenized with the model's vocabulary. With `vae_zoo.evaluation.evaluate_model`
-it records the importance-weighted NLL with `--num-samples` samples (over the
-first `--nll-examples` examples, default all) and its standard error over
-those examples, KL per dimension and active units (on the same examples),
-and the mutual information I(x; z) on the first `--mi-examples` of them
-(at most log M nats), plus perplexity for sentences. The test -ELBO, KL and
-reconstruction over the whole split and the -ELBO over its first 1,000
-examples (the subset the tests re-measure) come from `model.evaluate`. The
-entry also records the parameter count and the environment publish runs in
+tokenized with the model's vocabulary. What it measures (the importance-weighted
+NLL and its standard error, the ELBO terms, KL per dimension, active units,
+I(x; z), perplexity) and the flags that set it are `vae_zoo.training.measure`'s.
+The entry also records the parameter count and the environment publish runs in
 (TensorFlow, Keras, TFP and Python versions; CPU model, cores, GPUs).
 Writes `NAME.weights.h5` into the `weights/` folder beside the registry file
 it is told (`--registry`, e.g. the checkout's `vae_zoo/presets/registry.json`)
@@ -40,68 +35,14 @@ import json
 import os
 import platform
 import sys
-import time
 
-SUBSET = 1000
-MI_EXAMPLES = 2000  # evaluate_model's default
+from vae_zoo.training import measure
+
 LICENSES = {
     "fashion_mnist": "MIT (Fashion-MNIST, Zalando Research)",
     "mnist": "CC BY-SA 3.0 (MNIST, LeCun, Cortes and Burges)",
     "wordnet_sentences": "WordNet 3.0 license (Princeton University), BSD-like",
 }
-
-
-def measure(
-    model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None, per_example=False
-):
-    """Test metrics of `model` on a prepared test split `x` (numpy).
-
-    Sentence models also get the word-level numbers of
-    `vae_zoo.kinds.sentence_metrics.sentence_report` on the raw test `sentences` (all of them), each
-    key prefixed `test_` (`test_reconstruction_word_f1`, `test_truncated_sentences`, ...).
-
-    The NLL, its standard error, KL per dimension and active units are over the
-    first `nll_examples` examples (None: all); I(x; z) over the first
-    `mi_examples` of those (None: all of them), so it is at most log(mi_examples).
-    """
-    from vae_zoo import evaluation, kinds
-
-    def elbo_terms(data):
-        logs = model.evaluate(data, batch_size=500, verbose=0, return_dict=True)
-        return {"negative_elbo": -logs["elbo"], "kl": logs["kl"], "reconstruction": logs["reconstruction"]}
-
-    start = time.time()
-    if getattr(model, "optimizer", None) is None:  # presets and never-compiled models
-        model.compile()
-    nll_x = x if nll_examples is None else x[:nll_examples]
-    report, ll = evaluation.evaluate_model(
-        model, nll_x, num_samples=num_samples, seed=seed, mi_examples=mi_examples, per_example=True
-    )
-    full, subset = elbo_terms(x), elbo_terms(x[:SUBSET])
-    metrics = {
-        "test_nll": report["negative_log_likelihood"],
-        "test_nll_standard_error": report["negative_log_likelihood_standard_error"],
-        "test_nll_num_samples": num_samples,
-        "test_nll_num_examples": report["num_examples"],
-        "test_negative_elbo": full["negative_elbo"],
-        "test_kl": full["kl"],
-        "test_reconstruction": full["reconstruction"],
-        f"test_first_{SUBSET}_negative_elbo": subset["negative_elbo"],
-        "test_num_examples": int(len(x)),
-        "active_units": report["active_units"],
-        "mutual_information": report["mutual_information"],
-        "mutual_information_num_examples": report["mi_examples"],
-        "kl_per_dimension": [round(v, 4) for v in report["kl_per_dimension"]]
-        if report["kl_per_dimension"]
-        else None,
-    }
-    if "perplexity" in report:
-        metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
-    if sentences is not None:  # the kind's own numbers (sentences: word level) on what it read besides x
-        words = kinds.kind_of_model(model).extras_report(model, sentences, seed=seed)
-        metrics.update({f"test_{key}": value for key, value in words.items() if key != "sentences"})
-    metrics["evaluation_seconds"] = round(time.time() - start, 1)
-    return (metrics, ll) if per_example else metrics
 
 
 def parameter_count(model):
@@ -143,13 +84,6 @@ def environment():
             "platform": platform.platform(),
         },
     }
-
-
-def evaluation_flags(num_samples, nll_examples, mi_examples):
-    """The measurement settings as command-line flags (the entry's `evaluation_command`)."""
-    nll = f" --nll-examples {nll_examples}" if nll_examples else ""
-    mi = f" --mi-examples {mi_examples or 'all'}"
-    return f"--num-samples {num_samples}{nll}{mi}"
 
 
 def train_command(config, recipe):
@@ -205,56 +139,16 @@ def registry_path(path):
     return path
 
 
-def examples(value):
-    """A count of examples >= 1 for the command line, or "all" (None)."""
-    if value == "all":
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'all', got {value!r}")
-    return int(value)
-
-
-def add_measure_arguments(parser, num_samples_default=5000):
-    parser.add_argument(
-        "--num-samples", type=int, default=num_samples_default, help="importance samples of the NLL estimate"
-    )
-    parser.add_argument(
-        "--nll-examples",
-        type=examples,
-        default=None,
-        help="estimate the NLL on the first N test examples (default all)",
-    )
-    parser.add_argument(
-        "--mi-examples",
-        type=examples,
-        default=MI_EXAMPLES,
-        help=f"estimate I(x; z) on the first M of those, or 'all' (default {MI_EXAMPLES}); the estimate is at most "
-        "log M nats, so showing I >= 8 nats takes M >= 3000 (log 3000 = 8.01)",
-    )
-
-
-def add_binarization_seeds_argument(parser):
-    """`--binarization-seeds S...` (publish, remeasure and `vae-zoo zoo reproduce`)."""
-    parser.add_argument(
-        "--binarization-seeds",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="S",
-        help="also measure the NLL on the test images binarized with each seed (the entry's own seed is always "
-        "among them): per-seed values and their spread; binarized images only",
-    )
-
-
 def add_protocol_arguments(parser):
     """Flags of the noise measurements and the protocol record (publish and `vae-zoo zoo reproduce`)."""
-    add_binarization_seeds_argument(parser)
+    measure.add_binarization_seeds_argument(parser)
     parser.add_argument(
         "--selected-on-validation",
         action="append",
         default=[],
         metavar="TEXT",
-        help="a recipe choice made on the validation split, recorded in the entry's protocol block (repeatable)",
+        help="a recipe choice made on the validation split, recorded in the entry's protocol block "
+        "(repeatable)",
     )
     parser.add_argument(
         "--test-informed",
@@ -301,7 +195,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
         options["baseline"], len(x[:nll_examples])
     )
     command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
-    metrics, ll = measure(
+    metrics, ll = measure.measure(
         model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, per_example=True
     )
     protocol.record_test_evaluation(run_dir, "publish", command, num_samples=num_samples, examples=len(ll))
@@ -344,7 +238,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
             "metrics": {**metrics, "test_nll_per_example_file": per_example},
             "evaluation_command": (
                 f"python -m vae_zoo.training.publish RUN_DIR {name} --registry REGISTRY --recipe {recipe} "
-                f"{evaluation_flags(num_samples, nll_examples, mi_examples)}"
+                f"{measure.evaluation_flags(num_samples, nll_examples, mi_examples)}"
                 + ("" if baseline is None else " --baseline RUN_DIR/BASELINE.json")
                 + " --description ..."
             ),
@@ -400,7 +294,7 @@ def main(argv=None):
     parser.add_argument(
         "--recipe", required=True, help="the recipe that produced the run (training/recipes/...)"
     )
-    add_measure_arguments(parser)
+    measure.add_measure_arguments(parser)
     parser.add_argument(
         "--registry", required=True, help="the registry.json to write (weights go to weights/ beside it)"
     )
@@ -408,8 +302,8 @@ def main(argv=None):
         "--baseline",
         default=None,
         help="a baseline's NLL on the same test examples, recorded as the entry's `baseline` (JSON with "
-        "model, test_nll, test_num_examples, command, optionally test_nll_file: its per-example NLLs as .npy, "
-        "for the paired standard error; e.g. RUN/language_model.json of benchmarks/sentence_vae.py)",
+        "model, test_nll, test_num_examples, command, optionally test_nll_file: its per-example NLLs as "
+        ".npy, for the paired standard error; e.g. RUN/language_model.json of benchmarks/sentence_vae.py)",
     )
     parser.add_argument(
         "--seed-runs",

@@ -8,7 +8,7 @@ Builds the entry's model and loads its weights through the preset loader
 the test split from the entry's own `dataset` and `preprocessing`
 (`vae_zoo.kinds.preset_data`: images binarized once with its seed,
 sentences tokenized by the model's vocabulary) and measures it as publish
-does (`training/publish.py`'s `measure`, importance samples seeded with the
+does (`vae_zoo.training.measure.measure`, importance samples seeded with the
 same seed). It then replaces the entry's `metrics` and `evaluation_command`, counts
 the measurement in the entry's `protocol` block (`test_evaluations`, the
 estimator and binarization seeds) and refreshes the paired comparison with
@@ -26,7 +26,7 @@ import json
 import os
 import sys
 
-from vae_zoo.training import publish
+from vae_zoo.training import measure, publish
 
 
 def remeasure(
@@ -34,7 +34,7 @@ def remeasure(
     registry_file,
     num_samples,
     nll_examples=None,
-    mi_examples=publish.MI_EXAMPLES,
+    mi_examples=measure.MI_EXAMPLES,
     binarization_seeds=None,
 ):
     """Measures entry `name` of `registry_file` again and writes its new metrics; returns them."""
@@ -56,7 +56,7 @@ def remeasure(
         )
     sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
-    metrics, ll = publish.measure(
+    metrics, ll = measure.measure(
         model, x, num_samples, seed, nll_examples, mi_examples, sentences, per_example=True
     )
     if binarization_seeds:
@@ -89,7 +89,7 @@ def remeasure(
         current["protocol"]["estimator"].update(num_samples=num_samples, num_examples=int(len(ll)))
     current["evaluation_command"] = (
         f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
-        f"{publish.evaluation_flags(num_samples, nll_examples, mi_examples)}"
+        f"{measure.evaluation_flags(num_samples, nll_examples, mi_examples)}"
         + (
             ""
             if not binarization_seeds
@@ -110,8 +110,8 @@ def main(argv=None):
         required=True,
         help="the registry.json holding the entry (weights in weights/ beside it)",
     )
-    publish.add_measure_arguments(parser)
-    publish.add_binarization_seeds_argument(parser)
+    measure.add_measure_arguments(parser)
+    measure.add_binarization_seeds_argument(parser)
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
     metrics = remeasure(

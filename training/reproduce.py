@@ -40,7 +40,7 @@ DEFAULT_RUNS_DIR = os.path.join("runs", "reproduce")
 
 
 def add_arguments(parser):
-    from vae_zoo.training import publish
+    from vae_zoo.training import measure
 
     parser.add_argument("name", help="the registry entry to reproduce")
     parser.add_argument(
@@ -66,9 +66,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--num-samples", type=int, default=None, help="importance samples (default: the entry's)"
     )
-    parser.add_argument("--nll-examples", type=publish.examples, default=None, help="default: the entry's")
-    parser.add_argument("--mi-examples", type=publish.examples, default=None, help="default: the entry's")
-    publish.add_binarization_seeds_argument(parser)
+    parser.add_argument("--nll-examples", type=measure.examples, default=None, help="default: the entry's")
+    parser.add_argument("--mi-examples", type=measure.examples, default=None, help="default: the entry's")
+    measure.add_binarization_seeds_argument(parser)
     parser.add_argument(
         "--verbose", type=int, default=2, help="training output: 0 silent, 1 progress bar, 2 per epoch"
     )

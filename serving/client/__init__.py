@@ -32,9 +32,11 @@ The package is split by transport; every name is re-exported here:
   per-row ``error`` output names a refused row: its ``rows`` give each row's
   rule, its ``outputs`` the whole answer) and the ``_SignatureMethods`` mixin
   (numpy only);
-* :mod:`.rest` -- :func:`rest_url`, :func:`rest_request`,
-  :func:`parse_rest_response`, :class:`RestClient` (standard library + numpy;
-  never imports TensorFlow, ``grpc`` or ``tensorflow_serving``);
+* :mod:`.rest_json` -- :func:`rest_request`, :func:`parse_rest_response`:
+  the JSON bodies of REST ``:predict`` both ways (numpy only);
+* :mod:`.rest` -- :func:`rest_url`, :func:`empty_outputs`, :class:`RestClient`
+  (standard library + numpy; like :mod:`.rest_json`, never imports
+  TensorFlow, ``grpc`` or ``tensorflow_serving``);
 * :mod:`.grpc_client` -- :func:`grpc_predict_request`,
   :func:`parse_predict_response`, :func:`parse_metadata_response`,
   :class:`GrpcClient` (TensorFlow, ``tensorflow_serving`` and ``grpc`` are
@@ -85,7 +87,8 @@ from .common import (
     signature_specs,
 )
 from .grpc_client import GrpcClient, grpc_predict_request, parse_metadata_response, parse_predict_response
-from .rest import RestClient, empty_outputs, parse_rest_response, rest_request, rest_url
+from .rest import RestClient, empty_outputs, rest_url
+from .rest_json import parse_rest_response, rest_request
 
 __all__ = [
     "DEFAULT_GRPC_TARGET",

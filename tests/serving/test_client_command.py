@@ -29,7 +29,7 @@ from serving_testing import (
 )
 from tf_serving_standins import GrpcChannel, rest_server
 
-from serving.client import command, common, grpc_client, rest
+from serving.client import command, common, grpc_client, rest, rest_json
 
 SERVING_DIR = os.path.join(REPO_ROOT, "serving")
 
@@ -249,8 +249,9 @@ def test_runs_as_a_script():
 def test_docstring_examples():
     results = {
         module.__name__: doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        for module in (sc, common, rest, grpc_client, command)
+        for module in (sc, common, rest, rest_json, grpc_client, command)
     }
     assert all(r.failed == 0 for r in results.values()), results
     assert results["serving.client.common"].attempted > 0
     assert results["serving.client.rest"].attempted > 0
+    assert results["serving.client.rest_json"].attempted > 0

@@ -14,7 +14,7 @@ import yaml
 
 from vae_zoo import datasets, evaluation, presets
 from vae_zoo.models import DenseVAE
-from vae_zoo.training import cards, publish, remeasure
+from vae_zoo.training import cards, measure, publish, remeasure
 
 SEED = 5  # not 0, so a measurement on the wrong binarization shows
 RECIPE = "training/recipes/dense_fashion_mnist_2d.yaml"
@@ -251,9 +251,9 @@ def test_remeasure_refuses_tampered_weights(published, tmp_path):
 
 
 def test_measure_flags():
-    assert publish.evaluation_flags(5000, None, 2000) == "--num-samples 5000 --mi-examples 2000"
+    assert measure.evaluation_flags(5000, None, 2000) == "--num-samples 5000 --mi-examples 2000"
     assert (
-        publish.evaluation_flags(1000, 1000, None)
+        measure.evaluation_flags(1000, 1000, None)
         == "--num-samples 1000 --nll-examples 1000 --mi-examples all"
     )
     with pytest.raises(SystemExit):

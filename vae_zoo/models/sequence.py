@@ -17,7 +17,9 @@ sequences `[T, F]` (time series); the decoder reads the previous value, and
 
 Decoding runs inside the graph (`tf.while_loop`, stopping at `[EOS]`):
 greedy when `temperature == 0`, sampling from softmax(logits / temperature)
-otherwise, with stateless seeds.
+otherwise, with stateless seeds (`sequence_decoding`). p(x|z) over whole
+sequences is `sequence_distribution`'s; the per-row draws and the serving
+signatures' sentence hooks are `sequence_serving`'s.
 """
 
 import keras
@@ -31,9 +33,10 @@ from vae_zoo.models.registry import FamilyArgument, register_family
 from vae_zoo.models.sampled_softmax import SampledSoftmaxMixin, check_sampled_softmax
 from vae_zoo.models.sequence_decoding import DecodingMixin
 from vae_zoo.models.sequence_distribution import SequenceDistribution
+from vae_zoo.models.sequence_serving import ServingMixin
 from vae_zoo.models.vae import VAE
 from vae_zoo.utils.distribute import global_batch_draw
-from vae_zoo.utils.seeds import LIKELIHOOD, as_seed, row_keys, seed_rows, stream
+from vae_zoo.utils.seeds import as_seed, row_keys, seed_rows
 
 CONDITIONING = ("initial_state", "input", "both")
 
@@ -44,7 +47,7 @@ def _flag(text):
 
 @register_family("sequence")
 @keras.saving.register_keras_serializable(package="vae_zoo")
-class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
+class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
     """A sequence VAE with LSTM encoder and decoder.
 
     Args:
@@ -143,8 +146,8 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
             vamp = prior.get("name") == "vamp" or prior.get("class_name") == "VampPrior"
         if features is None and vamp:
             raise ValueError(
-                "prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE reads integer token ids "
-                "(pseudo-inputs cast to ids would all be padding); use prior='normal' or 'mixture'"
+                "prior='vamp' needs continuous pseudo-inputs, but a token SequenceVAE reads integer token "
+                "ids (pseudo-inputs cast to ids would all be padding); use prior='normal' or 'mixture'"
             )
         # BN-VAE's batch-normalized means by default: an LSTM decoder otherwise learns to ignore z
         # (the plain VAE's KL went to 0.57 nats in 2 epochs on WordNet sentences; see the class doc).
@@ -346,54 +349,6 @@ class SequenceVAE(SampledSoftmaxMixin, DecodingMixin, VAE):
         means = self.encode([sentence_a, sentence_b]).mean()
         weights = tf.linspace(0.0, 1.0, int(steps))[:, None]
         return self.generate((1 - weights) * means[0] + weights * means[1])
-
-    # ------------------------------------------------------------ draws and serving hooks
-
-    def likelihood_rows(self, z, keys, temperatures=None):
-        """One ancestral draw of p(x|z) per row (at `temperatures`, default 1), row i keyed by `keys[i]`."""
-        z = tf.convert_to_tensor(z, tf.float32)
-        if temperatures is None:
-            temperatures = tf.ones([tf.shape(z)[0]])
-        return self.generate_rows(z, temperatures, stream(keys, LIKELIHOOD))
-
-    def _sample_rows(self, keys, temperatures):
-        """z from the prior (temperature 1) and its tokens drawn at `temperatures`, one row per key."""
-        z = self.prior_rows(keys, tf.ones_like(tf.cast(temperatures, tf.float32)))
-        return {"ids": self.likelihood_rows(z, keys, temperatures), "z": z}
-
-    def serving_data_spec(self):
-        if self.codec is None:
-            return super().serving_data_spec()
-        return tf.TensorSpec([None], tf.string, name="sentences")
-
-    def serving_decode(self, z):
-        if self.codec is None:
-            return super().serving_decode(z)
-        return {"sentences": self.detokenize(self.generate_ids(z))}
-
-    def serving_reconstruct(self, data):
-        if self.codec is None:
-            return super().serving_reconstruct(data)
-        return {"sentences": self.detokenize(self.generate_ids(self.encode_outputs(data)["mean"]))}
-
-    def serving_decode_sample_specs(self):
-        return [self._z_spec(), self._seed_spec(), self._temperature_spec()]
-
-    def serving_decode_sample(self, z, seed, temperature):
-        ids = self.likelihood_rows(z, row_keys(seed), temperature)
-        return {"sentences": self.detokenize(ids)} if self.codec is not None else {"x": ids}
-
-    def serving_sample(self, seed, temperature):
-        rows = self._sample_rows(row_keys(seed), temperature)
-        if self.codec is None:
-            return {"x": rows["ids"], "z": rows["z"]}
-        return {"sentences": self.detokenize(rows["ids"]), "z": rows["z"]}
-
-    def serving_metadata(self):
-        metadata = super().serving_metadata()
-        if self.codec is not None:
-            metadata.update(max_length=self.max_length, vocab_size=self.vocab_size)
-        return metadata
 
     def get_config(self):
         config = super().get_config()
