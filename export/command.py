@@ -1,4 +1,5 @@
-"""`vae-zoo export MODEL_OR_RUN_DIR BASE_DIR [--version N]` and `vae-zoo export --format tflite MODEL FILE.tflite`."""
+"""`vae-zoo export MODEL_OR_RUN_DIR BASE_DIR [--version N]` and
+`vae-zoo export --format tflite MODEL FILE.tflite`."""
 
 FORMATS = ("savedmodel", "tflite")
 
@@ -8,13 +9,19 @@ def add_arguments(parser):
     parser.add_argument(
         "base_dir",
         metavar="PATH",
-        help="savedmodel: TF Serving base path, the SavedModel goes to PATH/<version>/; tflite: the .tflite file to write",
+        help=(
+            "savedmodel: TF Serving base path, the SavedModel goes to PATH/<version>/; "
+            "tflite: the .tflite file to write"
+        ),
     )
     parser.add_argument(
         "--format",
         choices=FORMATS,
         default="savedmodel",
-        help="savedmodel (TF Serving, every signature; default) or tflite (one file: encode, decode, reconstruct)",
+        help=(
+            "savedmodel (TF Serving, every signature; default) "
+            "or tflite (one file: encode, decode, reconstruct)"
+        ),
     )
     parser.add_argument(
         "--version", default=None, help="positive integer (default: next free); savedmodel only"

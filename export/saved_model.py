@@ -7,15 +7,23 @@ are named, all outputs are dicts. Every input is batch-major, `[B, ...]` with
 B unknown, and row i's outputs depend on row i's inputs alone, so TF
 Serving's batcher can join requests along dimension 0 (`serving/README.md`):
 
-| signature | inputs | outputs |
-|---|---|---|
-| `encode` | data | `mean` [B, L], `stddev` [B, L] (+ `scale_tril` [B, L, L] for `posterior="full"`) |
-| `decode` | `z` [B, L] float32 | likelihood parameters (`logits`, `probs` / `loc`, `scale`) and `mean`, all [B, *input_shape]; sentences: `sentences` [B] (greedy) |
-| `reconstruct` = `serving_default` | data | `reconstruction` [B, *input_shape] (likelihood mean at the posterior mean); sentences: `sentences` |
-| `encode_sample` | data, `seed` | `z` [B, L], one draw of q(z\|x) per row |
-| `decode_sample` | `z`, `seed` (sentences: + `temperature`) | `x` [B, *input_shape], one draw of p(x\|z) per row; sentences: `sentences` (0 = greedy) |
-| `sample` | `seed`, `temperature` | `x` (likelihood mean) or `sentences`, and `z` [B, L] (one prior draw per row) |
-| `log_likelihood` | data, `seed` | `log_likelihood` [B] (nats, `log_likelihood_samples` K fixed at export, default 100) |
+signature: inputs -> outputs
+
+* `encode`: data -> `mean` [B, L], `stddev` [B, L] (+ `scale_tril` [B, L, L]
+  for `posterior="full"`)
+* `decode`: `z` [B, L] float32 -> likelihood parameters (`logits`, `probs` /
+  `loc`, `scale`) and `mean`, all [B, *input_shape]; sentences: `sentences` [B]
+  (greedy)
+* `reconstruct` = `serving_default`: data -> `reconstruction` [B, *input_shape]
+  (likelihood mean at the posterior mean); sentences: `sentences`
+* `encode_sample`: data, `seed` -> `z` [B, L], one draw of q(z|x) per row
+* `decode_sample`: `z`, `seed` (sentences: + `temperature`) -> `x`
+  [B, *input_shape], one draw of p(x|z) per row; sentences: `sentences`
+  (0 = greedy)
+* `sample`: `seed`, `temperature` -> `x` (likelihood mean) or `sentences`, and
+  `z` [B, L] (one prior draw per row)
+* `log_likelihood`: data, `seed` -> `log_likelihood` [B] (nats,
+  `log_likelihood_samples` K fixed at export, default 100)
 
 Every signature also outputs `error` [B] strings: "" for a valid row, else the
 rule the row broke (`row_isolation.py`): an invalid row (pixels outside [0, 1],
@@ -155,13 +163,15 @@ def metadata(model, log_likelihood_samples):
         "log_likelihood_samples": log_likelihood_samples,
         "signatures": [*model.serving_signatures(log_likelihood_samples), "serving_default"],
         "seed_convention": (
-            "one int64 seed per row; row seed s is the 64-bit stateless key of its row (its two 32-bit halves), "
+            "one int64 seed per row; row seed s is the 64-bit stateless key of its row "
+            "(its two 32-bit halves), "
             "folded per kind of draw with a bijective SplitMix64 mix (vae_zoo/utils/seeds.py); "
             "model.sample(n, seed=s) equals the sample signature with seed = s + arange(n)"
         ),
         "error_output": (
             f"every signature outputs {ERROR_OUTPUT!r} [B]: '' for a valid row, else the rule it broke; "
-            "invalid rows are masked (NaN / 0 / '') and never affect other rows; a batch of only invalid rows fails"
+            "invalid rows are masked (NaN / 0 / '') and never affect other rows; "
+            "a batch of only invalid rows fails"
         ),
     }
 

@@ -70,7 +70,8 @@ def tflite_signatures(model, names=SIGNATURES):
     ]
     if strings or model.serving_metadata().get("input_dtype") == "string":
         raise ValueError(
-            f"{type(model).__name__} takes strings ({', '.join(strings) or 'input_dtype string'}): tokenizing "
+            f"{type(model).__name__} takes strings "
+            f"({', '.join(strings) or 'input_dtype string'}): tokenizing "
             "needs string and lookup-table ops, which are TF Select ops, not TFLite builtins, so a sentence "
             "model cannot be exported to TFLite; export it as a SavedModel (vae_zoo.export_saved_model)"
         )

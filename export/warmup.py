@@ -42,7 +42,8 @@ _SENTENCE = b"a short sentence"
 
 
 def _config_protos():
-    """`serving.config_protos`: imported, or loaded from the checkout's `serving/` directory; None if neither."""
+    """`serving.config_protos`: imported, or loaded from the checkout's `serving/` directory;
+    None if neither."""
     try:
         from serving import config_protos
 

@@ -26,7 +26,8 @@ def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihoo
 
 
 def export_tflite(model, path):
-    """Writes `model`'s encode/decode/reconstruct signatures to one `.tflite` file; see `vae_zoo.export.export_tflite`."""
+    """Writes `model`'s encode/decode/reconstruct signatures to one `.tflite` file;
+    see `vae_zoo.export.export_tflite`."""
     from vae_zoo.export import export_tflite as _export
 
     return _export(model, path)

@@ -19,12 +19,14 @@ COMMANDS = {
     "export": (
         "vae_zoo.export.command",
         "main",
-        "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) or one .tflite file (--format tflite).",
+        "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) "
+        "or one .tflite file (--format tflite).",
     ),
     "evaluate": (
         "vae_zoo.training.command",
         "evaluate",
-        "Importance-weighted log-likelihood and posterior diagnostics on --split validation (default) or test "
+        "Importance-weighted log-likelihood and posterior diagnostics "
+        "on --split validation (default) or test "
         "(counted in the run's metrics.json).",
     ),
     "plot": ("vae_zoo.plots", "main", "Write a PNG: samples, reconstructions, manifold, scatter, ..."),
@@ -73,7 +75,9 @@ def build_parser():
         action="append",
         default=[],
         metavar="FILE_OR_MODULE",
-        help="import a module that registers model families (vae_zoo.models.register_family) first; repeatable",
+        help=(
+            "import a module that registers model families (vae_zoo.models.register_family) first; repeatable"
+        ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, function, help_text) in COMMANDS.items():

@@ -216,7 +216,8 @@ def traversal_canvas(model, image, dims=None, span=3.0, steps=9):
 
 
 def traversals(model, image, path, dims=None, span=3.0, steps=9):
-    """One row per latent dimension: that dimension swept over [-span, span] around the posterior mean of `image`."""
+    """One row per latent dimension: that dimension swept over [-span, span] around the posterior
+    mean of `image`."""
     dims = list(range(min(model.latent_dim, 10))) if dims is None else list(dims)
     canvas = traversal_canvas(model, image, dims, span, steps)
     return _draw(canvas, path, f"latent traversals: rows = dims {dims}, z_d in [-{span:g}, {span:g}]")
@@ -234,7 +235,8 @@ def _check_labels(labels, num_images):
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != num_images:
         raise ValueError(
-            f"the scatter plot needs one label per image: {num_images} images but labels of shape {labels.shape} "
+            f"the scatter plot needs one label per image: {num_images} images "
+            f"but labels of shape {labels.shape} "
             f"({labels.size} labels)"
         )
     return labels
@@ -256,7 +258,8 @@ def scatter_points(model, images):
 
 
 def scatter_figure(model, images, labels, class_names=None):
-    """The figure of `latent_scatter` (not saved): one point per image at `scatter_points`, coloured by label."""
+    """The figure of `latent_scatter` (not saved): one point per image at `scatter_points`,
+    coloured by label."""
     plt = _pyplot()
     labels = _check_labels(labels, len(images))
     points, xlabel, ylabel = scatter_points(model, images)
@@ -340,7 +343,8 @@ def _example_indices(args, size):
         if not 0 <= index < size:
             valid = f"valid 0..{size - 1}" if size else "it is empty"
             raise ValueError(
-                f"--index {index} is out of range: the {args.split} split of {args.dataset} has {size} examples ({valid})"
+                f"--index {index} is out of range: "
+                f"the {args.split} split of {args.dataset} has {size} examples ({valid})"
             )
     return indices
 
@@ -362,7 +366,8 @@ def main(args):
 
 
 def _dataset_picture(model, args):
-    """The kinds drawn from examples of `--dataset`: reconstructions, scatter, interpolation, traversal, kl."""
+    """The kinds drawn from examples of `--dataset`: reconstructions, scatter, interpolation,
+    traversal, kl."""
     from vae_zoo import datasets
 
     binarize = None if args.binarize in ("none", "None", "") else args.binarize
@@ -381,7 +386,8 @@ def _dataset_picture(model, args):
         if y is None:
             raise ValueError(
                 f"the scatter plot colours points by class and needs labels, but the {args.split} split of "
-                f"{args.dataset} has none (its loader returned y=None); use a labelled dataset or another --kind"
+                f"{args.dataset} has none (its loader returned y=None); "
+                "use a labelled dataset or another --kind"
             )
         names = datasets.info(args.dataset).class_names if args.dataset in datasets.KNOWN_DATASETS else None
         return latent_scatter(model, x[: args.num], y[: args.num], args.out, class_names=names)

@@ -1,4 +1,5 @@
-"""``python -m serving.client ...`` (also ``python serving/client ...``): see :mod:`serving.client.command`."""
+"""``python -m serving.client ...`` (also ``python serving/client ...``):
+see :mod:`serving.client.command`."""
 
 from __future__ import annotations
 

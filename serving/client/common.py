@@ -145,7 +145,8 @@ def signature_specs(metadata: Mapping[str, Any]) -> dict[str, dict[str, dict[str
 
     >>> meta = {"metadata": {"signature_def": {"signature_def": {"decode": {
     ...     "inputs": {"z": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}, {"size": "16"}]}}},
-    ...     "outputs": {"mean": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}, {"size": "784"}]}}}}}}}}
+    ...     "outputs": {"mean": {"dtype": "DT_FLOAT",
+    ...                          "tensor_shape": {"dim": [{"size": "-1"}, {"size": "784"}]}}}}}}}}
     >>> signature_specs(meta)["decode"]["inputs"]
     {'z': TensorSpec(dtype='DT_FLOAT', shape=[-1, 16])}
     """
@@ -176,9 +177,7 @@ def signature_inputs(specs: Mapping[str, Any], signature_name: str) -> Mapping[s
     return specs[signature_name]["inputs"]
 
 
-# --------------------------------------------------------------------------
-# Inputs
-# --------------------------------------------------------------------------
+# -- Inputs ----------------------------------------------------------------
 
 
 def _is_string_array(arr: np.ndarray) -> bool:
@@ -188,11 +187,12 @@ def _is_string_array(arr: np.ndarray) -> bool:
 def _convert(name: str, value: Any, spec: TensorSpec, where: str) -> np.ndarray:
     expected = f"{spec.dtype} with shape {_shape_text(spec.shape)}"
     dtype = numpy_dtype(spec.dtype)
+    strings = dtype == np.dtype(object)
     try:
-        src = np.asarray(value, dtype=object if dtype == object or isinstance(value, (str, bytes)) else None)
+        src = np.asarray(value, dtype=object if strings or isinstance(value, (str, bytes)) else None)
     except ValueError as err:  # ragged nested lists
         raise ValueError(f"input {name!r} of {where} must be {expected}: {err}") from err
-    if dtype == object:
+    if strings:
         if src.dtype.kind in "US":
             src = src.astype(object)
         if src.size and not _is_string_array(src):
@@ -204,7 +204,8 @@ def _convert(name: str, value: Any, spec: TensorSpec, where: str) -> np.ndarray:
     if dtype.kind in "iu" and src.size:
         if src.dtype.kind == "f" and not np.all(np.isfinite(src) & (src == np.round(src))):
             raise ValueError(
-                f"input {name!r} of {where} must hold integers ({spec.dtype}), got {src.ravel()[:8].tolist()!r}"
+                f"input {name!r} of {where} must hold integers ({spec.dtype}), "
+                f"got {src.ravel()[:8].tolist()!r}"
             )
         info = np.iinfo(dtype)
         if src.min() < info.min or src.max() > info.max:
@@ -277,16 +278,14 @@ def batch_size(
     return next(iter(sizes.values()), None)
 
 
-# --------------------------------------------------------------------------
-# Signature methods (shared by RestClient and GrpcClient)
-# --------------------------------------------------------------------------
+# -- Signature methods (shared by RestClient and GrpcClient) ----------------
 
 #: Inputs of the vae-zoo signature contract that the convenience methods fill in per row.
 _ROW_ARGUMENTS = ("seed", "temperature")
 
 
 def _rows(name: str, value: Any, n: int | None) -> Any:
-    """A scalar ``seed`` ``s`` as ``s, s + 1, ..., s + n - 1`` and a scalar ``temperature`` repeated ``n`` times.
+    """A scalar ``seed`` ``s`` as ``s, s + 1, ..., s + n - 1``, a scalar ``temperature`` repeated ``n`` times.
 
     Anything else is returned as given (``prepare_inputs`` checks it against
     the metadata); so is a scalar when ``n`` is unknown (a data input without
@@ -298,7 +297,8 @@ def _rows(name: str, value: Any, n: int | None) -> Any:
     if name == "seed":
         if isinstance(value, bool) or arr.dtype.kind not in "iu":
             raise ValueError(
-                f"seed must be an integer (expanded to one seed per row) or one integer per row, got {value!r}"
+                "seed must be an integer (expanded to one seed per row) or one integer per row, "
+                f"got {value!r}"
             )
         first = int(arr)
         if not -(2**63) <= first <= 2**63 - max(n, 1):
@@ -338,7 +338,7 @@ class _SignatureMethods:
         return names[0]
 
     def _predict_rows(self, signature: str, data: Any, **row_arguments: Any) -> dict[str, np.ndarray]:
-        """``predict`` with ``data`` as the signature's data input and scalar row arguments expanded to its rows."""
+        """``predict`` with ``data`` as the signature's data input, scalar row arguments expanded to rows."""
         inputs = {self._data_name(signature): data}
         n = None if isinstance(data, (str, bytes)) or not np.ndim(data) else len(data)
         for name, value in row_arguments.items():
@@ -347,11 +347,11 @@ class _SignatureMethods:
         return self.predict(signature, inputs)
 
     def encode(self, x: Any) -> dict[str, np.ndarray]:
-        """Posterior of each row: ``mean``, ``stddev`` (and ``scale_tril`` for a full-covariance posterior)."""
+        """Posterior of each row: ``mean``, ``stddev`` (+ ``scale_tril`` for a full-covariance posterior)."""
         return self._predict_rows("encode", x)
 
     def decode(self, z: Any) -> dict[str, np.ndarray]:
-        """Latents ``z`` [B, L] -> likelihood parameters and ``mean`` (sentence models: greedy ``sentences``)."""
+        """``z`` [B, L] -> likelihood parameters and ``mean`` (sentence models: greedy ``sentences``)."""
         return self._predict_rows("decode", z)
 
     def reconstruct(self, x: Any) -> dict[str, np.ndarray]:
@@ -376,7 +376,7 @@ class _SignatureMethods:
     def sample(
         self, seed: Any = 0, temperature: Any = 1.0, num_rows: int | None = None
     ) -> dict[str, np.ndarray]:
-        """One prior draw per row: ``x`` (likelihood mean) and ``z`` (sentence models: ``sentences`` and ``z``).
+        """One prior draw per row: ``x`` (likelihood mean) and ``z`` (sentence models: ``sentences``, ``z``).
 
         The number of rows is ``len(seed)`` / ``len(temperature)`` when they
         are arrays, else ``num_rows`` (default 1).

@@ -207,7 +207,8 @@ class GrpcClient(_SignatureMethods):
     def predict(
         self, signature: str, inputs: Mapping[str, Any] | None = None, /, **named: Any
     ) -> dict[str, np.ndarray]:
-        """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])`` (checked against the metadata)."""
+        """Run any signature: ``predict("sample", seed=[1, 2], temperature=[1.0, 1.0])``
+        (checked against the metadata)."""
         request = grpc_predict_request(
             {**(inputs or {}), **named},
             signature,

@@ -43,10 +43,10 @@ Modules (imports run one way: catalog <- readers <- sources <- wordnet <- images
 
 from vae_zoo.datasets.catalog import (
     BINARIZE_MODES,
-    IMAGE_DATASETS,
+    IMAGE_DATASETS as IMAGE_DATASETS,
     KNOWN_DATASETS,
     SPLITS,
-    TEXT_DATASETS,
+    TEXT_DATASETS as TEXT_DATASETS,
     DatasetInfo,
     info,
 )
@@ -56,9 +56,13 @@ from vae_zoo.datasets.sources import (
     DATA_ENV_VAR,
     DatasetNotFoundError,
     dataset_source,
-    logger,
+    logger as logger,
 )
 from vae_zoo.datasets.wordnet import load_sentences, wordnet_sentences
+
+# `IMAGE_DATASETS`, `TEXT_DATASETS` and `logger` (the "vae_zoo.datasets" logger) stay
+# attributes of the package, as they were of the module before the split, without
+# joining `__all__`.
 
 # Private names the tests reach through the package. Rebinding one of them
 # here (e.g. with monkeypatch.setattr) does not affect the module that uses

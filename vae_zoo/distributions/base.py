@@ -1,4 +1,5 @@
-"""The base of the distribution heads: `DistributionHead`, the float32 layer base class, and shared helpers."""
+"""The base of the distribution heads: `DistributionHead`, the float32 layer base class,
+and shared helpers."""
 
 import math
 

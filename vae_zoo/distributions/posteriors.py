@@ -79,7 +79,8 @@ class DiagonalGaussianPosterior(PosteriorHead):
         if batch_norm_scale is not None:
             if isinstance(batch_norm_scale, bool) or not float(batch_norm_scale) > 0:
                 raise ValueError(
-                    f"batch_norm_scale must be a positive number (gamma of BN-VAE) or None, got {batch_norm_scale!r}"
+                    "batch_norm_scale must be a positive number (gamma of BN-VAE) or None, "
+                    f"got {batch_norm_scale!r}"
                 )
             batch_norm_scale = float(batch_norm_scale)
             self.mean_norm = keras.layers.BatchNormalization(

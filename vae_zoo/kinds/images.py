@@ -74,14 +74,16 @@ class Images(DataKind):
         p = entry["preprocessing"]
         seed = p["seed"]
         train = {
-            "dynamic": f"binarized afresh every epoch (`dynamic`): each pixel a new Bernoulli(intensity / 255) draw, "
+            "dynamic": "binarized afresh every epoch (`dynamic`): "
+            "each pixel a new Bernoulli(intensity / 255) draw, "
             f"the sequence of draws reproducible with seed {seed}",
             "static": f"binarized once (`static`) with seed {seed}",
             None: "grayscale in [0, 1], not binarized",
         }.get(p["train_binarize"], f"`{p['train_binarize']}`")
         if p.get("test_binarize") == "static":
             test = (
-                f"binarized once (`static`) with seed {seed}: each pixel drawn once from Bernoulli(intensity / 255) "
+                f"binarized once (`static`) with seed {seed}: "
+                "each pixel drawn once from Bernoulli(intensity / 255) "
                 "by NumPy's generator keyed by the seed and the split, the same bits on every load "
                 f'(`vae_zoo.datasets.load_arrays(..., binarize="static", seed={seed})`)'
             )

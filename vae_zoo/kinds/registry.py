@@ -82,7 +82,8 @@ class DataKind:
         return False
 
     def card_data_lines(self, entry):
-        """The card's lines on how the data were prepared (default: the recorded preprocessing, key by key)."""
+        """The card's lines on how the data were prepared (default: the recorded preprocessing,
+        key by key)."""
         return [f"- `{key}`: {value}" for key, value in sorted(entry["preprocessing"].items())]
 
     def card_metric_rows(self, metrics, n_all, entry):
@@ -143,7 +144,8 @@ def kind_for_config(family, dataset):
 
 
 def load_split(model, dataset, split="test", binarize="static", seed=0, data_dir=None):
-    """A dataset split as the numpy inputs `model` scores, read by the model's kind (`DataKind.load_split`)."""
+    """A dataset split as the numpy inputs `model` scores, read by the model's kind
+    (`DataKind.load_split`)."""
     kind = kind_of_model(model)
     return kind.load_split(model, dataset, split, kind.evaluation_binarize(binarize), seed, data_dir)
 
@@ -156,12 +158,14 @@ def preset_data(entry, model, binarization_seed=None):
 
 
 def preset_extras_data(entry, model):
-    """What the model's kind measures besides on a preset's test split (sentences: the raw sentences), or None."""
+    """What the model's kind measures besides on a preset's test split (sentences: the raw
+    sentences), or None."""
     return kind_of_model(model).preset_extras_data(entry, model)
 
 
 def kind_of_entry(entry):
-    """The kind whose record a preset entry's `preprocessing` is (a kind that recognizes none: the plain card)."""
+    """The kind whose record a preset entry's `preprocessing` is (a kind that recognizes none:
+    the plain card)."""
     for kind in KINDS.values():
         if kind.describes_entry(entry):
             return kind

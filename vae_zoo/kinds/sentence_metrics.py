@@ -23,7 +23,8 @@ def words_of(tokens):
 
 
 def token_f1(reference, candidate):
-    """F1 of two word lists as multisets (each shared word counts min(times in each)); 1 for two empty lists."""
+    """F1 of two word lists as multisets (each shared word counts min(times in each));
+    1 for two empty lists."""
     if not reference and not candidate:
         return 1.0
     overlap = sum(min(count, candidate.count(word)) for word, count in collections.Counter(reference).items())
@@ -34,7 +35,8 @@ def token_f1(reference, candidate):
 
 
 def derangement(n, seed=0):
-    """A fixed permutation of range(n) that moves every index (Sattolo's algorithm: one n-cycle), by `seed`."""
+    """A fixed permutation of range(n) that moves every index (Sattolo's algorithm: one n-cycle),
+    by `seed`."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"a derangement needs n >= 2 items, got n={n!r}")
     rng, order = np.random.default_rng(seed), np.arange(n)

@@ -7,7 +7,8 @@ import os
 from vae_zoo.kinds import sentence_metrics
 from vae_zoo.kinds.registry import NOT_RECORDED, DataKind, register_kind
 
-#: Train metrics of a run are measured on the first TRAIN_EVAL_SENTENCES sentences (the full split is slow to score).
+#: Train metrics of a run are measured on the first TRAIN_EVAL_SENTENCES sentences
+#: (the full split is slow to score).
 TRAIN_EVAL_SENTENCES = 10_000
 
 
@@ -23,16 +24,19 @@ def sentence_rows(m, n_all, max_length=None):
     truncated = m.get("test_truncated_sentences")
     length = m.get("test_truncation_length", max_length)
     return [
-        f"| words outside the vocabulary (`[UNK]`); words only / all tokens | {share('test_unknown_word_share')} / "
+        "| words outside the vocabulary (`[UNK]`); words only / all tokens | "
+        f"{share('test_unknown_word_share')} / "
         f"{share('test_unknown_share')} | all {n_all} |",
-        "| F1, sentence vs its greedy reconstruction from the posterior mean; words only / all tokens (old) | "
+        "| F1, sentence vs its greedy reconstruction from the posterior mean; "
+        "words only / all tokens (old) | "
         f"{f1('test_reconstruction_word_f1')} / {f1('test_reconstruction_token_f1')} | all {n_all} |",
         f"| floor: word F1 against another sentence's reconstruction (a fixed derangement) | "
         f"{f1('test_reconstruction_word_f1_random_other')} | all {n_all} |",
         f"| `[UNK]` among the reconstructions' words; words only / all tokens | "
         f"{share('test_reconstruction_unknown_word_share')} / {share('test_reconstruction_unknown_share')} "
         f"| all {n_all} |",
-        f"| sentences cut at the truncation length ({NOT_RECORDED if length is None else f'{length} tokens'}, `[EOS]` "
+        "| sentences cut at the truncation length "
+        f"({NOT_RECORDED if length is None else f'{length} tokens'}, `[EOS]` "
         f"included) | {NOT_RECORDED if truncated is None else f'{truncated:,}'} | all {n_all} |",
     ]
 
@@ -137,7 +141,10 @@ class Sentences(DataKind):
         if m.get("perplexity") is not None:
             tokens = NOT_RECORDED if m.get("tokens") is None else f"{m['tokens']:,}"
             perplexity = f"{m['perplexity']:.2f}"
-            row = f"| perplexity per token (`[EOS]` included) | {perplexity} | {tokens} tokens of the n examples |"
+            row = (
+                f"| perplexity per token (`[EOS]` included) | {perplexity} | "
+                f"{tokens} tokens of the n examples |"
+            )
             rows.append(row)
         if m.get("test_reconstruction_token_f1") is not None:
             rows += sentence_rows(m, n_all, entry["preprocessing"].get("max_length"))

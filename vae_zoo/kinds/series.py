@@ -27,7 +27,8 @@ def _csv_path(name):
     spec = importlib.util.find_spec("statsmodels")  # finds the package without importing it (or pandas)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(
-            f"series {name!r} is read from the statsmodels package's data files, and statsmodels is not installed: "
+            f"series {name!r} is read from the statsmodels package's data files, "
+            "and statsmodels is not installed: "
             "pip install statsmodels (or vae-zoo[series])"
         )
     folder, filename, _, _ = SERIES[name]
@@ -35,7 +36,8 @@ def _csv_path(name):
 
 
 def load_series(name, split):
-    """`(years [N], values [N, F] float32)` of one split ("train", "validation", "test") of a named series, raw."""
+    """`(years [N], values [N, F] float32)` of one split ("train", "validation", "test")
+    of a named series, raw."""
     if name not in SERIES:
         raise ValueError(f"Unknown series {name!r}. Valid: {', '.join(SERIES)}.")
     if split not in SPLITS:
@@ -58,13 +60,15 @@ def standardization(name):
 
 
 def windows(name, split, length):
-    """Standardized windows `[N, length, F]` (float32, stride 1) of one split; refuses a split shorter than `length`."""
+    """Standardized windows `[N, length, F]` (float32, stride 1) of one split;
+    refuses a split shorter than `length`."""
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"max_length (the window length) must be a positive integer, got {length!r}")
     _, values = load_series(name, split)
     if len(values) < length:
         raise ValueError(
-            f"series {name!r} [{split}] has {len(values)} steps, fewer than one window of max_length={length}; "
+            f"series {name!r} [{split}] has {len(values)} steps, "
+            f"fewer than one window of max_length={length}; "
             "give a smaller --max-length"
         )
     mean, std = standardization(name)
@@ -84,12 +88,14 @@ class Series(DataKind):
         train, validation = (windows(config["dataset"], split, length) for split in ("train", "validation"))
         if len(train) < batch:
             raise ValueError(
-                f"series {config['dataset']!r} has {len(train)} training windows of {length} steps, fewer than "
+                f"series {config['dataset']!r} has {len(train)} training windows "
+                f"of {length} steps, fewer than "
                 f"batch_size={batch}: give a --batch-size of at most {len(train)}"
             )
         if verbose:
             print(
-                f"vae_zoo.training: {config['dataset']}: {len(train)} train, {len(validation)} validation windows"
+                f"vae_zoo.training: {config['dataset']}: {len(train)} train, "
+                f"{len(validation)} validation windows"
             )
         ds = tf.data.Dataset.from_tensor_slices(train)
         ds = ds.shuffle(len(train), seed=config["seed"], reshuffle_each_iteration=True)

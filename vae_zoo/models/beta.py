@@ -53,7 +53,8 @@ class BetaVAE(ConvVAE):
     ):
         if capacity is not None and kwargs.get("objective", "elbo") != "elbo":
             raise ValueError(
-                f"capacity={capacity!r} is a target for the ELBO's KL term; objective={kwargs['objective']!r} "
+                f"capacity={capacity!r} is a target for the ELBO's KL term; "
+                f"objective={kwargs['objective']!r} "
                 "has no KL term. Use objective='elbo' or capacity=None"
             )
         if capacity is not None and capacity < 0:

@@ -160,7 +160,8 @@ class ConvVAE(VAE):
         if int(shape[0]) % factor or int(shape[1]) % factor:
             raise ValueError(
                 f"ConvVAE with {len(self.filters)} stride-2 layers needs height and width divisible by "
-                f"{factor}, got input_shape {tuple(int(d) for d in shape)}; pass fewer filters or pad the images"
+                f"{factor}, got input_shape {tuple(int(d) for d in shape)}; "
+                "pass fewer filters or pad the images"
             )
         super().__init__(input_shape, latent_dim, **kwargs)
 

@@ -144,7 +144,8 @@ class ObjectivesMixin:
         return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
 
     def evaluation_order(self, x):
-        """A permutation of the examples `x` (NumPy) in which batched evaluation visits them, or None (as given).
+        """A permutation of the examples `x` (NumPy) in which batched evaluation visits them,
+        or None (as given).
 
         A family whose cost per batch depends on the batch's contents groups like examples
         (`SequenceVAE`: sentences of like length); the results come back in the given order.

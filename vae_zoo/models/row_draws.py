@@ -16,7 +16,8 @@ class RowDrawsMixin:
     """`prior_rows`, `posterior_rows` and `likelihood_rows` of `VAE` (from its heads)."""
 
     def prior_rows(self, keys, temperatures):
-        """One prior draw per row `[B, latent_dim]`: row i keyed by `keys[i]`, spread scaled by `temperatures[i]`."""
+        """One prior draw per row `[B, latent_dim]`: row i keyed by `keys[i]`,
+        spread scaled by `temperatures[i]`."""
         prior = self._prior_distribution()
         return per_row(
             lambda row: dists.tempered_sample(prior, 1, row[0], row[1])[0],

@@ -108,7 +108,8 @@ def check_sampled_softmax(sampled_softmax, tokens, vocab_size):
 
 
 def used_length(x, pad_id):
-    """The number of leading positions of `x` `[B, T]` up to the batch's last non-`pad_id` token (at least 1)."""
+    """The number of leading positions of `x` `[B, T]` up to the batch's last non-`pad_id` token
+    (at least 1)."""
     positions = tf.range(1, tf.shape(x)[1] + 1)
     return tf.maximum(1, tf.reduce_max(tf.where(tf.not_equal(x, pad_id), positions[None, :], 0)))
 

@@ -108,7 +108,8 @@ class DecodingMixin:
         scale = getattr(self.likelihood, "_scale", None)
         if scale is None:
             raise ValueError(
-                f"sampling real values needs a Gaussian likelihood, this model has {type(self.likelihood).__name__}"
+                "sampling real values needs a Gaussian likelihood, "
+                f"this model has {type(self.likelihood).__name__}"
             )
         if not self.likelihood.built:  # decoding may run before the first teacher-forced pass builds it
             self.likelihood.build((None, self.max_length, self.features, self.likelihood.num_params))

@@ -5,15 +5,20 @@ Serving's batcher can concatenate concurrent requests along dimension 0, and
 row i's outputs depend on row i's inputs alone, so how requests are batched
 never changes a result:
 
-| signature | inputs | outputs |
-|---|---|---|
-| `encode` | data | `mean`, `stddev` (+ `scale_tril` for a full covariance) |
-| `decode` | `z` [B, L] | images: the likelihood's parameters and `mean`; sentences: `sentences` (greedy) |
-| `reconstruct` = `serving_default` | data | images: `reconstruction` (the mean at the posterior mean); sentences: `sentences` |
-| `encode_sample` | data, `seed` | `z`: one draw of q(z|x) per row |
-| `decode_sample` | `z`, `seed` (sentences: + `temperature`) | images: `x`, one draw of p(x|z) per row; sentences: `sentences` |
-| `sample` | `seed`, `temperature` | `z` (one prior draw per row) and `x` (images: the likelihood mean) or `sentences` |
-| `log_likelihood` | data, `seed` | `log_likelihood` [B], nats, K samples fixed at export |
+signature: inputs -> outputs
+
+* `encode`: data -> `mean`, `stddev` (+ `scale_tril` for a full covariance)
+* `decode`: `z` [B, L] -> images: the likelihood's parameters and `mean`;
+  sentences: `sentences` (greedy)
+* `reconstruct` = `serving_default`: data -> images: `reconstruction` (the mean
+  at the posterior mean); sentences: `sentences`
+* `encode_sample`: data, `seed` -> `z`: one draw of q(z|x) per row
+* `decode_sample`: `z`, `seed` (sentences: + `temperature`) -> images: `x`, one
+  draw of p(x|z) per row; sentences: `sentences`
+* `sample`: `seed`, `temperature` -> `z` (one prior draw per row) and `x`
+  (images: the likelihood mean) or `sentences`
+* `log_likelihood`: data, `seed` -> `log_likelihood` [B], nats, K samples fixed
+  at export
 
 Data is `x` `[B, *input_shape]` (float32 images in [0, 1], int32 token ids)
 or `sentences` `[B]` strings for sentence models. `seed` is int64 `[B]`, one
@@ -40,7 +45,8 @@ from vae_zoo.utils.seeds import row_keys
 class SignaturesMixin:
     """`serving_signatures` and `serving_metadata` of `VAE` (built from its contract methods)."""
 
-    #: K of the exported `log_likelihood` signature unless `export_saved_model(..., log_likelihood_samples=K)`.
+    #: K of the exported `log_likelihood` signature unless
+    #: `export_saved_model(..., log_likelihood_samples=K)`.
     DEFAULT_LOG_LIKELIHOOD_SAMPLES = 100
 
     # ------------------------------------------------------------ family hooks (images by default)

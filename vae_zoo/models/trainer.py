@@ -94,7 +94,8 @@ class TrainerMixin(KerasTrainerHooks):
         if choice and key not in _ANNOUNCED:
             _ANNOUNCED.add(key)
             logger.warning(
-                "vae_zoo: %s compiles its training step with XLA (jit_compile='auto' -> True): measured faster "
+                "vae_zoo: %s compiles its training step with XLA (jit_compile='auto' -> True): "
+                "measured faster "
                 "on CPU (benchmarks/README.md); pass jit_compile=False to turn it off",
                 type(self).__name__,
             )

@@ -164,16 +164,16 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
 
     @classmethod
     def check_training_config(cls, config):
-        """Refuses (ValueError) settings of a resolved training config the family cannot train with; none here."""
+        """Refuses (ValueError) resolved training config settings the family cannot train with; none here."""
 
     @property
     def data_kind(self):
-        """The kind of data this model reads (`vae_zoo.kinds`): the family's default unless it says otherwise."""
+        """The data kind this model reads (`vae_zoo.kinds`): the family's default unless it says otherwise."""
         return self.data_kinds[0]
 
     @classmethod
     def from_training_config(cls, config, data):
-        """The model a training config describes, for the settings its data fix (`data`: `{"input_shape": ...}`)."""
+        """The model a training config describes, for the settings `data` fixes (`{"input_shape": ...}`)."""
         return cls(latent_dim=config["latent_dim"], **data, **cls.training_kwargs(config))
 
     # ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Checks shared by every kind of preset: file hashes, asset files, the model class from Keras's registry, the cache.
+"""Checks shared by every kind of preset: file hashes, asset files, the model class from
+Keras's registry, the cache.
 
 A sentence model's vocabulary is an asset file beside its weights: one word
 per line (UTF-8, each line ended by a newline), in the codec's order. The

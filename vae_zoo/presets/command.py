@@ -22,6 +22,7 @@ def main(args):
     for name, p in sorted(presets.items()):
         m = p["metrics"]
         print(
-            f"{name:28} {p['model_class']:12} {m.get('test_nll', float('nan')):9.2f} {m.get('test_negative_elbo', float('nan')):11.2f}  {p['description']}"
+            f"{name:28} {p['model_class']:12} {m.get('test_nll', float('nan')):9.2f} "
+            f"{m.get('test_negative_elbo', float('nan')):11.2f}  {p['description']}"
         )
     return 0

@@ -120,7 +120,8 @@ def _major(version):
 
 
 def read_metadata(directory):
-    """The checked `metadata.json` of a preset directory: same major version, every file present and intact."""
+    """The checked `metadata.json` of a preset directory: same major version, every file present
+    and intact."""
     path = os.path.join(directory, METADATA_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -164,7 +165,8 @@ def load_preset_directory(directory, cls=None, **overrides):
     )
     if cls is not None and not issubclass(found, cls):
         raise ValueError(
-            f"preset {directory} is a {found.__name__}, not a {cls.__name__}; use {found.__name__}.from_preset"
+            f"preset {directory} is a {found.__name__}, not a {cls.__name__}; "
+            f"use {found.__name__}.from_preset"
         )
     model = found.from_config({**resolve_assets(config["config"], directory), **overrides})
     model.load_weights(os.path.join(directory, WEIGHTS_FILE))
@@ -181,7 +183,8 @@ def fetch_url(handle):
     expected = dict(urllib.parse.parse_qsl(fragment)).get("sha256")
     if not expected or len(expected) != 64:
         raise ValueError(
-            f"URL preset {url} needs its archive's SHA-256 to be checked: {url}#sha256=<64 hex digits>, got {handle!r}"
+            f"URL preset {url} needs its archive's SHA-256 to be checked: "
+            f"{url}#sha256=<64 hex digits>, got {handle!r}"
         )
     name = os.path.basename(urllib.parse.urlparse(url).path) or "preset.tar.gz"
     cache = os.path.join(home(), "presets")
@@ -197,7 +200,8 @@ def fetch_url(handle):
         )
     except ValueError as error:
         raise PresetChecksumError(
-            f"{url} did not serve the published preset: its SHA-256 is not {expected} ({error}); nothing was loaded"
+            f"{url} did not serve the published preset: its SHA-256 is not {expected} ({error}); "
+            "nothing was loaded"
         ) from None
     candidates = [path] + (
         [os.path.join(path, d) for d in sorted(os.listdir(path))] if os.path.isdir(path) else []

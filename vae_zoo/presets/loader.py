@@ -17,8 +17,9 @@ def registry(path=None, resolve=True):
 
     An entry's config may name an asset file instead of holding its value (a
     sentence model's vocabulary, see `checks.resolve_assets`), looked for in
-    `weights/` beside the registry, then among the shipped ones. With `resolve` (the default) each such reference
-    is replaced by the file's checked content, so `config` builds the model;
+    `weights/` beside the registry, then among the shipped ones. With `resolve`
+    (the default) each such reference is replaced by the file's checked
+    content, so `config` builds the model;
     `resolve=False` gives the entries as the file keeps them, which is what a
     tool that writes the registry back must read.
     """
@@ -42,7 +43,8 @@ def list_presets():
 
 
 def entry(name, registry_file=None):
-    """The registry entry of `name` (in `registry_file`, default the shipped one); unknown names list the known ones."""
+    """The registry entry of `name` (in `registry_file`, default the shipped one);
+    unknown names list the known ones."""
     presets = registry(registry_file)
     if name not in presets:
         raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(sorted(presets)) or 'none'}.")
@@ -50,7 +52,8 @@ def entry(name, registry_file=None):
 
 
 def weights_dir(registry_file=None):
-    """The folder of a registry's shipped weights: `weights/` beside `registry_file` (default `WEIGHTS_DIR`)."""
+    """The folder of a registry's shipped weights: `weights/` beside `registry_file`
+    (default `WEIGHTS_DIR`)."""
     return (
         WEIGHTS_DIR
         if registry_file is None
@@ -59,7 +62,8 @@ def weights_dir(registry_file=None):
 
 
 def weights_path(name, registry_file=None):
-    """Local path of a preset's verified weights (shipped beside the registry, or downloaded into `home()`)."""
+    """Local path of a preset's verified weights (shipped beside the registry, or downloaded
+    into `home()`)."""
     weights = entry(name, registry_file)["weights"]
     shipped = os.path.join(weights_dir(registry_file), weights["file"])
     if os.path.exists(shipped):
@@ -82,7 +86,8 @@ def build_registered(name, cls=None, registry_file=None, **overrides):
     preset_cls = model_class(e["model_class"])
     if cls is not None and not issubclass(preset_cls, cls):
         raise ValueError(
-            f"preset {name!r} is a {e['model_class']}, not a {cls.__name__}; use {e['model_class']}.from_preset"
+            f"preset {name!r} is a {e['model_class']}, not a {cls.__name__}; "
+            f"use {e['model_class']}.from_preset"
         )
     path = weights_path(name, registry_file)
     model = preset_cls.from_config({**e["config"], **overrides})

@@ -25,7 +25,8 @@ def replicated():
 
 
 def all_reduce_sum(context, values):
-    """`context.all_reduce(SUM, values)` for a replica context, each value first copied onto this replica's device.
+    """`context.all_reduce(SUM, values)` for a replica context, each value first copied onto
+    this replica's device.
 
     `tf.identity` under the replica's device scope gives a value the device that a read of a variable
     (colocated with it, so without a device of its own) lacks; MirroredStrategy reduces either alike.
@@ -51,7 +52,8 @@ def replica_rows(rows):
 
 
 def global_rows(rows):
-    """The rows of the global batch (all replicas) given this replica's `rows`; `rows` itself on one device."""
+    """The rows of the global batch (all replicas) given this replica's `rows`; `rows` itself
+    on one device."""
     return replica_rows(rows)[1]
 
 
@@ -107,6 +109,7 @@ def rows_of_all_replicas(strategy, row):
 
 
 def multi_worker(strategy=None):
-    """Whether `strategy` (by default the current one) is a MultiWorkerMirroredStrategy spanning several workers."""
+    """Whether `strategy` (by default the current one) is a MultiWorkerMirroredStrategy
+    spanning several workers."""
     strategy = tf.distribute.get_strategy() if strategy is None else strategy
     return in_multi_worker_mode(strategy)
