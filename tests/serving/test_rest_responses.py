@@ -1,4 +1,4 @@
-"""serving/client/rest.py's parse_rest_response: TF Serving's REST bodies, hand-written in the shapes
+"""serving/client/rest_json.py's parse_rest_response: TF Serving's REST bodies, hand-written in the shapes
 TF Serving documents (columnar and row, named and unnamed outputs, dtypes, b64, errors), read into arrays.
 """
 
