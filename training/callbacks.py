@@ -66,11 +66,27 @@ def kl_weight(step, schedule, steps, max_beta=1.0, cycles=4, ratio=0.5, sharpnes
     return max_beta * min(1.0, position / ratio)
 
 
-class KLAnnealing(keras.callbacks.Callback):
-    """Sets `model.beta` before every training batch from a schedule of the optimizer step.
+def kl_weight_tensor(step, schedule, steps, max_beta=1.0, cycles=4, ratio=0.5, sharpness=10.0):
+    """`kl_weight` in TensorFlow ops of a step tensor: what the training step itself evaluates."""
+    kl_weight(0, schedule, steps)  # validates
+    progress = tf.cast(step, tf.float32) / float(steps)
+    if schedule == "linear":
+        return max_beta * tf.minimum(1.0, progress)
+    if schedule == "sigmoid":
+        return max_beta * tf.sigmoid(sharpness * (progress - 0.5))
+    position = tf.math.floormod(progress * cycles, 1.0)
+    return tf.where(progress >= 1.0, max_beta, max_beta * tf.minimum(1.0, position / ratio))
 
-    Keras calls batch callbacks once per `steps_per_execution` steps, so beta
-    is updated that often (every 32 steps by default for vae-zoo models).
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Anneals the KL weight beta by a schedule of the optimizer step, step by step.
+
+    The schedule is handed to the model (`model.kl_schedule`) for the length of `fit`: every
+    training step weighs its KL term by `kl_weight(step)` inside the compiled step, whatever
+    `steps_per_execution` (Keras calls batch callbacks only once per execution: every 32 steps
+    by default for vae-zoo models). `model.beta` follows for logs and validation: after each
+    execution it holds the weight of the last step taken. The training function is rebuilt
+    when the schedule is handed over and when it is taken back.
 
     Args:
         schedule: "linear", "sigmoid" or "cyclical" (see `kl_weight`).
@@ -85,6 +101,14 @@ class KLAnnealing(keras.callbacks.Callback):
         self.schedule, self.steps, self.max_beta = schedule, int(steps), float(max_beta)
         self.cycles, self.ratio = int(cycles), float(ratio)
 
+    def weight(self, step):
+        """beta at optimizer step `step` (a Python number)."""
+        return kl_weight(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio)
+
+    def weight_tensor(self, step):
+        """beta at optimizer step `step` (a tensor), as the training step computes it."""
+        return kl_weight_tensor(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio)
+
     def on_train_begin(self, logs=None):
         if not getattr(self.model, "uses_kl_weight", True):
             detail = self.model.objective_description  # the model's own words (a BetaVAE names its capacity)
@@ -94,15 +118,21 @@ class KLAnnealing(keras.callbacks.Callback):
                 f"trains {detail}, which has no beta-weighted KL term; drop KL annealing or use "
                 "objective='elbo'"
             )
+        self._hand_over(self.weight_tensor)
+        self._assign(int(self.model.optimizer.iterations.numpy()))
 
-    def _update(self):
-        step = int(self.model.optimizer.iterations.numpy())
-        self.model.beta.assign(
-            kl_weight(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio)
-        )
+    def on_train_end(self, logs=None):
+        self._hand_over(None)
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self._update()
+    def _hand_over(self, schedule):
+        self.model.kl_schedule = schedule
+        self.model.make_train_function(force=True)  # a traced step keeps the schedule it was traced with
+
+    def _assign(self, step):
+        self.model.beta.assign(self.weight(max(step, 0)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._assign(int(self.model.optimizer.iterations.numpy()) - 1)  # the weight of the last step
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

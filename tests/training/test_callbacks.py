@@ -42,6 +42,51 @@ def test_kl_annealing_drives_model_beta(fashion_train):
     assert history["beta"] == pytest.approx([2.0 * 9 / 40, 2.0 * 19 / 40])
 
 
+def test_the_schedule_in_graph_agrees_with_the_python_one():
+    for schedule in cb.SCHEDULES:
+        steps = np.arange(0, 130)
+        expected = [cb.kl_weight(int(s), schedule, 100, max_beta=2.0, cycles=4, ratio=0.5) for s in steps]
+        got = cb.kl_weight_tensor(steps, schedule, 100, max_beta=2.0, cycles=4, ratio=0.5).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=schedule)
+
+
+def test_kl_annealing_weighs_every_step_whatever_steps_per_execution(fashion_train):
+    """SGD, 12 steps over a 12-step linear schedule: 12 executions of 1 step and 2 of 6 must end
+    with the same weights (with beta set once per execution, the 6-step run trains 5 of every 6
+    steps on a stale weight and ends elsewhere). After fit the model trains on beta again."""
+    x = fashion_train[:384].astype("float32") / 255
+
+    def trained(steps_per_execution, annealing=True):
+        keras.utils.set_random_seed(0)
+        model = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
+        model.compile(optimizer=keras.optimizers.SGD(0.05), steps_per_execution=steps_per_execution)
+        callbacks = [cb.KLAnnealing("linear", steps=12, max_beta=1.0)] if annealing else []
+        model.fit(x, batch_size=32, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+        return model
+
+    one, six = trained(1), trained(6)
+    assert one.kl_schedule is None and six.kl_schedule is None  # taken back at the end of fit
+    assert float(six.beta.numpy()) == pytest.approx(11 / 12)  # the weight of the last step
+    for a, b in zip(one.get_weights(), six.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    fixed = trained(6, annealing=False)  # beta = 1 throughout: another result, so the schedule acted
+    assert max(float(np.abs(a - b).max()) for a, b in zip(fixed.get_weights(), six.get_weights())) > 1e-4
+    # A later fit without the callback weighs the KL term by beta, not by the schedule it was traced with.
+    six.beta.assign(0.0)
+    before = [w.copy() for w in six.get_weights()]
+    six.fit(x[:32], batch_size=32, epochs=1, verbose=0)
+    after_zero = [a - b for a, b in zip(six.get_weights(), before)]
+    fresh = vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(16,), seed=0)
+    fresh.compile(optimizer=keras.optimizers.SGD(0.05), steps_per_execution=1)
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.optimizer.iterations.assign(12)  # the same step, so the same training noise
+    fresh.set_weights(before)
+    fresh.beta.assign(0.0)
+    fresh.fit(x[:32], batch_size=32, epochs=1, verbose=0)
+    for a, b in zip(after_zero, [a - b for a, b in zip(fresh.get_weights(), before)]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
 def test_kl_annealing_callback_refuses_models_without_a_kl_weight(fashion_train):
     import vae_zoo
 

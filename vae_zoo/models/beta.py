@@ -96,9 +96,9 @@ class BetaVAE(ConvVAE):
         step = optimizer.iterations if optimizer is not None else 0
         return self.capacity_at(step)
 
-    def kl_penalty(self, kl, kl_per_dim):
+    def kl_penalty(self, kl, kl_per_dim, weight=None):
         if self.capacity is None:
-            return super().kl_penalty(kl, kl_per_dim)
+            return super().kl_penalty(kl, kl_per_dim, weight)
         capacity = self.current_capacity()
         # Per-example form of gamma * |mean(KL) - C|: same value and gradient on the batch mean.
         sign = tf.sign(global_batch_mean(kl) - capacity)

@@ -119,9 +119,20 @@ class ObjectivesMixin:
             "params": params,
         }
 
-    def kl_penalty(self, kl, kl_per_dim):
-        """The KL part of the per-example training loss: `beta * KL`, with free bits."""
-        return self.beta * free_bits_kl(kl, kl_per_dim, self.free_bits, self.latent_dim)
+    #: Optimizer step -> KL weight (a tensor), or None: `beta`. Set for the length of a `fit` by
+    #: `vae_zoo.training.callbacks.KLAnnealing`; the training step evaluates it at every step.
+    kl_schedule = None
+
+    def kl_weight(self, training=False):
+        """The KL weight of this step: the annealing schedule's in training while one is set, else `beta`."""
+        if training and self.kl_schedule is not None:
+            return tf.cast(self.kl_schedule(self.optimizer.iterations), tf.float32)
+        return self.beta
+
+    def kl_penalty(self, kl, kl_per_dim, weight=None):
+        """The KL part of the per-example training loss: `weight * KL` (`beta` by default), with free bits."""
+        weight = self.beta if weight is None else weight
+        return weight * free_bits_kl(kl, kl_per_dim, self.free_bits, self.latent_dim)
 
     def _objective(self, x, seed, training):
         """`{"loss", "elbo", "kl", "reconstruction"}` per example for prepared `x`."""
@@ -140,7 +151,8 @@ class ObjectivesMixin:
         if iwae:
             loss = -iwae_bound(terms["log_px_z"] + terms["log_pz"] - terms["log_qz"])
         else:
-            loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"])
+            weight = self.kl_weight(training)
+            loss = reconstruction + self.kl_penalty(terms["kl"], terms["kl_per_dim"], weight)
         return {"loss": loss, "elbo": elbo, "kl": terms["kl"], "reconstruction": reconstruction}
 
     def evaluation_order(self, x):
