@@ -81,6 +81,13 @@ def add_arguments(parser):
     g.add_argument(
         "--max-tokens", type=int, default=s, help="sentences: vocabulary size, special tokens included"
     )
+    g.add_argument(
+        "--length-pool",
+        type=int,
+        default=s,
+        help="sentences: training batches of like length, from pools of this many batches sorted by "
+        "length (default 64); 0: batches of randomly shuffled sentences",
+    )
     g = parser.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=s)
     g.add_argument("--batch-size", type=int, default=s, help="global batch size (all replicas)")

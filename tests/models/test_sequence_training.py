@@ -125,3 +125,52 @@ def test_word_dropout_masks_change_with_the_step_and_reproduce(corpus):
     np.testing.assert_array_equal(again[1], step1)
     other = masks(seed=5)
     assert (other[0] != step0).mean() > 0.3 and (other[1] != step1).mean() > 0.3
+
+
+def test_a_step_reads_only_the_positions_its_batch_uses_and_computes_the_same(corpus):
+    """Short sentences padded to 24 positions: the step cut after the batch's longest sentence gives
+    the loss and gradients of the step over all 24 (word dropout and the bidirectional encoder
+    included), while the decoder reads fewer positions. Cutting one position too many (into the
+    longest sentence) or drawing the dropout mask over the cut length would change the numbers."""
+    codec = TextCodec.from_corpus(corpus[:500], max_length=24, max_tokens=300)
+    ids = codec.tokenize(corpus[:16]).numpy()
+    used = int((ids != text.PAD).sum(axis=1).max())
+    assert used < 24
+    model = SequenceVAE(
+        vocabulary=codec.vocabulary,
+        max_length=24,
+        embedding_dim=8,
+        hidden_units=16,
+        latent_dim=4,
+        word_dropout=0.3,
+        num_samples=2,
+        seed=0,
+    )
+    seed = tf.constant([5, 7])
+    read = []
+    original = model._decoder_hidden
+
+    def recording(z, targets, training, seed=None):
+        read.append(int(targets.shape[1]))
+        return original(z, targets, training, seed)
+
+    model._decoder_hidden = recording
+
+    def step(cut):
+        # The uncut step: what `used_positions` gives under XLA's static shapes (every position).
+        model.used_positions = (lambda x: x) if not cut else type(model).used_positions.__get__(model)
+        with tf.GradientTape() as tape:
+            loss = model._objective(tf.constant(ids), seed, training=True)["loss"]
+            total = tf.reduce_sum(loss)
+        gradients = tape.gradient(total, model.trainable_variables)
+        return loss.numpy(), [None if g is None else tf.convert_to_tensor(g).numpy() for g in gradients]
+
+    cut_loss, cut_grads = step(cut=True)
+    full_loss, full_grads = step(cut=False)
+    assert read == [used, 24]
+    np.testing.assert_allclose(cut_loss, full_loss, rtol=1e-5)
+    assert sum(g is not None for g in cut_grads) > 10
+    for a, b in zip(cut_grads, full_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -46,7 +46,11 @@ class Sentences(DataKind):
     settings = {
         "max_length": 32,  # tokens per sentence, [EOS] included; longer sentences are truncated
         "max_tokens": 10_000,  # vocabulary size, special tokens included
+        # training batches of like length: pools of this many batches sorted by length
+        # (vae_zoo.datasets.length_batches); 0: batches of randomly shuffled sentences
+        "length_pool": 64,
     }
+    exclusive_settings = ("length_pool",)
 
     @property
     def datasets(self):
@@ -57,7 +61,8 @@ class Sentences(DataKind):
     def training_data(self, config, verbose=False):
         import tensorflow as tf
 
-        from vae_zoo import datasets
+        from vae_zoo import datasets, text
+        from vae_zoo.datasets import length_batches
         from vae_zoo.text import TextCodec
 
         def read(split):
@@ -70,26 +75,39 @@ class Sentences(DataKind):
         codec = TextCodec.from_corpus(
             train_sentences, max_length=config["max_length"], max_tokens=config["max_tokens"]
         )
-        batch = config["batch_size"]
-        splits = {}
-        for split, sentences in (("train", train_sentences), ("validation", read("validation"))):
-            tokens = codec.tokenize(sentences).numpy()
-            ds = tf.data.Dataset.from_tensor_slices(tokens)
-            if split == "train":
-                ds = ds.shuffle(len(tokens), seed=config["seed"], reshuffle_each_iteration=True)
-                ds = ds.batch(batch, drop_remainder=True)
-                if config["steps_per_epoch"]:
-                    ds = ds.take(config["steps_per_epoch"])
-                subset = tf.data.Dataset.from_tensor_slices(tokens[:TRAIN_EVAL_SENTENCES])
-                splits["train_eval"] = subset.batch(batch).prefetch(tf.data.AUTOTUNE)
-            else:
-                ds = ds.batch(batch)
-            splits[split] = ds.prefetch(tf.data.AUTOTUNE)
+        batch, pool = config["batch_size"], config["length_pool"]
+        if not isinstance(pool, int) or isinstance(pool, bool) or pool < 0:
+            raise ValueError(
+                f"length_pool must be an integer >= 0 (batches per pool sorted by length; 0: batches "
+                f"in random order), got {pool!r}"
+            )
+        train = codec.tokenize(train_sentences).numpy()
+        validation = codec.tokenize(read("validation")).numpy()
+        pad = text.PAD
+        if pool:
+            ds = length_batches.length_grouped_batches(train, batch, pad, seed=config["seed"], pool=pool)
+        else:
+            ds = tf.data.Dataset.from_tensor_slices(train)
+            ds = ds.shuffle(len(train), seed=config["seed"], reshuffle_each_iteration=True)
+            ds = ds.batch(batch, drop_remainder=True)
+        if config["steps_per_epoch"]:
+            ds = ds.take(config["steps_per_epoch"])
+        # Evaluation batches in order of length: per-sentence means do not depend on the order.
+        splits = {
+            "train": ds,
+            "validation": length_batches.length_sorted_batches(validation, batch, pad),
+            "train_eval": length_batches.length_sorted_batches(train[:TRAIN_EVAL_SENTENCES], batch, pad),
+        }
+        splits = {name: split.prefetch(tf.data.AUTOTUNE) for name, split in splits.items()}
         return splits, {"vocabulary": codec.vocabulary, "max_length": config["max_length"]}
 
     def write_run_outputs(self, model, validation, run_dir, seed):
-        """`samples.txt` (prior samples at temperatures 0, 0.7, 1) and `reconstructions.txt` (validation)."""
-        ids = next(iter(validation.unbatch().batch(10)))
+        """`samples.txt` (prior samples at temperatures 0, 0.7, 1) and `reconstructions.txt` (10
+        validation sentences spread over the split, which comes in order of length)."""
+        import numpy as np
+
+        rows = np.stack(list(validation.unbatch().as_numpy_iterator()))
+        ids = rows[np.linspace(0, len(rows) - 1, 10).astype(int)]
         with open(os.path.join(run_dir, "samples.txt"), "w") as f:
             for temperature in (0.0, 0.7, 1.0):
                 f.write(f"# temperature {temperature}\n")

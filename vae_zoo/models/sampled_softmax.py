@@ -118,10 +118,11 @@ class SampledSoftmaxMixin:
     """`SequenceVAE`'s log p(x|z) of token sequences: through the sampled softmax in training (when
     `sampled_softmax > 0`), else exact over the positions the batch uses.
 
-    Outside training the decoder reads only the first `used_length` positions of the batch: the LSTM
+    Every step and estimate reads only the first `used_length` positions of the batch: the LSTM
     is causal and the padding after the batch's longest sentence counts zero, so the result is the
     same as over all `max_length` positions, for the price of the positions used (WordNet test
-    sentences use 10.4 of 32 on average; `evaluation_order` groups sentences of like length).
+    sentences use 10.4 of 32 on average; `evaluation_order` and `vae_zoo.datasets.length_batches`
+    group sentences of like length).
     """
 
     def evaluation_order(self, x):
@@ -131,9 +132,24 @@ class SampledSoftmaxMixin:
             return None
         return np.argsort((x != self.likelihood.pad_id).sum(axis=1), kind="stable")
 
+    def used_positions(self, x):
+        """Token ids `x` `[B, T]` cut after the batch's last non-padding token (`used_length`).
+
+        Exact: the encoder masks padding and the decoder is causal, so the positions cut count
+        zero. Not under XLA (`jit_compile=True`), whose shapes are static: there every batch
+        pays for all `max_length` positions.
+        """
+        if self.tokens and self.likelihood.pad_id is not None and not self.jit_compile:
+            return x[:, : used_length(x, self.likelihood.pad_id)]
+        return x
+
+    def _objective(self, x, seed, training):
+        # Training and validation steps read only the positions their batch uses: with batches
+        # of like length (`vae_zoo.datasets.length_batches`) a step costs its sentences' length.
+        return super()._objective(self.used_positions(x), seed, training)
+
     def _log_px_z(self, z, x, training=False, seed=None):
-        if not training and self.tokens and self.likelihood.pad_id is not None:
-            x = x[:, : used_length(x, self.likelihood.pad_id)]
+        x = self.used_positions(x)
         if not (training and self.sampled_softmax):
             return super()._log_px_z(z, x, training, seed)
         lead = tf.shape(z)[:-1]

@@ -279,7 +279,9 @@ class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
         repeats = tf.shape(z)[0] // tf.maximum(batch, 1)  # B = 0: an empty batch, no division by zero
         drop = None
         if training and self.word_dropout > 0:
-            drop = self._word_dropout_mask(repeats, batch, seed)
+            # Drawn over all max_length positions and cut to the batch's: the same words drop
+            # whether or not the padding after the batch's longest row was cut.
+            drop = self._word_dropout_mask(repeats, batch, seed)[:, : tf.shape(targets)[1]]
         targets = tf.tile(targets, tf.concat([[repeats], tf.ones([tf.rank(targets) - 1], tf.int32)], axis=0))
         if self.tokens:
             start = tf.fill([tf.shape(targets)[0], 1], text.BOS)
