@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_zoo.models import VAE
 from vae_zoo.utils.distribute import rows_of_all_replicas
 from vae_zoo.utils.keras_compat import (
     BackupAndRestoreHooks,
@@ -110,7 +111,12 @@ class KLAnnealing(keras.callbacks.Callback):
         return kl_weight_tensor(step, self.schedule, self.steps, self.max_beta, self.cycles, self.ratio)
 
     def on_train_begin(self, logs=None):
-        if not getattr(self.model, "uses_kl_weight", True):
+        if not isinstance(self.model, VAE):
+            raise ValueError(
+                "KLAnnealing anneals the KL weight of a vae-zoo model (vae_zoo.models.*); a "
+                f"{type(self.model).__name__} has none"
+            )
+        if not self.model.uses_kl_weight:
             detail = self.model.objective_description  # the model's own words (a BetaVAE names its capacity)
             raise ValueError(
                 "KL annealing sets model.beta, the KL weight of the ELBO, but this "

@@ -226,7 +226,7 @@ def evaluate_model(
     factorized = model.posterior.factorized and model.prior.factorized
     elbo = float(np.mean(stats["log_px_z"] - stats["kl"]))
     extra = {}
-    pad_id = getattr(model.likelihood, "pad_id", None)
+    pad_id = model.likelihood.pad_id
     if pad_id is not None:  # token sequences: perplexity per token, [EOS] included
         tokens = int((x != pad_id).sum())
         extra = {

@@ -63,7 +63,7 @@ def _save(fig, path):
 
 def _decode_mean(model, z):
     """The likelihood mean of p(x|z) for each row of `z`, as a NumPy array."""
-    return model.likelihood.mean(model._likelihood_params(np.asarray(z, "float32"))).numpy()
+    return model.decode_outputs(np.asarray(z, "float32"))["mean"].numpy()
 
 
 def canvas_figure(canvas, title=None, size=700):

@@ -227,8 +227,9 @@ def test_sampled_softmax_under_mixed_precision():
     [
         (
             dict(sampled_softmax=-1),
-            "sampled_softmax must be a non-negative integer \\(0: exact softmax\\), got -1",
+            "sampled_softmax must be a non-negative integer \\(0: exact softmax\\) or 'auto', got -1",
         ),
+        (dict(sampled_softmax="many"), "or 'auto', got 'many'"),
         (dict(sampled_softmax=300), "sampled_softmax=300 candidates would not be fewer than the 300 tokens"),
         (dict(sampled_softmax=8, features=3, vocabulary=None), "sampled_softmax applies to token sequences"),
     ],
@@ -237,6 +238,19 @@ def test_sampled_softmax_refusals(kwargs, message):
     base = dict(vocabulary=[f"w{i}" for i in range(296)], max_length=8, latent_dim=4)
     with pytest.raises(ValueError, match=message):
         SequenceVAE(**{**base, **kwargs})
+
+
+def test_the_default_samples_the_softmax_of_large_vocabularies_only():
+    """ "auto": 1,024 candidates from 5,000 tokens up (where a step was measured faster), exact below
+    and for real-valued sequences; an explicit number always wins."""
+    for words, expected in ((4_995, 0), (4_996, 1_024)):  # + 4 special tokens: 4,999 and 5,000 tokens
+        model = SequenceVAE(vocabulary=[f"w{i}" for i in range(words)], max_length=4, latent_dim=2)
+        assert model.vocab_size == words + 4 and model.sampled_softmax == expected
+        assert model.get_config()["sampled_softmax"] == expected  # saved as the number it chose
+    big = [f"w{i}" for i in range(6_000)]
+    assert SequenceVAE(vocabulary=big, max_length=4, latent_dim=2, sampled_softmax=0).sampled_softmax == 0
+    series = SequenceVAE(features=3, vocabulary=None, max_length=4, latent_dim=2, likelihood="gaussian")
+    assert series.sampled_softmax == 0
 
 
 def _ragged_ids(lengths, vocab=300, max_length=8):

@@ -112,6 +112,17 @@ def test_kl_annealing_callback_refuses_models_without_a_kl_weight(fashion_train)
         assert int(model.optimizer.iterations.numpy()) == 0  # refused before any step
 
 
+def test_kl_annealing_refuses_a_model_that_is_not_a_vae():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(
+        ValueError, match="KLAnnealing anneals the KL weight of a vae-zoo model .* a Sequential"
+    ):
+        model.fit(
+            np.zeros((4, 3)), np.zeros((4, 1)), verbose=0, callbacks=[cb.KLAnnealing("linear", steps=4)]
+        )
+
+
 def test_nan_guard_stops_with_advice(capsys, fashion_train):
     import vae_zoo
 

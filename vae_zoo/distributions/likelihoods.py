@@ -24,6 +24,8 @@ class LikelihoodHead(DistributionHead):
     data_range = None
     #: True when x holds integer class ids (token sequences).
     integer_events = False
+    #: The class id of padding positions, which count zero (token sequences with padding), or None.
+    pad_id = None
 
     def build(self, input_shape):
         self.event_shape = tuple(input_shape[1:-1])

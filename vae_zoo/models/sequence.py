@@ -67,6 +67,7 @@ class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
             takes and returns strings (`encode(["a sentence"])`, `sample_sentences`).
         sampled_softmax: S > 0: the training loss's softmax estimated from S candidate tokens
             (`vae_zoo.models.sampled_softmax`); evaluation and exports use the exact one (0).
+            "auto" (default): 1,024 candidates from a vocabulary of 5,000 tokens or more, else 0.
         features: for real-valued sequences `[max_length, features]` (time
             series) instead of tokens; pair with a Gaussian `likelihood`.
         likelihood: "categorical" for tokens (default), a Gaussian for values.
@@ -92,7 +93,9 @@ class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
         "word_dropout": FamilyArgument(float, "probability of replacing a decoder input token by [UNK]"),
         "conditioning": FamilyArgument(str, "initial_state | input | both"),
         "bidirectional_encoder": FamilyArgument(_flag, "read sentences in both directions (true/false)"),
-        "sampled_softmax": FamilyArgument(int, "candidate tokens of the training softmax (0: exact)"),
+        "sampled_softmax": FamilyArgument(
+            int, "candidate tokens of the training softmax (0: exact; default: 1,024 from 5,000 tokens up)"
+        ),
     }
 
     def __init__(
@@ -106,7 +109,7 @@ class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
         word_dropout=0.25,
         conditioning="both",
         vocabulary=None,
-        sampled_softmax=0,
+        sampled_softmax="auto",
         features=None,
         likelihood=None,
         input_shape=None,
