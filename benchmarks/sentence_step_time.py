@@ -1,10 +1,16 @@
-"""SequenceVAE training-step time by vocabulary size and training softmax (exact or sampled).
+"""SequenceVAE training-step time by vocabulary, training softmax and batch order, alternated in one process.
 
-    # VOCABULARY:CANDIDATES (0: exact)
-    python benchmarks/sentence_step_time.py 10000:0 32000:0 32000:1024
+    # VOCABULARY:CANDIDATES:BATCHES (CANDIDATES 0: exact softmax; BATCHES random | length)
+    python benchmarks/sentence_step_time.py 10000:0:random 10000:0:length 10000:1024:length
 
-Batch 128, max length 32, the family's default sizes, WordNet training sentences,
-Adam 1e-3: 8 warm-up steps, then `--steps` timed steps through `model.fit`. Each
+Batch 128, max length 32, the family's default sizes, WordNet training sentences, Adam
+1e-3. `random`: batches of shuffled sentences (the default before `length_pool`);
+`length`: batches of like length (`vae_zoo.datasets.length_batches`, pools of 64 batches,
+what `vae-zoo train` does by default). Every setting gets its own model, trained 8 warm-up
+steps first; then `--rounds` rounds run `--steps` steps of every setting in turn, each
+setting on the same batches every round, and the best round of each is printed (the same
+number of rounds on every side of a ratio). A step reads only the positions its batch uses
+(`SequenceVAE.used_positions`), so its cost follows the batch's longest sentence. Each
 setting also prints the share of test-split words outside its vocabulary. The output
 starts with the CPU's model and flags (`benchmarks/machine.py`).
 """
@@ -16,47 +22,80 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from vae_zoo import datasets  # noqa: E402
+from vae_zoo.datasets.length_batches import length_grouped_batches  # noqa: E402
 from vae_zoo.models import SequenceVAE  # noqa: E402
 from vae_zoo.text import TextCodec, sentence_words  # noqa: E402
 
+BATCHES = ("random", "length")
+
 
 def setting(text):
-    vocabulary, candidates = text.split(":")
-    return int(vocabulary), int(candidates)
+    vocabulary, candidates, batches = (text.split(":") + ["random"])[:3]
+    if batches not in BATCHES:
+        raise argparse.ArgumentTypeError(f"batches must be one of {', '.join(BATCHES)}, got {batches!r}")
+    return int(vocabulary), int(candidates), batches
+
+
+def batches_of(ids, batches, batch_size, count):
+    """`count` batches `[batch_size, 32]` of token ids, in random order or grouped by length."""
+    if batches == "length":
+        ds = length_grouped_batches(ids, batch_size, seed=0)
+        return [b for _, b in zip(range(count), ds.as_numpy_iterator())]
+    order = np.random.default_rng(0).permutation(len(ids))
+    return [ids[order[i * batch_size : (i + 1) * batch_size]] for i in range(count)]
 
 
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("settings", nargs="+", type=setting, help="VOCABULARY:CANDIDATES, e.g. 32000:1024")
+    parser.add_argument(
+        "settings", nargs="+", type=setting, help="VOCABULARY:CANDIDATES:BATCHES, e.g. 10000:1024:length"
+    )
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     from machine import describe
 
-    print(f"{describe()}; one timed fit of {args.steps} steps per setting, after 8 warm-up steps")
+    print(
+        f"{describe()}; {args.rounds} alternating rounds of {args.steps} steps per setting (best round), "
+        "after 8 warm-up steps",
+        flush=True,
+    )
     train = datasets.load_sentences("wordnet_sentences", split="train")
     test_words = sentence_words(datasets.load_sentences("wordnet_sentences", split="test"))
     total = sum(map(len, test_words))
-    for vocabulary, candidates in args.settings:
+    runs = []
+    for vocabulary, candidates, batches in args.settings:
         codec = TextCodec.from_corpus(train, max_length=32, max_tokens=vocabulary)
         known = set(codec.vocabulary)
         unknown = sum(w not in known for words in test_words for w in words) / total
-        ids = codec.tokenize(train[: args.batch_size * (args.steps + 8)]).numpy()
+        ids = codec.tokenize(train).numpy()
+        data = batches_of(ids, batches, args.batch_size, args.steps + 8)
+        used = np.mean([int((b != 0).sum(axis=1).max()) for b in data])
         keras.utils.set_random_seed(0)
         model = SequenceVAE(vocabulary=codec.vocabulary, max_length=32, sampled_softmax=candidates, seed=0)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        model.fit(ids[: args.batch_size * 8], batch_size=args.batch_size, epochs=1, verbose=0)
-        start = time.perf_counter()
-        model.fit(ids[args.batch_size * 8 :], batch_size=args.batch_size, epochs=1, verbose=0)
-        ms = (time.perf_counter() - start) / args.steps * 1000
+        for batch in data[:8]:
+            model.train_on_batch(batch)
         softmax = "exact" if candidates == 0 else f"sampled, {candidates} candidates"
+        label = f"vocabulary {vocabulary}, {softmax}, {batches} batches ({used:.1f} of 32 positions used)"
+        runs.append({"label": label, "model": model, "data": data[8:], "ms": [], "unknown": unknown})
+    for _ in range(args.rounds):
+        for run in runs:
+            start = time.perf_counter()
+            for batch in run["data"]:
+                run["model"].train_on_batch(batch)
+            run["ms"].append((time.perf_counter() - start) / len(run["data"]) * 1000)
+    for run in runs:
+        rounds = " / ".join(f"{ms:.0f}" for ms in run["ms"])
         print(
-            f"vocabulary {vocabulary}, {softmax}: {ms:.0f} ms/step; "
-            f"{unknown:.2%} of test words outside the vocabulary"
+            f"{run['label']}: {min(run['ms']):.0f} ms/step (rounds {rounds}); "
+            f"{run['unknown']:.2%} of test words outside the vocabulary"
         )
 
 
