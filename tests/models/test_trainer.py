@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from vae_zoo.models import DenseVAE
@@ -79,3 +80,23 @@ def test_the_fused_xla_loop_trains_like_the_plain_loop(fashion_train):
     keras.utils.set_random_seed(0)
     initial = DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0).get_weights()
     assert max(float(np.abs(a - b).max()) for a, b in zip(fused.get_weights(), initial)) > 1e-3  # it trained
+
+
+def test_xla_that_keras_cannot_apply_is_refused_not_dropped(tmp_path):
+    """Keras compiles no model holding a layer without XLA support and turns jit_compile off by itself;
+    a SequenceVAE with a vocabulary (a string lookup) asked for XLA says so. Saved and loaded, a model
+    keeps Keras's choice."""
+    from vae_zoo.models import SequenceVAE
+
+    model = SequenceVAE(
+        vocabulary=["a", "b", "c"], max_length=4, latent_dim=2, hidden_units=4, embedding_dim=4
+    )
+    with pytest.raises(ValueError, match="jit_compile=True cannot apply to this SequenceVAE"):
+        model.compile(jit_compile=True)
+    model.compile(jit_compile=False)
+    assert model.jit_compile is False
+    ids = SequenceVAE(max_length=4, latent_dim=2, hidden_units=4, embedding_dim=4, vocab_size=12)
+    ids.compile(jit_compile=True)  # token ids without a vocabulary: XLA applies
+    assert ids.jit_compile is True
+    ids.save(tmp_path / "ids.keras")
+    assert keras.models.load_model(tmp_path / "ids.keras").jit_compile is True

@@ -91,7 +91,8 @@ def sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected, 
 
 #: `sampled_softmax="auto"` (SequenceVAE's default): AUTO_CANDIDATES candidates from a vocabulary of at
 #: least AUTO_VOCABULARY tokens, else the exact softmax. On 2 CPU cores, batches of like length
-#: (benchmarks/README.md): a step 1.8x faster at 10,000 tokens, 1.4x at 5,000, none at 2,000.
+#: (benchmarks/README.md): a step 1.7x faster at 10,000 tokens, 1.4x at 5,000 and 1.3x at 2,000,
+#: where the candidates would be half the vocabulary and the estimate far from a softmax over it.
 AUTO_VOCABULARY = 5_000
 AUTO_CANDIDATES = 1_024
 

@@ -111,8 +111,19 @@ class TrainerMixin(KerasTrainerHooks):
         Keras 3.15's multi-step loop fails there. `jit_compile="auto"` (the default)
         is the family's `AUTO_JIT_COMPILE` (off under a strategy); an explicit value
         always wins. Losses and metrics passed here are not used: the objective is
-        the model's own (`objective`, `beta`, `free_bits`, ...).
+        the model's own (`objective`, `beta`, `free_bits`, ...). `jit_compile=True` that Keras
+        cannot apply (it compiles no model holding a layer without XLA support, such as a
+        `SequenceVAE` vocabulary's string lookup) is refused, not silently dropped.
         """
+        self._compile(optimizer, steps_per_execution, jit_compile, **kwargs)
+        if jit_compile is True and not self.jit_compile and not self.run_eagerly:
+            raise ValueError(
+                f"jit_compile=True cannot apply to this {type(self).__name__}: Keras compiles no model "
+                "holding a layer without XLA support (a SequenceVAE with a vocabulary holds a string "
+                "lookup); pass jit_compile=False, or give a sequence model token ids without a vocabulary"
+            )
+
+    def _compile(self, optimizer, steps_per_execution, jit_compile, **kwargs):
         if steps_per_execution is None:
             # Keras 3.15's multi-step loop fails under tf.distribute strategies ("You must feed a
             # value for placeholder ... while/cond"), so distributed models run one step per call.
@@ -148,8 +159,16 @@ class TrainerMixin(KerasTrainerHooks):
         return None
 
     def compile_from_config(self, config):
-        # Keras skips this for models whose compile() is overridden; ours only adds a default.
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        # Keras skips this for models whose compile() is overridden; ours only adds a default. A saved
+        # jit_compile=True that Keras could not apply stays Keras's choice here (files saved before
+        # compile() refused it).
+        config = keras.saving.deserialize_keras_object(config)
+        self._compile(
+            config.pop("optimizer", "adam"),
+            config.pop("steps_per_execution", None),
+            config.pop("jit_compile", "auto"),
+            **config,
+        )
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
