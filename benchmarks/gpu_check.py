@@ -32,7 +32,7 @@ def images(count, seed=0):
     from vae_zoo import datasets
 
     try:
-        x = datasets.load_arrays("fashion_mnist", split="train", verbose=False)[:count]
+        x = datasets.load_arrays("fashion_mnist", split="train", verbose=False)[0][:count]
         return x.reshape(-1, 28, 28, 1).astype("float32") / 255.0, "Fashion-MNIST (local copy)"
     except (OSError, ValueError):
         pass
@@ -60,21 +60,28 @@ def configure_devices(args):
     return gpus
 
 
-def train(family, placement, x, args):
+def strategies():
+    """`{"default": one device, "mirrored": MirroredStrategy over every GPU, else every logical CPU}`.
+
+    One MirroredStrategy serves every model of the run: a second one in the same process reuses
+    its collective instance keys, and its all-reduces then meet the first one's shapes."""
+    devices = (
+        None
+        if tf.config.list_logical_devices("GPU")
+        else [d.name for d in tf.config.list_logical_devices("CPU")]
+    )
+    return {
+        "default": tf.distribute.get_strategy(),
+        "mirrored": tf.distribute.MirroredStrategy(devices=devices),
+    }
+
+
+def train(family, placement, strategy, x, args):
     import keras
 
     from vae_zoo.models import ConvVAE, DenseVAE
 
     build = {"dense": DenseVAE, "conv": ConvVAE}[family]
-    if placement == "mirrored":
-        devices = (
-            None
-            if tf.config.list_logical_devices("GPU")
-            else [d.name for d in tf.config.list_logical_devices("CPU")]
-        )
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
-    else:
-        strategy = tf.distribute.get_strategy()
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build((28, 28, 1), 32, seed=0)
@@ -131,10 +138,10 @@ def main():
         f"global batch {args.batch_size}",
         flush=True,
     )
-    results = []
+    results, placements = [], strategies()
     for family in args.families.split(","):
         for placement in args.placements.split(","):
-            result = train(family, placement, x, args)
+            result = train(family, placement, placements[placement], x, args)
             results.append(result)
             losses = " -> ".join(f"{v:.2f}" for v in result["losses"])
             verdict = "ok" if result["falls"] else "FAILED (not finite or not falling)"
