@@ -191,9 +191,15 @@ def _metrics_section(name, entry, model):
 
 def _model_section(name, entry, model):
     w = entry["weights"]
-    where = (
-        f"downloaded from {w['url']}" if w.get("url") else f"ships as `vae_zoo/presets/weights/{w['file']}`"
-    )
+    if w.get("url"):
+        where = f"downloaded from {w['url']}"
+    elif w.get("distribution"):
+        where = (
+            f"ships in the separate distribution `{w['distribution']}` "
+            f"(`weights/{w['distribution']}/` of the repository; `.ci/setup` installs it) as `{w['file']}`"
+        )
+    else:
+        where = f"ships as `vae_zoo/presets/weights/{w['file']}`"
     parameters = entry.get("parameters")
     return [
         "## Model",

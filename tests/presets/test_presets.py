@@ -42,7 +42,7 @@ def test_registry_entries_are_complete():
         assert os.path.exists(os.path.join(REPO, e["recipe"])), e["recipe"]
         assert len(e["weights"]["sha256"]) == 64
         # the sentence entry's two 36k-token embeddings and its softmax are most of its 75 MiB
-        assert os.path.getsize(os.path.join(presets.WEIGHTS_DIR, e["weights"]["file"])) < 96 * 2**20
+        assert os.path.getsize(presets.weights_path(name)) == e["weights"]["bytes"] < 96 * 2**20
 
 
 @pytest.mark.parametrize("name", SHIPPED)

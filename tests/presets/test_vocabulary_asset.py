@@ -1,4 +1,5 @@
-"""A sentence model's vocabulary is an asset file beside its weights, named with its SHA-256 by the config."""
+"""A sentence model's vocabulary is an asset file (beside the shipped weights; under assets/tokenizer/ of a
+preset directory), named with its SHA-256 by the config."""
 
 import hashlib
 import json
@@ -80,11 +81,16 @@ def sentence_model():
 
 def test_a_user_preset_keeps_its_vocabulary_beside_the_config(tmp_path, sentence_model):
     path = sentence_model.save_to_preset(str(tmp_path / "mine"))
-    assert sorted(os.listdir(path)) == ["config.json", "metadata.json", "model.weights.h5", "vocabulary.txt"]
+    # keras-hub's layout: the tokenizer's assets under assets/tokenizer/
+    assert sorted(os.listdir(path)) == ["assets", "config.json", "metadata.json", "model.weights.h5"]
+    vocabulary_file = os.path.join(path, "assets", "tokenizer", "vocabulary.txt")
+    assert os.listdir(os.path.join(path, "assets")) == ["tokenizer"]
+    assert os.listdir(os.path.join(path, "assets", "tokenizer")) == ["vocabulary.txt"]
     config = json.load(open(os.path.join(path, "config.json")))["config"]
-    digest = presets.checks.sha256(os.path.join(path, "vocabulary.txt"))
+    digest = presets.checks.sha256(vocabulary_file)
     assert config["vocabulary"] == {"file": "vocabulary.txt", "sha256": digest}
-    assert "vocabulary.txt" in json.load(open(os.path.join(path, "metadata.json")))["files"]
+    files = json.load(open(os.path.join(path, "metadata.json")))["files"]
+    assert files["assets/tokenizer/vocabulary.txt"]["sha256"] == digest
     loaded = vae_zoo.load(path)
     assert list(loaded.codec.vocabulary) == list(sentence_model.codec.vocabulary)
     assert json.dumps(loaded.get_config()) == json.dumps(sentence_model.get_config())
@@ -93,7 +99,7 @@ def test_a_user_preset_keeps_its_vocabulary_beside_the_config(tmp_path, sentence
     np.testing.assert_array_equal(
         loaded.encode(sentences).mean().numpy(), sentence_model.encode(sentences).mean().numpy()
     )
-    with open(os.path.join(path, "vocabulary.txt"), "a") as f:
+    with open(vocabulary_file, "a") as f:
         f.write("extra\n")
     with pytest.raises(presets.PresetChecksumError, match="vocabulary file .*vocabulary.txt has SHA-256"):
         vae_zoo.load(path)

@@ -1,7 +1,20 @@
-"""The registry of shipped presets (`registry.json`): entries, verified weights, building a model."""
+"""The registry of shipped presets (`registry.json`): entries, verified weights, building a model.
 
+An entry's weights are found, in this order: in `weights/` beside the registry (the
+library's wheel ships those of the small entries); in an installed weights distribution,
+a package that declares an entry point `NAME = "package"` in the group `vae_zoo.weights`
+and holds the file among its resources (the sentence entry's 79 MB weights are
+`vae-zoo-sentence-weights`, built from `weights/vae-zoo-sentence-weights/` of the
+repository: a wheel under a package index's 100 MB limit each); at the entry's URL,
+downloaded into `$VAE_ZOO_HOME/weights`. An entry whose `weights.distribution` names a
+distribution that is not installed is refused with the `pip install` command.
+"""
+
+import importlib.metadata
+import importlib.resources
 import json
 import os
+import pathlib
 
 import keras
 
@@ -61,13 +74,47 @@ def weights_dir(registry_file=None):
     )
 
 
+ENTRY_POINT_GROUP = "vae_zoo.weights"
+#: where a weights distribution's project lives in the repository (`pip install` from a checkout)
+DISTRIBUTIONS_DIR = "weights"
+
+
+def installed_weights(name, file):
+    """The path of `file` in an installed weights distribution that provides preset `name`
+    (an entry point `name = "package"` in the group `vae_zoo.weights`), or None."""
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            resource = importlib.resources.files(point.value) / file
+        except ModuleNotFoundError:  # metadata left behind by an uninstalled package
+            continue
+        if isinstance(resource, pathlib.Path) and resource.is_file():
+            return str(resource)
+    return None
+
+
+def _missing_distribution(name, weights, shipped):
+    distribution = weights["distribution"]
+    return FileNotFoundError(
+        f"preset {name!r}: its weights ({weights['file']}, {weights.get('bytes', 0):,} bytes) are not "
+        f"in the vae-zoo wheel but in the separate distribution {distribution!r}, which is not "
+        f"installed: `pip install {distribution}` (from a checkout of vae-zoo: "
+        f"`pip install ./{DISTRIBUTIONS_DIR}/{distribution}`); looked in {shipped} and the "
+        f"{ENTRY_POINT_GROUP!r} entry points"
+    )
+
+
 def weights_path(name, registry_file=None):
-    """Local path of a preset's verified weights (shipped beside the registry, or downloaded
-    into `home()`)."""
+    """Local path of a preset's verified weights: shipped beside the registry, in an installed
+    weights distribution, or downloaded into `home()` (see the module docstring)."""
     weights = entry(name, registry_file)["weights"]
     shipped = os.path.join(weights_dir(registry_file), weights["file"])
     if os.path.exists(shipped):
         return verify(shipped, weights["sha256"])
+    installed = installed_weights(name, weights["file"])
+    if installed:
+        return verify(installed, weights["sha256"])
+    if weights.get("distribution") and not weights.get("url"):
+        raise _missing_distribution(name, weights, shipped)
     if not weights.get("url"):
         raise FileNotFoundError(f"preset {name!r}: {shipped} is missing and the registry has no URL for it")
     path = keras.utils.get_file(
