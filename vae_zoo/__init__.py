@@ -11,9 +11,20 @@ Public API:
 * the `vae-zoo` command line.
 """
 
-from vae_zoo import distributions, models
-from vae_zoo.presets import list_presets, load
-from vae_zoo.version import __version__
+import os as _os
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "vae-zoo" and "--tf-log" not in _sys.argv:
+    # Run as the `vae-zoo` program (its console script imports this package before
+    # `vae_zoo.cli.main` runs): the console is set up before TensorFlow loads, which prints
+    # native log lines as it does (vae_zoo/utils/console.py). Imported as a library, nothing changes.
+    from vae_zoo.utils import console as _console
+
+    _console.quiet_native_logs()
+
+from vae_zoo import distributions, models  # noqa: E402
+from vae_zoo.presets import list_presets, load  # noqa: E402
+from vae_zoo.version import __version__  # noqa: E402
 
 
 def export_saved_model(model, base_dir, version=None, warmup=True, log_likelihood_samples=None):

@@ -71,6 +71,11 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"vae-zoo {__version__}")
     parser.add_argument(
+        "--tf-log",
+        action="store_true",
+        help="show TensorFlow's native (C++) log lines, hidden by default (or VAE_ZOO_TF_LOG=1)",
+    )
+    parser.add_argument(
         "--family-module",
         action="append",
         default=[],
@@ -89,6 +94,9 @@ def build_parser():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    # a global flag, accepted after the subcommand too; the console is set up in vae_zoo/__init__.py,
+    # before TensorFlow loads
+    argv = [arg for arg in argv if arg != "--tf-log"]
     try:
         for spec in _family_modules(argv):
             import_family_module(spec)
