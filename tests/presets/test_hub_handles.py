@@ -70,11 +70,15 @@ def test_hf_handles(hub, published, monkeypatch):
         vae_zoo.load("hf://someone/dense")
 
 
-def test_kaggle_handles(hub, published):
+def test_kaggle_handles(hub, published, served_requests):
     model, path = published["dense"]
     variation = hub / "api" / "v1" / "models" / "someone" / "vae" / "keras" / "dense"
     shutil.copytree(path, variation / "3" / "download")
     same(model, vae_zoo.load("kaggle://someone/vae/keras/dense/3"), X)
+    assert [p for p, _ in served_requests] == [
+        f"/api/v1/models/someone/vae/keras/dense/3/download/{name}"
+        for name in ("metadata.json", "config.json", "model.weights.h5")
+    ]
     (variation / "get").write_text(
         json.dumps({"versionNumber": 3})
     )  # the latest version, as Kaggle's API reports it
@@ -116,3 +120,19 @@ def test_a_hub_serving_other_bytes_is_refused(hub, published):
 def test_bad_handles(hub, handle, error, message):
     with pytest.raises(error, match=message):
         vae_zoo.load(handle)
+
+
+def test_credentials_go_to_the_hub_as_its_clients_send_them(hub, published, served_requests, monkeypatch):
+    _, path = published["dense"]
+    shutil.copytree(path, hub / "someone" / "private" / "resolve" / "main")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    vae_zoo.load("hf://someone/private")
+    assert served_requests and all(auth == "Bearer hf_secret" for _, auth in served_requests)
+    served_requests.clear()
+    shutil.copytree(
+        path, hub / "api" / "v1" / "models" / "someone" / "vae" / "keras" / "private" / "1" / "download"
+    )
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "key")
+    vae_zoo.load("kaggle://someone/vae/keras/private/1")
+    assert served_requests and all(auth == "Basic c29tZW9uZTprZXk=" for _, auth in served_requests)

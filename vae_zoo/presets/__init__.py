@@ -5,10 +5,17 @@ was trained on, the recipe that trained it (`training/recipes/*.yaml`), its
 weights file with the file's SHA-256, the measured metrics with the command
 that measured them, the data license and the vae_zoo version.
 
-Weights either ship in the package (`vae_zoo/presets/weights/`) or come from
-the entry's URL through `keras.utils.get_file` into `$VAE_ZOO_HOME`
-(default `~/.vae_zoo`). Either way the SHA-256 is checked before the file is
-read; a wrong or truncated file is refused with `PresetChecksumError`.
+Weights ship in the package (`vae_zoo/presets/weights/`), in a weights
+distribution of their own (the sentence entry's: `vae-zoo-sentence-weights`,
+found through the `vae_zoo.weights` entry points, so that each wheel stays under
+a package index's 100 MB limit; see `loader`), or come from the entry's URL
+through `keras.utils.get_file` into `$VAE_ZOO_HOME` (default `~/.vae_zoo`).
+Either way the SHA-256 is checked before the file is read; a wrong or truncated
+file is refused with `PresetChecksumError`.
+
+User presets are directories in keras-hub's layout written by
+`model.save_to_preset(directory)` (`directory`), loaded from their path, from a
+URL of an archive, or from a hub handle (`hf://...`, `kaggle://...`; `hubs`).
 
 Example:
 

@@ -96,13 +96,16 @@ def parse(handle):
 
 
 def _request(url, hub):
-    headers = {"User-Agent": f"vae_zoo/{__version__}"}
+    request = urllib.request.Request(url, headers={"User-Agent": f"vae_zoo/{__version__}"})
+    authorization = None
     if hub == "hf" and os.environ.get("HF_TOKEN"):
-        headers["Authorization"] = f"Bearer {os.environ['HF_TOKEN']}"
+        authorization = f"Bearer {os.environ['HF_TOKEN']}"
     if hub == "kaggle" and os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
         user = f"{os.environ['KAGGLE_USERNAME']}:{os.environ['KAGGLE_KEY']}".encode()
-        headers["Authorization"] = f"Basic {base64.b64encode(user).decode()}"
-    return urllib.request.Request(url, headers=headers)
+        authorization = f"Basic {base64.b64encode(user).decode()}"
+    if authorization:  # to the hub only: not forwarded when it redirects to a storage host
+        request.add_unredirected_header("Authorization", authorization)
+    return request
 
 
 def _open(url, hub, handle, what):
