@@ -136,3 +136,15 @@ def test_credentials_go_to_the_hub_as_its_clients_send_them(hub, published, serv
     monkeypatch.setenv("KAGGLE_KEY", "key")
     vae_zoo.load("kaggle://someone/vae/keras/private/1")
     assert served_requests and all(auth == "Basic c29tZW9uZTprZXk=" for _, auth in served_requests)
+
+
+def test_a_shipped_entry_goes_to_a_hub_with_its_recorded_checksum(tmp_path, hub):
+    name = "dense_fashion_mnist_2d"
+    e = presets.entry(name)
+    path = presets.save_registered(name, str(tmp_path / name))
+    meta = json.load(open(os.path.join(path, "metadata.json")))
+    assert meta["files"]["model.weights.h5"]["sha256"] == e["weights"]["sha256"]  # the same bytes
+    assert meta["metrics"] == e["metrics"] and meta["description"] == e["description"]
+    shutil.copytree(path, hub / "vae-zoo" / name / "resolve" / "main")
+    x = (np.arange(2 * 784).reshape(2, 28, 28, 1) % 3 == 0).astype("float32")
+    same(vae_zoo.load(name), vae_zoo.load(f"hf://vae-zoo/{name}"), x)

@@ -16,6 +16,8 @@ file is refused with `PresetChecksumError`.
 User presets are directories in keras-hub's layout written by
 `model.save_to_preset(directory)` (`directory`), loaded from their path, from a
 URL of an archive, or from a hub handle (`hf://...`, `kaggle://...`; `hubs`).
+`save_registered(name, directory)` writes a shipped entry in that layout, its
+weights file copied as it is, to publish it on a hub.
 
 Example:
 
@@ -30,7 +32,7 @@ TensorShape([4, 28, 28, 1])
 
 from vae_zoo.presets.checks import PresetChecksumError, home, model_class, verify
 from vae_zoo.presets.directory import load_preset_directory, read_metadata, save_preset
-from vae_zoo.presets.handles import build, load, load_model
+from vae_zoo.presets.handles import build, load, load_model, save_registered
 from vae_zoo.presets import loader
 from vae_zoo.presets.loader import REGISTRY_FILE, WEIGHTS_DIR, entry, list_presets, registry, weights_path
 
@@ -50,6 +52,7 @@ __all__ = [
     "read_metadata",
     "registry",
     "save_preset",
+    "save_registered",
     "verify",
     "weights_path",
 ]

@@ -82,11 +82,14 @@ def _files(directory):
     return dict(sorted(files.items()))
 
 
-def save_preset(model, directory, metrics=None, description=None):
+def save_preset(model, directory, metrics=None, description=None, weights_file=None):
     """Writes `model` as a preset directory (see the module docstring); returns its path.
 
     An existing non-empty directory is refused (`FileExistsError`); the files
     are written to a staging folder first, so a failed save leaves nothing.
+    `weights_file`: a weights file of `model` to copy as it is (a registry entry's,
+    so the directory's weights keep the SHA-256 the registry and its card record)
+    instead of saving the model's weights.
     """
     directory = os.path.abspath(directory)
     if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
@@ -109,16 +112,19 @@ def save_preset(model, directory, metrics=None, description=None):
         }
         with open(os.path.join(staging, CONFIG_FILE), "w") as f:
             json.dump(config, f, indent=2)
-        clone = type(model).from_config(model.get_config())  # weights only, no optimizer state
-        clone.set_weights(model.get_weights())
-        clone.save_weights(os.path.join(staging, WEIGHTS_FILE))
+        if weights_file is None:
+            clone = type(model).from_config(model.get_config())  # weights only, no optimizer state
+            clone.set_weights(model.get_weights())
+            clone.save_weights(os.path.join(staging, WEIGHTS_FILE))
+        else:
+            shutil.copyfile(weights_file, os.path.join(staging, WEIGHTS_FILE))
         versions = _versions()
         metadata = {
             "keras_version": versions["keras"],
             "vae_zoo_version": __version__,
             "tensorflow_version": versions["tensorflow"],
             "tensorflow_probability_version": versions["tensorflow_probability"],
-            "parameter_count": sum(math.prod(w.shape) for w in clone.weights),
+            "parameter_count": sum(math.prod(w.shape) for w in model.weights),
             "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
             "format": "vae_zoo preset",
             "format_version": FORMAT_VERSION,

@@ -14,7 +14,7 @@ import keras
 
 from vae_zoo.presets import directory as directories
 from vae_zoo.presets import hubs
-from vae_zoo.presets.loader import build_registered, registry
+from vae_zoo.presets.loader import build_registered, entry, registry, weights_path
 
 
 def build(handle, cls=None, **overrides):
@@ -32,6 +32,23 @@ def build(handle, cls=None, **overrides):
     if isinstance(handle, (str, os.PathLike)) and directories.is_preset_directory(handle):
         return directories.load_preset_directory(handle, cls, **overrides)
     return build_registered(handle, cls, **overrides)
+
+
+def save_registered(name, directory):
+    """Writes registry entry `name` as a preset directory in keras-hub's layout, ready to upload
+    to a hub (`vae_zoo.presets.hubs`); returns its path.
+
+    Its weights file is the entry's, copied byte for byte (the SHA-256 the registry and the
+    model card record); metadata.json holds the entry's metrics and description.
+    """
+    e = entry(name)
+    return directories.save_preset(
+        build_registered(name),
+        directory,
+        metrics=e["metrics"],
+        description=e["description"],
+        weights_file=weights_path(name),
+    )
 
 
 def load(handle, **overrides):
