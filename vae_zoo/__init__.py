@@ -8,6 +8,8 @@ Public API:
   pretrained models, checked against their SHA-256;
 * `vae_zoo.export_saved_model`: a TF Serving SavedModel with encode/decode/sample signatures;
 * `vae_zoo.export_tflite`: one .tflite file (encode, decode, reconstruct) for LiteRT;
+* `model.export(filepath, format=...)` on every model: `tf_saved_model`, `litert`, `onnx`,
+  `openvino` (registered by `vae_zoo.export`, imported here, so `import vae_zoo.models` suffices);
 * the `vae-zoo` command line.
 """
 
@@ -23,6 +25,7 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "vae-zoo" and "--tf-l
     _console.quiet_native_logs()
 
 from vae_zoo import distributions, models  # noqa: E402
+from vae_zoo import export as _export_formats  # noqa: E402, F401  registers model.export's formats
 from vae_zoo.presets import list_presets, load  # noqa: E402
 from vae_zoo.version import __version__  # noqa: E402
 

@@ -1,5 +1,6 @@
 """Posterior heads `q(z|x)`: encoder features `[B, F]` to a distribution over `z`."""
 
+import numpy as np
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -162,8 +163,9 @@ class FullCovarianceGaussianPosterior(PosteriorHead):
         loc, raw_tril = out[..., : self.latent_dim], out[..., self.latent_dim :]
         # tfb.FillScaleTriL(diag_bijector=Softplus(), diag_shift=min_scale), written with a mask
         # instead of tf.linalg.diag_part (MatrixDiagPartV3 is not a TFLite builtin): the same numbers.
+        # The mask is a constant, not tf.eye (MatrixDiagV3, which OpenVINO cannot convert).
         tril = tfp.math.fill_triangular(raw_tril)
-        diagonal = tf.eye(self.latent_dim, dtype=tf.bool)
+        diagonal = tf.constant(np.eye(self.latent_dim, dtype=bool))
         return {"loc": loc, "scale_tril": tf.where(diagonal, tf.math.softplus(tril) + self.min_scale, tril)}
 
     def distribution(self, params):

@@ -32,18 +32,23 @@ The export adds per-row validity to each of them (`vae_zoo/export/row_isolation.
 with `serving_row_errors` of `inputs.py`): an `error` output per row, invalid rows
 masked, so one bad row never fails its batch-mates.
 
+`model.export(filepath, format=...)` (`exporting.py`, mixed in here) writes
+them in the format asked for.
+
 A family changes what its data and outputs are through the `serving_*` hooks
 below (the sentence model does); it never writes export code.
 """
 
 import tensorflow as tf
 
+from vae_zoo.models.exporting import ExportMixin
 from vae_zoo.models.inputs import check_num_samples
 from vae_zoo.utils.seeds import row_keys
 
 
-class SignaturesMixin:
-    """`serving_signatures` and `serving_metadata` of `VAE` (built from its contract methods)."""
+class SignaturesMixin(ExportMixin):
+    """`serving_signatures` and `serving_metadata` of `VAE` (built from its contract methods), and
+    `export(filepath, format=...)`, which writes them (`exporting.py`)."""
 
     #: K of the exported `log_likelihood` signature unless
     #: `export_saved_model(..., log_likelihood_samples=K)`.
