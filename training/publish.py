@@ -159,6 +159,30 @@ def add_protocol_arguments(parser):
     )
 
 
+def shipped_in_distribution(registry_file, name, filename):
+    """`(distribution, folder)` when the registry's entry `name` ships its weights in a separate
+    weights distribution (README "Install"): a republished entry's weights replace the file there,
+    so the library's wheel stays small. None for an entry whose weights sit beside the registry.
+    Refuses an entry whose distribution is not installed (where would its weights go?)."""
+    from vae_zoo import presets
+    from vae_zoo.presets import loader
+
+    if not os.path.exists(registry_file):
+        return None
+    old = presets.registry(registry_file, resolve=False).get(name, {})
+    distribution = old.get("weights", {}).get("distribution")
+    if not distribution:
+        return None
+    installed = loader.installed_weights(name, old["weights"]["file"])
+    if installed is None:
+        raise ValueError(
+            f"preset {name!r} ships its weights in the distribution {distribution!r}, which is not "
+            f"installed here: `pip install -e ./{loader.DISTRIBUTIONS_DIR}/{distribution}` first, so that "
+            f"the new {filename} replaces the old one there"
+        )
+    return distribution, os.path.dirname(installed)
+
+
 def publish_run(run_dir, name, registry_file, recipe, description, measure_settings, options=None):
     """Measures a finished run on the test split once and writes its registry entry; returns the entry.
 
@@ -212,7 +236,8 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
     os.makedirs(weights_dir, exist_ok=True)
     filename = f"{name}.weights.h5"
-    path = os.path.join(weights_dir, filename)
+    distribution = shipped_in_distribution(registry_file, name, filename)
+    path = os.path.join(distribution[1] if distribution else weights_dir, filename)
     save_weights(model, path)
     per_example = measurements.save_per_example(registry_file, name, -ll)
     if baseline is not None:
@@ -234,6 +259,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
                 "sha256": sha256(path),
                 "url": None,
                 "bytes": os.path.getsize(path),
+                **({"distribution": distribution[0]} if distribution else {}),
             },
             "metrics": {**metrics, "test_nll_per_example_file": per_example},
             "evaluation_command": (

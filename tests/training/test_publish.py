@@ -397,3 +397,38 @@ def test_a_published_sentence_entry_keeps_its_vocabulary_as_an_asset_file(tmp_pa
     assert path.read_text(encoding="utf-8").split("\n")[:-1] == list(model.codec.vocabulary)
     images = vae_zoo.models.DenseVAE((4, 4, 1), latent_dim=2, hidden_units=(8,), seed=0)
     assert config_record(images, str(tmp_path), "tiny_images") == images.get_config()
+
+
+def test_a_republished_entry_keeps_its_weights_distribution(tmp_path, monkeypatch):
+    """An entry whose weights ship in a separate distribution (the sentence entry: README "Install") is
+    republished into that distribution's folder, not beside the registry, where it would put its
+    79 MB back into the library's wheel; refused when that distribution is not installed."""
+    from vae_zoo.presets import loader
+
+    registry_file = tmp_path / "registry.json"
+    entries = {
+        "beside": {"weights": {"file": "beside.weights.h5", "sha256": "0" * 64}},
+        "elsewhere": {
+            "weights": {
+                "file": "elsewhere.weights.h5",
+                "sha256": "0" * 64,
+                "distribution": "vae-zoo-x-weights",
+            }
+        },
+    }
+    registry_file.write_text(json.dumps(entries))
+    assert publish.shipped_in_distribution(str(tmp_path / "none.json"), "elsewhere", "e.weights.h5") is None
+    assert publish.shipped_in_distribution(str(registry_file), "beside", "beside.weights.h5") is None
+    assert publish.shipped_in_distribution(str(registry_file), "new", "new.weights.h5") is None
+    with pytest.raises(ValueError, match=r"pip install -e \./weights/vae-zoo-x-weights"):
+        publish.shipped_in_distribution(str(registry_file), "elsewhere", "elsewhere.weights.h5")
+    package = tmp_path / "vae_zoo_x_weights"
+    package.mkdir()
+    (package / "elsewhere.weights.h5").write_bytes(b"old")
+    monkeypatch.setattr(
+        loader, "installed_weights", lambda name, file: str(package / file) if name == "elsewhere" else None
+    )
+    assert publish.shipped_in_distribution(str(registry_file), "elsewhere", "elsewhere.weights.h5") == (
+        "vae-zoo-x-weights",
+        str(package),
+    )
