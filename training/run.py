@@ -86,7 +86,8 @@ def add_arguments(parser):
         type=int,
         default=s,
         help="sentences: training batches of like length, from pools of this many batches sorted by "
-        "length (default 64); 0: batches of randomly shuffled sentences",
+        "length (e.g. 64: several times faster, but worse with a batch-normalized posterior); "
+        "0 (default): batches of randomly shuffled sentences",
     )
     g = parser.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=s)

@@ -47,8 +47,11 @@ class Sentences(DataKind):
         "max_length": 32,  # tokens per sentence, [EOS] included; longer sentences are truncated
         "max_tokens": 10_000,  # vocabulary size, special tokens included
         # training batches of like length: pools of this many batches sorted by length
-        # (vae_zoo.datasets.length_batches); 0: batches of randomly shuffled sentences
-        "length_pool": 64,
+        # (vae_zoo.datasets.length_batches); 0 (the default): batches of randomly shuffled sentences.
+        # Not the default: with the default batch-normalized posterior means (BN-VAE), batches of
+        # one length normalize away what z says about length, and the 2-epoch validation -ELBO
+        # was 1.6 nats worse after epoch 1 (benchmarks/README.md, "Sentence training speed").
+        "length_pool": 0,
     }
     exclusive_settings = ("length_pool",)
 
