@@ -82,6 +82,15 @@ print(json.dumps(report))
 """
 
 
+def token_model():
+    """A token-id SequenceVAE (no vocabulary): int32 ids in, no string ops."""
+    import vae_zoo
+
+    return vae_zoo.models.SequenceVAE(
+        vocab_size=20, max_length=6, embedding_dim=8, hidden_units=8, latent_dim=3, seed=0
+    )
+
+
 def signature_inputs(model, name, rng):
     """Five rows of each input of signature `name`, by input name."""
     _, specs = model.serving_signatures()[name]

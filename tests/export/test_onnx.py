@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pytest
 from export_testing import build_model
-from portable_runner import assert_parity, eager, export_and_run
+from portable_runner import assert_parity, eager, export_and_run, token_model
 
-import vae_zoo
 from vae_zoo.export import onnx as onnx_export
 
 onnx = pytest.importorskip("onnx")
@@ -21,17 +20,15 @@ pytest.importorskip("tf2onnx")
 ALL = ("encode", "decode", "reconstruct")
 
 
-def token_model():
-    """A token-id SequenceVAE (no vocabulary): int32 ids in, no string ops."""
-    return vae_zoo.models.SequenceVAE(
-        vocab_size=20, max_length=6, embedding_dim=8, hidden_units=8, latent_dim=3, seed=0
-    )
+@pytest.fixture(scope="module")
+def dense():
+    return build_model("dense")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, dense):
     exports = {
-        "dense": (build_model("dense"), ALL),
+        "dense": (dense, ALL),
         "conv_full": (build_model("conv_full"), ALL),
         "tokens": (token_model(), ("encode",)),
     }
@@ -65,9 +62,9 @@ def test_directory_holds_one_graph_per_signature_and_a_manifest(run):
     assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 0  # B is dynamic
 
 
-def test_random_signatures_are_refused_with_the_reason(tmp_path):
+def test_random_signatures_are_refused_with_the_reason(tmp_path, dense):
     with pytest.raises(ValueError, match=r"random signatures \['sample'\].*Philox.*tf_saved_model"):
-        build_model("dense").export(str(tmp_path / "o"), format="onnx", signatures=["sample", "encode"])
+        dense.export(str(tmp_path / "o"), format="onnx", signatures=["sample", "encode"])
     assert not (tmp_path / "o").exists()
 
 
@@ -92,30 +89,30 @@ def test_unsupported_ops_are_found_in_subgraphs_too():
     assert onnx_export.unsupported_ops(helper.make_model(graph)) == ["Bitcast"]
 
 
-def test_a_missing_extra_names_the_install_command(tmp_path, monkeypatch):
+def test_a_missing_extra_names_the_install_command(tmp_path, dense, monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'vae-zoo\[onnx\]'"):
-        build_model("dense").export(str(tmp_path / "o"), format="onnx")
+        dense.export(str(tmp_path / "o"), format="onnx")
 
 
 @pytest.mark.parametrize("opset", [12, "17", True])
-def test_a_bad_opset_is_refused(tmp_path, opset):
+def test_a_bad_opset_is_refused(tmp_path, dense, opset):
     with pytest.raises(ValueError, match="opset_version"):
-        build_model("dense").export(str(tmp_path / "o"), format="onnx", opset_version=opset)
+        dense.export(str(tmp_path / "o"), format="onnx", opset_version=opset)
 
 
-def test_an_existing_directory_is_never_overwritten(tmp_path):
+def test_an_existing_directory_is_never_overwritten(tmp_path, dense):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "keep").write_text("me")
     with pytest.raises(FileExistsError, match="never overwritten"):
-        build_model("dense").export(str(tmp_path / "o"), format="onnx")
+        dense.export(str(tmp_path / "o"), format="onnx")
     assert (tmp_path / "o" / "keep").read_text() == "me"
 
 
-def test_cli_exports_onnx(tmp_path, capsys):
+def test_cli_exports_onnx(tmp_path, capsys, dense):
     from vae_zoo import cli
 
-    model = build_model("dense")
+    model = dense
     keras_file = tmp_path / "m.keras"
     model.save(keras_file)
     out = tmp_path / "cli_onnx"
