@@ -244,9 +244,7 @@ def train(config):
         )
     policy = strategies.set_precision(config["mixed_precision"])
     if verbose:  # the device the run uses (the `vae-zoo` console hides TensorFlow's own GPU log lines)
-        devices = ", ".join(strategy.extended.worker_devices)
-        kind = type(strategy).__name__
-        print(f"vae_zoo.training: {strategy.num_replicas_in_sync} replica(s) of {kind} on {devices}")
+        print(f"vae_zoo.training: {strategies.describe(strategy)}")
     chief = strategies.is_chief(strategy)
     run_dir = config["out"]
     work_dir = (

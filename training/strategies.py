@@ -126,6 +126,19 @@ def cluster_watchdog(config, timeout):
         watcher.wait()
 
 
+def describe(strategy):
+    """One line: the replicas, the strategy and the devices the run trains on (the default strategy:
+    the first GPU TensorFlow sees, else the CPU)."""
+    import tensorflow as tf
+
+    try:
+        devices = ", ".join(strategy.extended.worker_devices)
+    except (NotImplementedError, RuntimeError):  # the default strategy: one device, no list
+        device = (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[0].name
+        return f"1 replica on {device} (no distribution strategy)"
+    return f"{strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}) on {devices}"
+
+
 def make_strategy(name="auto", worker_timeout=None):
     """A strategy by name: "auto", "default", "mirrored" or "multiworker".
 

@@ -73,6 +73,7 @@ def build_parser():
     parser.add_argument(
         "--tf-log",
         action="store_true",
+        default=argparse.SUPPRESS,  # main() takes it out of argv wherever it is: no setting of any command
         help="show TensorFlow's native (C++) log lines, hidden by default (or VAE_ZOO_TF_LOG=1)",
     )
     parser.add_argument(

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from training_testing import ENV, QUICK, TRAIN, assert_same_weights, run_cli, weights_of
+from training_testing import ENV, QUICK, TRAIN, assert_same_weights, run_cli_together, weights_of
 
 ADDRESSES = ("10.231.0.1", "10.231.0.2")  # a private /30, only on the veth pair between the two namespaces
 PORT = 23456  # each namespace has its own ports: no clash with the host or parallel runs
@@ -173,14 +173,25 @@ def test_two_workers_on_two_network_stacks_match_one_process(hosts, images, tmp_
     common = [*QUICK, *SGD, *images, "--epochs", "1", "--steps-per-epoch", "8"]
     out = str(tmp_path / "multi")
     with workers(hosts, [*common, "--strategy", "multiworker", "--out", out], tmp_path, "train") as processes:
-        single = run_cli(*common, "--strategy", "default", "--out", str(tmp_path / "one"))
+        # one process at the same rate, and at half of it (the last --learning-rate counts)
+        references = run_cli_together(
+            {
+                name: ([*common, *rate, "--strategy", "default", "--out", str(tmp_path / name)], None)
+                for name, rate in (("one", []), ("half", ["--learning-rate", "0.005"]))
+            }
+        )
         codes = wait_all(processes, timeout=240)
     assert codes == {0: 0, 1: 0}, logs(tmp_path, "train")
-    assert single.returncode == 0, single.stderr[-3000:]
+    for code, log in references.values():
+        assert code == 0, log[-3000:]
     assert json.loads((tmp_path / "multi" / "metrics.json").read_text())["replicas"] == 2
     chief = weights_of(os.path.join(out, "model.keras"))
     assert_same_weights(chief, weights_of(os.path.join(out, "worker_1", "model.keras")), 0.0)
     assert_same_weights(chief, weights_of(tmp_path / "one" / "model.keras"), 1e-5)
+    # SGD moves the weights linearly in the gradient: half the rate lands measurably elsewhere, so a
+    # doubled or missing 1/workers could not pass the 1e-5 comparison above.
+    half = weights_of(tmp_path / "half" / "model.keras")
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(chief, half)) > 1e-3
     # Validation is one short batch of 5 rows, split 3 + 2 over the workers: each worker's rows are a
     # contiguous
     # piece in worker order (noise drawn at their offsets) and the figures are per example, as on one process.

@@ -66,3 +66,18 @@ def assert_same_weights(a, b, atol):
     worst = max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
     assert worst <= atol, f"weights differ by {worst}"
     return worst
+
+
+def network_namespaces_usable():
+    """Whether this machine lets the tests create Linux network namespaces (root, iproute2's `ip`,
+    CAP_SYS_ADMIN): where it does, test_multihost.py runs its workers on two network stacks."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    name = f"vzprobe{os.getpid() % 10**6}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True, timeout=30).returncode:
+        return False
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+    return True

@@ -98,7 +98,7 @@ FAMILY_MODULE = textwrap.dedent(
 )
 
 
-def _run_program(tmp_path, *flags, env=None):
+def _run_program(tmp_path, *flags, env=None, after=()):
     program = shutil.which("vae-zoo")
     if program is None:
         pytest.skip("the vae-zoo console script is not installed")
@@ -108,7 +108,7 @@ def _run_program(tmp_path, *flags, env=None):
         k: v for k, v in (env or os.environ).items() if k not in ("TF_CPP_MIN_LOG_LEVEL", console.SHOW_ENV)
     }
     return subprocess.run(
-        [program, *flags, "--family-module", str(module), "presets"],
+        [program, *flags, "--family-module", str(module), "presets", *after],
         capture_output=True,
         env=env,
         timeout=300,
@@ -126,7 +126,7 @@ def test_the_program_hides_native_lines_and_keeps_errors_notices_and_output(tmp_
 
 
 def test_tf_log_shows_the_native_lines(tmp_path):
-    result = _run_program(tmp_path, "--tf-log")
+    result = _run_program(tmp_path, after=["--tf-log"])  # a global flag, after the subcommand too
     assert result.returncode == 0, result.stderr.decode()
     assert NATIVE_INFO in result.stderr and REAL_ERROR in result.stderr
 
