@@ -44,14 +44,20 @@ fmt, jobs = sys.argv[1], json.loads(sys.argv[2])
 if fmt == "onnx":
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1  # tiny graphs; CI has two cores
+
     def load(directory, name):
-        session = onnxruntime.InferenceSession(f"{directory}/{name}.onnx", providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            f"{directory}/{name}.onnx", options, providers=["CPUExecutionProvider"]
+        )
         names = [o.name for o in session.get_outputs()]
         return lambda feeds: dict(zip(names, session.run(names, feeds)))
 else:
     import openvino
 
     core = openvino.Core()
+    core.set_property("CPU", {"INFERENCE_NUM_THREADS": 1})  # tiny graphs; CI has two cores
 
     def load(directory, name):
         compiled = core.compile_model(f"{directory}/{name}.xml", "CPU")
