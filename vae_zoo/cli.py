@@ -19,8 +19,8 @@ COMMANDS = {
     "export": (
         "vae_zoo.export.command",
         "main",
-        "Export a model as a TF Serving SavedModel (BASE_DIR/<version>) "
-        "or one .tflite file (--format tflite).",
+        "Export a model as a TF Serving SavedModel (BASE_DIR/<version>), one .tflite file "
+        "(--format tflite), or ONNX / OpenVINO graphs (--format onnx|openvino).",
     ),
     "evaluate": (
         "vae_zoo.training.command",
