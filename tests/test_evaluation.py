@@ -346,3 +346,70 @@ def test_sentence_report_takes_string_tensors_and_refuses_a_bad_batch_size():
     assert report["unknown_share"] == pytest.approx(1 / 4) and report["sentences"] == 2
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         sentence_metrics.sentence_report(model, ["the cat"], batch_size=0)
+
+
+def _old_estimate(model, x, k, chunk, seed, drop=0):
+    """The estimate as written before issue 27, by hand: chunk i's noise `[chunk, B, latent]` keyed
+    by `fold_in(seed, i)`, log w from TFP's own mixture in float64, the first K draws (less the last
+    `drop` of them: what skipping a chunk's remainder would give)."""
+    fold_in = tf.random.experimental.stateless_fold_in
+    chunks = -(-k // chunk)
+    eps = tf.concat(
+        [
+            tf.random.stateless_normal([chunk, len(x), model.latent_dim], fold_in(seed, i))
+            for i in range(chunks)
+        ],
+        axis=0,
+    )[: k - drop]
+    q = model.encode(x)
+    z = q.mean() + q.stddev() * eps
+    prior = model.prior_distribution()
+    exact_prior = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=tf.cast(prior.mixture_distribution.logits, tf.float64)),
+        tfd.MultivariateNormalDiag(
+            tf.cast(prior.components_distribution.loc, tf.float64),
+            tf.cast(prior.components_distribution.scale.diag, tf.float64),
+        ),
+    )
+    log_pz = exact_prior.log_prob(tf.cast(z, tf.float64)).numpy()
+    log_w = model.decode(z).log_prob(model.prepare_inputs(x)).numpy() + log_pz - q.log_prob(z).numpy()
+    log_w = log_w.astype("float64")
+    return np.logaddexp.reduce(log_w, axis=0) - np.log(k)
+
+
+def test_pieces_keep_the_draws_and_the_estimate():
+    """Issue 27: each chunk's draws are scored in pieces (the last one shorter) and summed in a running
+    (max, sum); the draws stay the chunks' and the estimate is the one-pass formula's, VampPrior included."""
+    model = DenseVAE((6, 6, 1), latent_dim=3, hidden_units=(16,), prior="vamp", seed=0)
+    x = np.random.default_rng(0).random((4, 6, 6, 1)).astype("float32")
+    k, chunk = 23, 7  # chunks 7 + 7 + 7 + 2 (of 7 drawn); pieces of 3: 3 + 3 + 1 per chunk
+    outputs = len(x) * 36
+    model.IW_PIECE_ELEMENTS = 3 * outputs
+    estimate = model.log_likelihood(x, num_samples=k, seed=3, max_elements=chunk * outputs).numpy()
+    seed = tf.constant([3, 0], tf.int32)
+    expected = _old_estimate(model, x, k, chunk, seed)
+    assert np.abs(estimate - expected).max() <= 1e-4, (estimate, expected)
+    # one piece per chunk (as before issue 27) gives the same numbers
+    model.IW_PIECE_ELEMENTS = 2**30
+    whole = model.log_likelihood(x, num_samples=k, seed=3, max_elements=chunk * outputs).numpy()
+    assert np.abs(whole - estimate).max() <= 1e-5
+    # wrong code is caught: dropping a chunk's short last piece, or other draws, changes the number
+    assert np.abs(_old_estimate(model, x, k - 1, chunk, seed) - expected).max() > 1e-3
+    assert np.abs(_old_estimate(model, x, k, chunk + 1, seed) - expected).max() > 1e-3
+    dropped = _old_estimate(model, x, k, chunk, seed, drop=2) - np.log(k - 2) + np.log(k)
+    assert np.abs(dropped - expected).max() > 1e-3
+
+
+def test_many_pieces_do_not_accumulate_rounding(linear_gaussian):
+    """500 pieces of one draw sum to the one-piece estimate (a running logsumexp in float32 would
+    round log p(x) once per piece)."""
+    model, x, _ = linear_gaussian
+    x = x[:10]
+    try:
+        model.IW_PIECE_ELEMENTS = 10 * 6  # one draw per piece
+        pieces = model.log_likelihood(x, num_samples=500, seed=4).numpy()
+        model.IW_PIECE_ELEMENTS = 2**30
+        whole = model.log_likelihood(x, num_samples=500, seed=4).numpy()
+    finally:
+        del model.IW_PIECE_ELEMENTS
+    np.testing.assert_allclose(pieces, whole, atol=2e-5, rtol=0)

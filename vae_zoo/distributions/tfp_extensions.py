@@ -56,8 +56,9 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
     importance-weighted estimate scores millions of z under a 500-component
     VampPrior). Here the squared Mahalanobis distances come from two matrix
     products, `sum_d (z_d - m_kd)^2 / s_kd^2 = z^2 @ P^T - 2 z @ (m P)^T + sum_d m_kd^2 P_kd`
-    with `P = 1 / s^2`, computed in float64 (the terms are large and cancel;
-    float32 products may also run as TF32 on GPUs) after shifting z and the
+    with `P = 1 / s^2`, here one product `[z^2, z, 1] @ [-P/2, m P, c]^T` whose last column
+    also carries each component's log weight and normalizer, computed in float64 (the terms are
+    large and cancel; float32 products may also run as TF32 on GPUs) after shifting z and the
     means by the means' average. The result matches a float64 TFP mixture to
     float32 rounding, and is about 9 times faster than TFP's mixture for
     500 components of 32 dimensions (see tests/distributions/test_tfp_extensions.py). Only
@@ -88,18 +89,17 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
         loc = loc - center
         flat = tf.reshape(tf.cast(x, tf.float64), [-1, tf.shape(x)[-1]]) - center  # [N, D]
         precision = tf.math.reciprocal(tf.square(scale))
-        distance = (
-            tf.matmul(tf.square(flat), precision, transpose_b=True)
-            - 2.0 * tf.matmul(flat, loc * precision, transpose_b=True)
-            + tf.reduce_sum(tf.square(loc) * precision, axis=-1)
-        )  # [N, K]
-        distance = tf.cast(tf.maximum(distance, 0.0), dtype)
-        dims = tf.cast(tf.shape(loc)[-1], dtype)
-        log_normalizer = tf.reduce_sum(tf.math.log(components.scale.diag), axis=-1) + 0.5 * dims * math.log(
-            2.0 * math.pi
-        )
-        log_weights = tf.math.log_softmax(self.mixture_distribution.logits_parameter())
-        log_prob = tf.reduce_logsumexp(log_weights - log_normalizer - 0.5 * distance, axis=-1)
+        dims = tf.cast(tf.shape(loc)[-1], tf.float64)
+        log_normalizer = tf.reduce_sum(tf.math.log(scale), axis=-1) + 0.5 * dims * math.log(2.0 * math.pi)
+        log_weights = tf.cast(tf.math.log_softmax(self.mixture_distribution.logits_parameter()), tf.float64)
+        # One product gives each component's log weight + log density, with the constants folded in:
+        # [z^2, z, 1] @ [-P/2, m P, log w - log Z - sum_d m^2 P / 2]^T, [N, 2D + 1] x [2D + 1, K].
+        offset = log_weights - log_normalizer - 0.5 * tf.reduce_sum(tf.square(loc) * precision, axis=-1)
+        weights = tf.concat([-0.5 * precision, loc * precision, offset[:, None]], axis=-1)
+        features = tf.concat([tf.square(flat), flat, tf.ones_like(flat[:, :1])], axis=-1)
+        # (In float64 a distance's rounding error is ~1e-13 of its terms: no clamp at 0 is needed.)
+        terms = tf.cast(tf.matmul(features, weights, transpose_b=True), dtype)  # [N, K]
+        log_prob = tf.reduce_logsumexp(terms, axis=-1)
         return tf.reshape(log_prob, tf.shape(x)[:-1])
 
 

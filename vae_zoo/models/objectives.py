@@ -165,8 +165,13 @@ class ObjectivesMixin:
         return None
 
     #: Decoder outputs per chunk of the importance-weighted estimate (`max_elements`'s default):
-    #: a family whose decoder holds many activations per output lowers it.
+    #: a family whose decoder holds many activations per output lowers it. The chunk fixes the
+    #: draws (chunk i's noise is keyed by `fold_in(seed, i)`), so changing it changes the samples.
     IW_MAX_ELEMENTS = 2**24
+    #: Decoder outputs per piece: a chunk's draws are decoded and scored a piece at a time (the draws
+    #: stay those of the chunk), so the decoder's activations and the prior's `[piece * B, components]`
+    #: tensors stay small enough for the CPU's caches (benchmarks/README.md, evaluation speed).
+    IW_PIECE_ELEMENTS = 2**19
 
     def importance_weighted_log_likelihood(self, x, num_samples, seed):
         """Importance-weighted log p(x) `[B]` for prepared `x`, keyed by one stateless `seed` (`[2]`)."""
@@ -179,17 +184,27 @@ class ObjectivesMixin:
         `fold_in(seed, i)`, the chunk sized by `max_elements`. With `keys`
         (`[B, 2]`, one per row), row b's samples come in blocks of
         `ROW_BLOCK` keyed by `fold(keys[b], i)` alone, whatever the batch.
+        Each chunk's draws are then scored in pieces of at most
+        `min(max_elements, IW_PIECE_ELEMENTS)` decoder outputs (the last piece
+        of a chunk may be smaller), and added up in a running sum, so the draws,
+        and the estimate beyond float32 rounding, do not depend on them.
         """
         num_samples = tf.cast(check_num_samples(num_samples), tf.int32)
         batch = tf.shape(x)[0]
         max_elements = self.IW_MAX_ELEMENTS if max_elements is None else max_elements
+        outputs_per_sample = tf.maximum(batch, 1) * (
+            int(np.prod(self.data_shape)) * self.likelihood.num_params
+        )
         if keys is None:
-            outputs_per_sample = int(np.prod(self.data_shape)) * self.likelihood.num_params
-            chunk = tf.maximum(1, max_elements // (tf.maximum(batch, 1) * outputs_per_sample))
+            chunk = tf.maximum(1, max_elements // outputs_per_sample)
             chunk = tf.minimum(chunk, num_samples)
         else:
             keys = stream(keys, IMPORTANCE)
             chunk = tf.constant(ROW_BLOCK)
+        # Pieces of the chunk's draws: `full` pieces of at most `piece_elements` outputs, then the rest.
+        piece_elements = min(int(max_elements), int(self.IW_PIECE_ELEMENTS))
+        piece = tf.clip_by_value(piece_elements // outputs_per_sample, 1, chunk)
+        full = chunk // piece
         params = self._posterior_params(x)
         q = self.posterior.distribution(params)
         prior = self._prior_distribution()
@@ -202,17 +217,48 @@ class ObjectivesMixin:
             block = per_row_normal(fold(keys, i), [ROW_BLOCK, self.latent_dim])
             return tf.transpose(block, [1, 0, 2])
 
-        def body(i, total):
-            z = self.posterior.reparameterize(params, noise(i))
-            log_w = self._log_px_z(z, x) + prior.log_prob(z) - q.log_prob(z)
-            valid = (i * chunk + tf.range(chunk)) < num_samples  # the last chunk may overshoot
-            log_w = tf.where(valid[:, None], log_w, -np.inf)
-            return i + 1, tf.reduce_logsumexp(tf.stack([total, tf.reduce_logsumexp(log_w, axis=0)]), axis=0)
+        def log_weights(eps):
+            z = self.posterior.reparameterize(params, eps)
+            return self._log_px_z(z, x) + prior.log_prob(z) - q.log_prob(z)
 
+        def body(i, top, total):
+            eps = noise(i)
+
+            def score(start, size, top, total):
+                """Adds the weights of draws `start:start + size` to the running sum `total` of
+                exp(log w - top), `top` the running maximum of log w (both `[B]`)."""
+                log_w = log_weights(eps[start : start + size])
+                valid = i * chunk + start + tf.range(size) < num_samples  # the last chunk may overshoot
+                log_w = tf.where(valid[:, None], log_w, -np.inf)
+                new_top = tf.maximum(top, tf.reduce_max(log_w, axis=0))
+                shift = tf.where(tf.math.is_finite(new_top), new_top, 0.0)
+                new_total = total * tf.exp(top - shift) + tf.reduce_sum(tf.exp(log_w - shift), axis=0)
+                new_top.set_shape(top.shape)  # the loop's shapes stay those it enters with
+                new_total.set_shape(total.shape)
+                return new_top, new_total
+
+            def more(j, *_):  # pieces wholly past the K-th draw are skipped
+                return (j < full) & (i * chunk + j * piece < num_samples)
+
+            _, top, total = tf.while_loop(
+                more, lambda j, top, total: (j + 1, *score(j * piece, piece, top, total)), (0, top, total)
+            )
+            rest = full * piece  # the chunk's last draws when `piece` does not divide it
+            top, total = tf.cond(
+                (rest < chunk) & (i * chunk + rest < num_samples),
+                lambda: score(rest, chunk - rest, top, total),
+                lambda: (top, total),
+            )
+            return i + 1, top, total
+
+        # A running (maximum, sum of exp(log w - maximum)) rather than a running logsumexp: adding a
+        # piece then rounds the sum (relative 1e-7), not log p(x) (1.5e-5 at -200 nats, per piece).
         chunks = (num_samples + chunk - 1) // chunk
-        total = tf.fill([batch], tf.constant(-np.inf, tf.float32))
-        _, total = tf.while_loop(lambda i, _: i < chunks, body, (tf.constant(0), total))
-        return total - tf.math.log(tf.cast(num_samples, tf.float32))
+        top = tf.fill([batch], tf.constant(-np.inf, tf.float32))
+        _, top, total = tf.while_loop(
+            lambda i, *_: i < chunks, body, (tf.constant(0), top, tf.zeros([batch], tf.float32))
+        )
+        return top + tf.math.log(total) - tf.math.log(tf.cast(num_samples, tf.float32))
 
 
 __all__ = ["KL_MODES", "OBJECTIVES", "ObjectivesMixin", "free_bits_kl", "iwae_bound"]
