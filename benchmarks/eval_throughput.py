@@ -19,11 +19,11 @@ Each side is the best of its `--repeats` timings (the same number on every side)
 compares a best of N with a best of N. The ratio to the matmul rate is (time of the bare
 products) / (time of the estimate): the FLOP rate the estimate achieves on its products over the
 rate of the bare products. The 10,000-image time is extrapolated from `--examples` images (linear
-in the number of images: each batch costs the same). Peak memory is the process's resident peak
-(VmHWM) during each side, reset before it (Linux `/proc/self/clear_refs`). The output starts with
-the CPU's model and flags (`benchmarks/machine.py`).
+in the number of images); fewer images than `--batch-size` make one batch of them. Peak memory is
+the process's resident peak (VmHWM) during each side, reset before it (Linux
+`/proc/self/clear_refs`). The output starts with the CPU's model and flags (`benchmarks/machine.py`).
 
-    python benchmarks/eval_throughput.py                                  # dense 100, conv 10 images
+    python benchmarks/eval_throughput.py                  # dense 100 images, conv 20 (one batch each)
     python benchmarks/eval_throughput.py --models conv_fashion_mnist --examples 100
     python benchmarks/eval_throughput.py --models runs/dense_fmnist_10ep  # a run directory or .keras
     python benchmarks/eval_throughput.py --jit-compile                    # XLA for the after side
@@ -46,7 +46,7 @@ from vae_zoo.distributions.tfp_extensions import DiagonalGaussianMixture  # noqa
 from vae_zoo.models.inputs import check_num_samples  # noqa: E402
 from vae_zoo.presets import load_model  # noqa: E402
 
-DEFAULT_EXAMPLES = {"dense_fashion_mnist": 100, "conv_fashion_mnist": 10}
+DEFAULT_EXAMPLES = {"dense_fashion_mnist": 100, "conv_fashion_mnist": 20}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def bench(name, args, x_all):
         model.IW_MAX_ELEMENTS = args.max_elements
     examples = args.examples or DEFAULT_EXAMPLES.get(name, 100)
     x = x_all[:examples]
-    k, b = args.num_samples, args.batch_size
+    k, b = args.num_samples, min(args.batch_size, len(x))  # the batches the estimate runs
     piece, chunk = piece_of(model, k, b)
     bare = BareProducts(model, k, b, piece)
     batches = -(-len(x) // b)
@@ -322,7 +322,7 @@ def main():
         help="zoo entries, run directories or .keras files",
     )
     parser.add_argument(
-        "--examples", type=int, default=None, help="test images per model (default: dense 100, conv 10)"
+        "--examples", type=int, default=None, help="test images per model (default: dense 100, conv 20)"
     )
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=100)
