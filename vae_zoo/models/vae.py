@@ -383,7 +383,8 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
     @classmethod
     def from_preset(cls, name, **overrides):
         """A pretrained model: a name from `vae_zoo.list_presets()`, a directory written by
-        `save_to_preset`, or `URL#sha256=<hex>`; its config updated by `overrides`.
+        `save_to_preset`, `URL#sha256=<hex>`, or an `hf://` / `kaggle://` handle of such a directory
+        (`vae_zoo.presets.hubs`); its config updated by `overrides`.
 
         Every file's SHA-256 is checked before loading; the model is not compiled.
 
