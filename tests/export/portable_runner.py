@@ -60,7 +60,9 @@ else:
     core.set_property("CPU", {"INFERENCE_NUM_THREADS": 1})  # tiny graphs; CI has two cores
 
     def load(directory, name):
-        compiled = core.compile_model(f"{directory}/{name}.xml", "CPU")
+        # the manifest's config (float32 arithmetic), as the export tells a serving host to compile
+        config = json.load(open(f"{directory}/vae_zoo_manifest.json"))["compile_config"]
+        compiled = core.compile_model(f"{directory}/{name}.xml", "CPU", config)
         def run(feeds):
             return {n: value for port, value in compiled(feeds).items() for n in port.get_names()}
         return run
