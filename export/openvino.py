@@ -22,8 +22,8 @@ it OpenVINO's CPU plugin computes in bfloat16 on CPUs that have it (AVX512_BF16,
 for a DenseVAE's `encode` mean on an AMD EPYC with AVX512_BF16, and float32 elsewhere. An IR cannot
 carry the hint (its `runtime_options` are not read for it, and per-layer precision marks are not kept
 by the CPU plugin's bfloat16 pass in 2026.4). Its outputs are named as the signature's
-(`result["mean"]`). B is dynamic; there are no per-row checks and no `error` output (`portable.py`). What converts
-(OpenVINO 2026.4):
+(`result["mean"]`). B is dynamic; there are no per-row checks and no `error` output
+(`portable.py`). What converts (OpenVINO 2026.4):
 
 | model | encode | decode | reconstruct |
 |---|---|---|---|
