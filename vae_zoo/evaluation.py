@@ -142,9 +142,9 @@ def mutual_information(model, x, seed=0, block=256):
     """
     prepared = model.prepare_inputs(x)
     params = model.posterior_parameters(prepared)
-    q = model.posterior.distribution(params)
+    q = model.posterior_from_parameters(params)
     eps = tf.random.stateless_normal(tf.shape(params["loc"]), tf.constant([seed, 7], tf.int32))
-    z = model.posterior.reparameterize(params, eps)
+    z = model.reparameterize(params, eps)
     n = int(z.shape[0])
     log_q_own = q.log_prob(z).numpy()
     log_q_aggregate = []

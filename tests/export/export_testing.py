@@ -7,7 +7,7 @@ import tensorflow as tf
 import vae_zoo
 from vae_zoo.text import TextCodec
 
-KINDS = ("dense", "conv_full", "sentences")
+KINDS = ("dense", "conv_full", "hierarchical", "sentences")
 SENTENCES = [
     "the cat sat on the mat",
     "a dog ran in the park",
@@ -40,13 +40,23 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 
 def build_model(kind):
-    """The tiny model of each export kind: dense, full-covariance conv, sentences."""
+    """The tiny model of each export kind: dense, full-covariance conv, hierarchical (three layers, a
+    VampPrior at the top), sentences."""
     tf.keras.utils.set_random_seed(0)
     if kind == "dense":
         return vae_zoo.models.DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(32,), seed=0)
     if kind == "conv_full":
         return vae_zoo.models.ConvVAE(
             (28, 28, 1), latent_dim=3, filters=(8, 16), hidden_units=16, posterior="full", seed=0
+        )
+    if kind == "hierarchical":
+        return vae_zoo.models.HierarchicalVAE(
+            (28, 28, 1),
+            latent_dims=(3, 2, 2),
+            channels=4,
+            hidden_units=16,
+            prior={"name": "vamp", "num_components": 3},
+            seed=0,
         )
     codec = TextCodec.from_corpus(SENTENCES, max_length=12)
     return vae_zoo.models.SequenceVAE(

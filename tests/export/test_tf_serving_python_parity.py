@@ -15,7 +15,7 @@ def loaded(runs):
     return {kind: tf.saved_model.load(run["path"]) for kind, run in runs.items()}
 
 
-@pytest.mark.parametrize("kind", ["dense", "conv_full"])
+@pytest.mark.parametrize("kind", ["dense", "conv_full", "hierarchical"])
 def test_python_sample_matches_the_signature_for_the_same_seeds(runs, loaded, kind):
     model, sample = runs[kind]["model"], loaded[kind].signatures["sample"]
     for temperature in (1.0, 0.5):

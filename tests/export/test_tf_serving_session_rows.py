@@ -60,7 +60,8 @@ def test_other_seeds_give_other_draws(runs, kind):
                     f"{name}/{key}: seed + 1000 gave nearly the same draw"
                 )
             else:
-                for row in range(3):
-                    assert not np.allclose(value[row], other[key][row]), (
+                for row in range(3):  # the same draw gives the same bits; an untrained hierarchical
+                    # model's log p(x) estimates differ by only 4e-3 nats of 543 (within allclose's rtol)
+                    assert not np.allclose(value[row], other[key][row], rtol=0, atol=1e-5), (
                         f"{name}/{key} row {row}: seed + 1000 gave the same draw"
                     )

@@ -19,6 +19,9 @@ Three roles:
 * **priors** `p(z)`: `StandardNormalPrior`, `MixtureOfGaussiansPrior`,
   `VampPrior`; they hold their own (possibly learnable) parameters.
 
+`TopDownGaussian` (`top_down.py`) is not a layer: the distribution over several stochastic layers
+drawn top down that a hierarchical VAE's prior and posterior are (the model supplies its conditionals).
+
 Example:
 
 >>> import numpy as np
@@ -58,6 +61,7 @@ from vae_zoo.distributions.registry import (
     get_prior,
 )
 from vae_zoo.distributions.tfp_extensions import DiagonalGaussianMixture, DiscretizedLogistic, tempered_sample
+from vae_zoo.distributions.top_down import TopDownGaussian
 
 __all__ = [
     "BernoulliLikelihood",
@@ -77,6 +81,7 @@ __all__ = [
     "PosteriorHead",
     "PriorHead",
     "StandardNormalPrior",
+    "TopDownGaussian",
     "VampPrior",
     "get_likelihood",
     "get_posterior",

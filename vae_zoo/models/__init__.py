@@ -12,6 +12,7 @@ from vae_zoo.models.dense import DenseVAE
 from vae_zoo.models.conv import ConvVAE
 from vae_zoo.models.beta import BetaVAE
 from vae_zoo.models.sequence import SequenceVAE
+from vae_zoo.models.hierarchical import HierarchicalVAE
 from vae_zoo.models.registry import FAMILIES, get_family, register_family
 from vae_zoo.models.vae import VAE
 
@@ -24,6 +25,7 @@ __all__ = [
     "ConvVAE",
     "BetaVAE",
     "SequenceVAE",
+    "HierarchicalVAE",
     "FAMILIES",
     "get_family",
     "register_family",

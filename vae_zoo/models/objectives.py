@@ -59,6 +59,14 @@ class ObjectivesMixin:
             return injected
         return global_batch_draw(tf.random.stateless_normal, num_samples, batch_size, [self.latent_dim], seed)
 
+    def posterior_from_parameters(self, params):
+        """q(z|x) (a `tfd.Distribution`, event `[latent_dim]`) from `posterior_parameters(x)`'s output."""
+        return self.posterior.distribution(params)
+
+    def reparameterize(self, params, eps):
+        """z drawn from q(z|x) with standard normal `eps` `[..., B, latent_dim]` (differentiable)."""
+        return self.posterior.reparameterize(params, eps)
+
     def _kl_available(self, q, p):
         if self.kl_mode == "mc" or self.stl:
             return False
@@ -87,9 +95,9 @@ class ObjectivesMixin:
         step asks only for what its objective uses.
         """
         params = self._posterior_params(x, training)
-        q = self.posterior.distribution(params)
+        q = self.posterior_from_parameters(params)
         eps = self._noise(num_samples, tf.shape(x)[0], seed)
-        z = self.posterior.reparameterize(params, eps)
+        z = self.reparameterize(params, eps)
         # Decoder noise (word dropout) has its own stream, keyed by the same (seed, step).
         decoder_seed = tf.random.experimental.stateless_fold_in(seed, 1)
         log_px_z = self._log_px_z(z, x, training, decoder_seed)
@@ -206,7 +214,7 @@ class ObjectivesMixin:
         piece = tf.clip_by_value(piece_elements // outputs_per_sample, 1, chunk)
         full = chunk // piece
         params = self._posterior_params(x)
-        q = self.posterior.distribution(params)
+        q = self.posterior_from_parameters(params)
         prior = self._prior_distribution()
 
         def noise(i):
@@ -218,7 +226,7 @@ class ObjectivesMixin:
             return tf.transpose(block, [1, 0, 2])
 
         def log_weights(eps):
-            z = self.posterior.reparameterize(params, eps)
+            z = self.reparameterize(params, eps)
             return self._log_px_z(z, x) + prior.log_prob(z) - q.log_prob(z)
 
         def body(i, top, total):

@@ -28,9 +28,7 @@ class RowDrawsMixin:
     def posterior_rows(self, x, keys):
         """One draw of q(z|x) per row `[B, latent_dim]` for prepared `x`, row i keyed by `keys[i]`."""
         params = self._posterior_params(x)
-        return self.posterior.reparameterize(
-            params, per_row_normal(stream(keys, POSTERIOR), [self.latent_dim])
-        )
+        return self.reparameterize(params, per_row_normal(stream(keys, POSTERIOR), [self.latent_dim]))
 
     def likelihood_rows(self, z, keys):
         """One draw of p(x|z) per row `[B, *input_shape]`, row i keyed by `keys[i]`."""

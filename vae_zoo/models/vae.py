@@ -120,8 +120,8 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
                 )
         self.latent_dim = int(latent_dim)
         self.likelihood = dists.get_likelihood(likelihood)
-        self.posterior = dists.get_posterior(posterior, self.latent_dim)
-        self.prior = dists.get_prior(prior, self.latent_dim, self.data_shape)
+        self.posterior = dists.get_posterior(posterior, self.head_latent_dim)
+        self.prior = dists.get_prior(prior, self.head_latent_dim, self.data_shape)
         self.kl_mode = kl
         self.free_bits = float(free_bits)
         self.stl = bool(stl)
@@ -176,9 +176,7 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         """The model a training config describes, for the settings `data` fixes (`{"input_shape": ...}`)."""
         return cls(latent_dim=config["latent_dim"], **data, **cls.training_kwargs(config))
 
-    # ------------------------------------------------------------------
-    # Networks and building
-    # ------------------------------------------------------------------
+    # ------------------------------------------------------------------ Networks and building
 
     def build_encoder(self):
         """The encoder network: data `[B, *input_shape]` -> features `[B, F]`. Families define it."""
@@ -202,8 +200,13 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         if not self.prior.built:
             self.prior.build(None)
         # Fails now, not in the first training step, when kl="analytic" has no closed form.
-        self._kl_available(self.posterior.distribution(params), self._prior_distribution())
+        self._kl_available(self.posterior_from_parameters(params), self._prior_distribution())
         self.built = True
+
+    @property
+    def head_latent_dim(self):
+        """The size of z the posterior and prior heads hold: `latent_dim` (hierarchical: the top layer's)."""
+        return self.latent_dim
 
     @property
     def uses_kl_weight(self):
@@ -215,9 +218,7 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         """The training objective in words (what an error about the KL weight names)."""
         return f"objective={self.objective!r}"
 
-    # ------------------------------------------------------------------
-    # The probabilistic pieces
-    # ------------------------------------------------------------------
+    # ------------------------------------------------------------------ The probabilistic pieces
 
     def _posterior_params(self, x, training=False):
         return self.posterior(self.encoder_network(x, training=training), training=training)
@@ -251,7 +252,7 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
 
     def encode(self, x, training=False):
         """q(z|x): a `tfd.Distribution` with batch shape `[B]` and event shape `[latent_dim]`."""
-        return self.posterior.distribution(self._posterior_params(self.prepare_inputs(x), training))
+        return self.posterior_from_parameters(self._posterior_params(self.prepare_inputs(x), training))
 
     def decode(self, z, training=False):
         """p(x|z): a `tfd.Distribution` over x with batch shape `z.shape[:-1]`."""
@@ -319,9 +320,7 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         params = self._posterior_params(self.prepare_inputs(x), training)
         return self.likelihood.mean(self._likelihood_params(params["loc"], training))
 
-    # ------------------------------------------------------------------
-    # Bounds
-    # ------------------------------------------------------------------
+    # ------------------------------------------------------------------ Bounds
 
     def log_likelihood(self, x, num_samples=5000, seed=None, max_elements=None, row_seeds=None):
         """Importance-weighted estimate of log p(x) per example, `[B]`, in nats (Burda et al. 2015).
@@ -353,9 +352,7 @@ class VAE(InputsMixin, ObjectivesMixin, RowDrawsMixin, SignaturesMixin, TrainerM
         terms = self.compute_terms(self.prepare_inputs(x), as_seed(seed), num_samples)
         return tf.reduce_mean(terms["log_px_z"], axis=0) - terms["kl"]
 
-    # ------------------------------------------------------------------
-    # Config and presets
-    # ------------------------------------------------------------------
+    # ------------------------------------------------------------------ Config and presets
 
     def get_config(self):
         config = {

@@ -1,0 +1,165 @@
+"""HierarchicalVAE: the shared family checks, the top-down densities, the bound's terms, refusals.
+
+The exported signatures are covered with the other export kinds (tests/export: TF1 session without
+vae_zoo, rows together and apart, Python methods against the signatures).
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from family_testing import run_family_test
+
+from vae_zoo.distributions import TopDownGaussian
+from vae_zoo.models import HierarchicalVAE
+
+TINY = dict(input_shape=(28, 28, 1), latent_dims=(3, 2, 2), channels=4, hidden_units=16, seed=0)
+
+
+def _images(fashion_train, n=6):
+    return (fashion_train[:n] > 0.5).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def trained(fashion_train):
+    """A tiny three-layer model after 30 Adam steps (so q differs from p below the top)."""
+    keras.utils.set_random_seed(0)
+    model = HierarchicalVAE(**TINY)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(_images(fashion_train, 256), batch_size=64, epochs=8, verbose=0)
+    return model
+
+
+def test_hierarchical_family(tmp_path, fashion_train):
+    run_family_test(HierarchicalVAE, {**TINY, "prior": "mixture"}, _images(fashion_train, 8), tmp_path)
+
+
+def test_posterior_density_is_the_change_of_variables_of_its_draws(trained, fashion_train):
+    """z = top-down draw from eps, each layer loc + scale * eps given the layers above, so
+    log q(z|x) = sum log N(eps; 0, I) - sum log scale along the path. `q.log_prob` walks the given z
+    again: a walk that mixes up layers, features or the residual form gives another number."""
+    x = trained.prepare_inputs(_images(fashion_train))
+    params = trained.posterior_parameters(x)
+    eps = tf.random.stateless_normal([4, 6, trained.latent_dim], [1, 2])
+    z = trained.reparameterize(params, eps)
+    q = trained.posterior_from_parameters(params)
+    assert isinstance(q, TopDownGaussian) and q.batch_shape == [6] and q.event_shape == [7]
+    # the spreads along each draw's own path (the conditionals of the walk at z)
+    _, conditionals = q._walk(z[..., :3], z[..., 3:], False)
+    log_scales = tf.math.log(params["top_scale"])[None]
+    scales = [tf.broadcast_to(log_scales, [4, 6, 3])] + [tf.math.log(s) for _, s in conditionals]
+    expected = tf.reduce_sum(-0.5 * eps**2 - 0.5 * np.log(2 * np.pi), -1) - tf.reduce_sum(
+        tf.concat(scales, -1), -1
+    )
+    np.testing.assert_allclose(q.log_prob(z).numpy(), expected.numpy(), rtol=1e-5, atol=1e-3)
+    # and the lower layers do depend on the upper ones (a posterior that ignored them would pass above)
+    other = tf.concat([z[..., :3] + 1.0, z[..., 3:]], -1)
+    assert np.abs(q.layer_log_probs(other)[1].numpy() - q.layer_log_probs(z)[1].numpy()).max() > 1e-2
+
+
+def test_prior_density_and_draws_agree(trained):
+    """The prior's draws, keyed per row, have the density of their own noise (normal top)."""
+    z = trained.sample_latents(5, seed=3)
+    p = trained.prior_distribution()
+    assert p.batch_shape == [] and p.event_shape == [7]
+    log_p = p.log_prob(z).numpy()
+    _, conditionals = p._walk(z[:, :3], z[:, 3:], False)
+    eps = [z[:, :3]] + [(v - m) / s for (m, s), v in zip(conditionals, tf.split(z[:, 3:], [2, 2], axis=-1))]
+    log_scales = tf.add_n([tf.reduce_sum(tf.math.log(s), -1) for _, s in conditionals])
+    expected = tf.reduce_sum(-0.5 * tf.concat(eps, -1) ** 2 - 0.5 * np.log(2 * np.pi), -1) - log_scales
+    np.testing.assert_allclose(log_p, expected.numpy(), rtol=1e-5, atol=1e-3)
+    # temperature 0: every layer at its conditional mean, the prior's mean path
+    np.testing.assert_allclose(
+        trained.sample_latents(2, seed=3, temperature=0.0).numpy(),
+        np.stack([p.mean().numpy()] * 2),
+        atol=1e-5,
+    )
+
+
+def test_analytic_kl_matches_the_monte_carlo_kl(trained, fashion_train):
+    """The per-layer analytic KL along the sampled path and log q - log p estimate the same KL: with
+    4,000 draws they agree within their noise; a KL with a wrong sign, a missing layer or the prior's
+    conditionals taken at the wrong state is off by far more."""
+    x = trained.prepare_inputs(_images(fashion_train))
+    seed = tf.constant([5, 6], tf.int32)
+    terms = trained.compute_terms(x, seed, num_samples=4000)
+    mc = (terms["log_qz"] - terms["log_pz"]).numpy()
+    noise = mc.std(axis=0) / np.sqrt(mc.shape[0])
+    assert np.all(np.abs(terms["kl"].numpy() - mc.mean(axis=0)) < 4 * noise + 1e-3)
+    assert terms["kl"].numpy().min() > 0.05  # the layers carry information: the comparison means something
+    np.testing.assert_allclose(terms["kl_per_dim"].numpy().sum(-1), terms["kl"].numpy(), rtol=1e-5)
+    # kl="mc" reports the Monte Carlo KL itself
+    mc_model = HierarchicalVAE.from_config({**trained.get_config(), "kl": "mc"})
+    mc_model.set_weights(trained.get_weights())
+    np.testing.assert_allclose(
+        mc_model.compute_terms(x, seed, num_samples=4000)["kl"].numpy(), mc.mean(axis=0), rtol=1e-4
+    )
+
+
+def test_log_likelihood_bounds_the_elbo_on_every_image(trained, fashion_train):
+    x = _images(fashion_train)
+    elbo = trained.elbo(x, num_samples=500, seed=1).numpy()
+    ll = trained.log_likelihood(x, num_samples=500, seed=2, max_elements=2**24).numpy()
+    assert np.all(ll >= elbo - 0.05), (ll, elbo)
+    # The same draws (one chunk keyed by fold_in(seed, 0)) scored by compute_terms' own per-layer
+    # densities, another code path than the TopDownGaussian densities of log_likelihood: a density
+    # term missing or taken at the wrong layer on either side gives another number.
+    seed = tf.random.experimental.stateless_fold_in(tf.bitcast(tf.constant(2, tf.int64), tf.int32), 0)
+    terms = trained.compute_terms(trained.prepare_inputs(x), seed, num_samples=500)
+    log_w = (terms["log_px_z"] + terms["log_pz"] - terms["log_qz"]).numpy().astype("float64")
+    top = log_w.max(axis=0)
+    np.testing.assert_allclose(ll, top + np.log(np.exp(log_w - top).mean(axis=0)), atol=2e-3)
+
+
+def test_mean_path_is_what_reconstruct_decodes(trained, fashion_train):
+    x = _images(fashion_train)
+    outputs = trained.encode_outputs(x)
+    np.testing.assert_array_equal(outputs["mean"].numpy(), trained.encode(x).mean().numpy())
+    np.testing.assert_allclose(
+        trained.reconstruct(x).numpy(), trained.decode(outputs["mean"]).mean().numpy(), atol=1e-6
+    )
+    assert outputs["stddev"].shape == (6, 7) and float(tf.reduce_min(outputs["stddev"])) > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(latent_dims=(4,)), "latent_dims must list at least two positive layer sizes"),
+        (dict(latent_dims=(4, 0)), "latent_dims must list at least two positive layer sizes"),
+        (dict(latent_dim=5, latent_dims=(2, 2)), r"latent_dim \(5\) must equal sum\(latent_dims\) = 4"),
+        (dict(latent_dim=5), "must be a multiple of 2, got latent_dim=5"),
+        (dict(latent_dim=6, stochastic_layers=4), "must be a multiple of 4, got latent_dim=6"),
+        (dict(latent_dims=(2, 2), stochastic_layers=3), "stochastic_layers=3 but latent_dims lists 2"),
+        (dict(latent_dims=(2, 2), posterior="full"), "top-layer posterior must be 'diagonal'"),
+        (dict(latent_dims=(2, 2), stl=True), "stl=True is not available"),
+        (dict(latent_dims=(2, 2), channels=0), "channels must be an integer >= 1, got 0"),
+        (dict(latent_dims=(2, 2), prior={"name": "mixture", "latent_dim": 4}), "prior latent_dim=4"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_step(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HierarchicalVAE((28, 28, 1), hidden_units=8, channels=kwargs.pop("channels", 2), **kwargs)
+
+
+def test_input_shape_must_halve_twice():
+    with pytest.raises(ValueError, match=r"divisible by 4 .* got \(30, 30, 1\)"):
+        HierarchicalVAE((30, 30, 1), latent_dims=(2, 2))
+
+
+def test_tflite_encode_decode_reconstruct_match_eager(tmp_path, trained, fashion_train):
+    from ai_edge_litert.interpreter import Interpreter
+
+    import vae_zoo
+
+    path = vae_zoo.export_tflite(trained, str(tmp_path / "hierarchical.tflite"))
+    interpreter = Interpreter(path)
+    x = _images(fashion_train, 5)
+    for rows in (1, 5):
+        got = interpreter.get_signature_runner("encode")(x=x[:rows])
+        want = trained.encode_outputs(x[:rows])
+        for key in ("mean", "stddev"):
+            np.testing.assert_allclose(got[key], want[key].numpy(), atol=1e-5)
+        got = interpreter.get_signature_runner("decode")(z=want["mean"].numpy())
+        np.testing.assert_allclose(got["mean"], trained.decode(want["mean"]).mean().numpy(), atol=1e-5)
+        got = interpreter.get_signature_runner("reconstruct")(x=x[:rows])["reconstruction"]
+        np.testing.assert_allclose(got, trained.reconstruct(x[:rows]).numpy(), atol=1e-5)

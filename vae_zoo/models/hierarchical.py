@@ -1,0 +1,383 @@
+"""`HierarchicalVAE`: several stochastic layers with top-down inference (ladder VAE / NVAE style)."""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vae_zoo import distributions as dists
+from vae_zoo.distributions.top_down import TopDownGaussian
+from vae_zoo.models import hierarchical_networks as networks
+from vae_zoo.models.registry import FamilyArgument, register_family
+from vae_zoo.models.vae import VAE
+from vae_zoo.utils.seeds import PRIOR, fold, per_row, per_row_normal, stream
+
+tfd = tfp.distributions
+
+#: Smallest conditional standard deviation of a layer below the top.
+MIN_SCALE = 1e-4
+#: softplus(SOFTPLUS_ONE) = 1: a posterior layer whose head outputs zeros has the prior's spread.
+SOFTPLUS_ONE = 0.5413248546129181
+
+
+@register_family("hierarchical")
+@keras.saving.register_keras_serializable(package="vae_zoo")
+class HierarchicalVAE(VAE):
+    """A VAE with L >= 2 stochastic layers z = [z_0 (top), ..., z_{L-1}] and top-down inference.
+
+    Generative model (top down): z_0 ~ p(z_0) (the `prior`: "normal", "mixture" or "vamp"), then
+    for each layer below, a deterministic top-down state h_i = f_i(z_{i-1}, h_{i-1}) and
+    p(z_i | z_<i) = N(mu_i(h_i), sigma_i(h_i)); p(x | z) reads (z_{L-1}, h_{L-1}), i.e. every layer,
+    through a convolutional residual decoder.
+
+    Inference (Sønderby et al. 2016, ladder VAE; Vahdat & Kautz 2020, NVAE): a convolutional
+    residual bottom-up pass gives one feature vector d_i per layer (the top layer's the deepest);
+    q(z_0 | x) is the `posterior` head on d_0, and each layer below combines the *same* top-down
+    state with the bottom-up features, relative to the prior (NVAE's residual form):
+    q(z_i | x, z_<i) = N(mu_i + dmu_i(h_i, d_i), sigma_i * dsigma_i(h_i, d_i)).
+
+    The contract: `encode(x)` is q(z|x) over the concatenated latents (`latent_dim` =
+    `sum(latent_dims)`, top first), a `TopDownGaussian` (`vae_zoo.distributions.top_down`): its
+    `log_prob`, `sample` and `layer_log_probs` are exact; its `mean()` and the `encode` signature's
+    `mean` are the path of conditional means (exact for the top layer; below it, the plug-in value of
+    E[mu_i(z_<i)], which has no closed form), `stddev` the conditional spreads along that path.
+    `decode(z)` is p(x|z) for concatenated z; `prior_distribution()` is p(z), also a
+    `TopDownGaussian`; `sample`, `reconstruct`, `elbo` and `log_likelihood` (importance weights over
+    all layers) follow. The KL of the ELBO is the top layer's (analytic where TFP has it) plus each
+    lower layer's analytic Gaussian KL along the sampled path; `kl="mc"` uses log q - log p for all.
+
+    Training stabilisers: KL warm-up (`vae-zoo train --kl-annealing`, Sønderby et al. 2016) and free
+    bits per latent dimension (`free_bits`, Kingma et al. 2016; on the total when the top prior does
+    not factorize) work as for every family; the zero-initialized residual and posterior outputs
+    start each block as the identity and q equal to p below the top (NVAE's stability measures).
+
+    Args:
+        input_shape: `(H, W, C)` with H and W divisible by 4.
+        latent_dim: the total size of z (`sum(latent_dims)`); with `latent_dims` omitted, split
+            equally into `stochastic_layers` layers.
+        latent_dims: the layers' sizes, top first (at least two).
+        stochastic_layers: the number of layers when `latent_dims` is omitted (default 2).
+        channels: channels at full resolution (twice as many at 1/2 and 1/4).
+        residual_blocks: residual blocks per resolution, in the encoder and in the decoder.
+        hidden_units: width of the per-layer features and of the top-down states.
+        activation: activation of the hidden layers.
+        posterior: the top layer's posterior head: "diagonal" or "diagonal_batch_norm".
+        **kwargs: `VAE` arguments (likelihood, prior, beta, kl, free_bits, objective, ...).
+    """
+
+    data_kinds = ("images",)
+    arguments = {
+        "stochastic_layers": FamilyArgument(int, "stochastic layers, --latent-dim split equally (default 2)"),
+        "channels": FamilyArgument(int, "convolution channels at full resolution (default 32)"),
+        "residual_blocks": FamilyArgument(int, "residual blocks per resolution (default 1)"),
+        "hidden_units": FamilyArgument(int, "width of the features and top-down states (default 256)"),
+        "activation": FamilyArgument(str, "activation of the hidden layers (default silu)"),
+    }
+    IW_MAX_ELEMENTS = 2**21
+
+    def __init__(
+        self,
+        input_shape,
+        latent_dim=None,
+        latent_dims=None,
+        stochastic_layers=None,
+        channels=32,
+        residual_blocks=1,
+        hidden_units=256,
+        activation="silu",
+        posterior="diagonal",
+        **kwargs,
+    ):
+        self.latent_dims = self._layer_sizes(latent_dim, latent_dims, stochastic_layers)
+        for name, value, low in (("channels", channels, 1), ("residual_blocks", residual_blocks, 0)):
+            if isinstance(value, bool) or int(value) != value or int(value) < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if isinstance(hidden_units, bool) or int(hidden_units) < 1:
+            raise ValueError(f"hidden_units must be a positive integer, got {hidden_units!r}")
+        self.channels, self.residual_blocks = int(channels), int(residual_blocks)
+        self.hidden_units, self.activation = int(hidden_units), activation
+        shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
+        if len(shape) != 3 or int(shape[0]) % 4 or int(shape[1]) % 4:
+            raise ValueError(
+                "HierarchicalVAE expects input_shape (height, width, channels) with height and width "
+                f"divisible by 4 (two stride-2 stages), got {input_shape!r}"
+            )
+        head = dists.get_posterior(posterior, self.latent_dims[0])
+        if type(head) is not dists.DiagonalGaussianPosterior:
+            raise ValueError(
+                "HierarchicalVAE's top-layer posterior must be 'diagonal' or 'diagonal_batch_norm' (the "
+                f"layers below are diagonal Gaussians relative to the prior), got {posterior!r}"
+            )
+        if kwargs.get("stl"):
+            raise ValueError("stl=True is not available for HierarchicalVAE; use kl='mc' or 'auto'")
+        super().__init__(input_shape, sum(self.latent_dims), posterior=head, **kwargs)
+
+    @staticmethod
+    def _layer_sizes(latent_dim, latent_dims, layers):
+        """The layers' sizes, top first, from `latent_dims`, or `latent_dim` split in `layers` (2)."""
+        if layers is not None and (isinstance(layers, bool) or int(layers) != layers or int(layers) < 2):
+            raise ValueError(f"stochastic_layers must be an integer >= 2, got {layers!r}")
+        if latent_dims is None:
+            layers = 2 if layers is None else int(layers)
+            if latent_dim is None or int(latent_dim) < layers or int(latent_dim) % layers:
+                raise ValueError(
+                    f"HierarchicalVAE splits latent_dim into {layers} equal stochastic layers: it must be "
+                    f"a multiple of {layers}, got latent_dim={latent_dim!r} (or pass latent_dims, top first)"
+                )
+            return (int(latent_dim) // layers,) * layers
+        sizes = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
+        if len(sizes) < 2 or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in sizes):
+            raise ValueError(
+                f"latent_dims must list at least two positive layer sizes (top first), got {latent_dims!r}"
+            )
+        sizes = tuple(int(s) for s in sizes)
+        if latent_dim is not None and int(latent_dim) != sum(sizes):
+            raise ValueError(
+                f"latent_dim ({latent_dim!r}) must equal sum(latent_dims) = {sum(sizes)} "
+                f"for latent_dims {list(sizes)}; pass one of them"
+            )
+        if layers is not None and int(layers) != len(sizes):
+            raise ValueError(f"stochastic_layers={layers!r} but latent_dims lists {len(sizes)} layers")
+        return sizes
+
+    @property
+    def head_latent_dim(self):
+        return self.latent_dims[0]
+
+    @property
+    def num_layers(self):
+        return len(self.latent_dims)
+
+    # ------------------------------------------------------------------ networks
+
+    def build_encoder(self):
+        """Bottom-up: data -> the layers' features `[B, num_layers * hidden_units]`, top layer first."""
+        return networks.bottom_up(
+            self.data_shape,
+            self.channels,
+            self.residual_blocks,
+            self.hidden_units,
+            self.num_layers,
+            self.activation,
+        )
+
+    def build_decoder(self):
+        """The top-down states, the prior and posterior conditionals of the layers below the top, and
+        the output network; returns None (`_decode_raw` walks them)."""
+        act, width = self.activation, self.hidden_units
+        self.top_down, self.prior_heads, self.posterior_heads = [], [], []
+        for i, size in enumerate(self.latent_dims[1:], start=1):
+            self.top_down.append(
+                keras.Sequential(
+                    [keras.layers.Dense(width, activation=act), keras.layers.Dense(width, activation=act)],
+                    name=f"top_down_{i}",
+                )
+            )
+            self.prior_heads.append(keras.layers.Dense(2 * size, dtype="float32", name=f"prior_{i}"))
+            self.posterior_heads.append(
+                keras.Sequential(
+                    [
+                        keras.layers.Dense(width, activation=act),
+                        keras.layers.Dense(2 * size, dtype="float32", kernel_initializer="zeros"),
+                    ],
+                    name=f"posterior_{i}",
+                )
+            )
+        self.output_network = networks.output_network(
+            self.data_shape,
+            self.latent_dims[-1] + self.hidden_units,
+            self.channels,
+            self.residual_blocks,
+            self.hidden_units,
+            self.likelihood.num_params,
+            self.activation,
+        )
+        return None
+
+    # ------------------------------------------------------------------ the top-down walk
+
+    def _walk(self, z_top, lower, draw, features=None, training=False):
+        """The layers below the top, in turn, for `z_top` `[..., latent_dims[0]]`.
+
+        `draw`: `lower` is standard normal noise and each z_i = loc_i + scale_i * eps_i; else `lower`
+        holds the lower layers' z. `features` (`[B, F]`, the bottom-up pass) gives the posterior's
+        conditionals, None the prior's. Returns `z` (concatenated), `conditionals` (`[(loc, scale)]`
+        of the distribution walked), `priors` (the prior's, always) and the flat last state.
+        """
+        lead = tf.shape(z_top)[:-1]
+        lower_dim = self.latent_dim - self.latent_dims[0]
+        zs = [tf.reshape(z_top, [-1, self.latent_dims[0]])]
+        noises = tf.split(tf.reshape(lower, [-1, lower_dim]), list(self.latent_dims[1:]), axis=-1)
+        if features is not None:
+            features = tf.broadcast_to(features, tf.concat([lead, tf.shape(features)[-1:]], axis=0))
+            features = tf.split(
+                tf.reshape(features, [-1, self.num_layers * self.hidden_units]), self.num_layers, -1
+            )
+        conditionals, priors, state = [], [], None
+        for i, noise in enumerate(noises, start=1):
+            inputs = zs[-1] if state is None else tf.concat([zs[-1], state], axis=-1)
+            state = self.top_down[i - 1](inputs, training=training)
+            loc, raw = tf.split(self.prior_heads[i - 1](state), 2, axis=-1)
+            scale = tf.nn.softplus(raw) + MIN_SCALE
+            priors.append((loc, scale))
+            if features is not None:
+                both = tf.concat([state, features[i]], axis=-1)
+                shift, raw = tf.split(self.posterior_heads[i - 1](both, training=training), 2, axis=-1)
+                loc, scale = loc + shift, scale * tf.nn.softplus(raw + SOFTPLUS_ONE) + MIN_SCALE
+            conditionals.append((loc, scale))
+            zs.append(loc + scale * noise if draw else noise)
+
+        def unflatten(t):
+            return tf.reshape(t, tf.concat([lead, tf.shape(t)[-1:]], axis=0))
+
+        return {
+            "z": unflatten(tf.concat(zs, axis=-1)),
+            "conditionals": [(unflatten(m), unflatten(s)) for m, s in conditionals],
+            "priors": [(unflatten(m), unflatten(s)) for m, s in priors],
+            "state": state,
+        }
+
+    def _split(self, z):
+        return z[..., : self.latent_dims[0]], z[..., self.latent_dims[0] :]
+
+    def _decode_raw(self, z, training=False, targets=None, seed=None):
+        z_top, lower = self._split(z)
+        walk = self._walk(z_top, lower, False, training=training)
+        inputs = tf.concat([z[..., -self.latent_dims[-1] :], walk["state"]], axis=-1)
+        return self.output_network(inputs, training=training)
+
+    # ------------------------------------------------------------------ the distributions
+
+    def _top_params(self, params):
+        return {"loc": params["top_loc"], "scale": params["top_scale"]}
+
+    def _posterior_params(self, x, training=False):
+        """`{"loc", "scale"}` (the path of conditional means and spreads, all layers), the top
+        layer's `top_loc`/`top_scale`, and the bottom-up `features`."""
+        features = self.encoder_network(x, training=training)
+        top = self.posterior(features[:, : self.hidden_units], training=training)
+        lower = tf.zeros([tf.shape(x)[0], self.latent_dim - self.latent_dims[0]])
+        walk = self._walk(top["loc"], lower, True, features, training)
+        scale = tf.concat([top["scale"]] + [s for _, s in walk["conditionals"]], axis=-1)
+        return {
+            "loc": walk["z"],
+            "scale": scale,
+            "top_loc": top["loc"],
+            "top_scale": top["scale"],
+            "features": features,
+        }
+
+    def _posterior_fn(self, x):
+        """q(z_0|x) of the top layer (what a VampPrior at the top mixes)."""
+        features = self.encoder_network(x)
+        return self.posterior.distribution(self.posterior(features[:, : self.hidden_units]))
+
+    def reparameterize(self, params, eps):
+        z_top = self.posterior.reparameterize(self._top_params(params), eps[..., : self.latent_dims[0]])
+        return self._walk(z_top, eps[..., self.latent_dims[0] :], True, params["features"])["z"]
+
+    def posterior_from_parameters(self, params):
+        def walk(z_top, lower, draw):
+            result = self._walk(z_top, lower, draw, params["features"])
+            return result["z"], result["conditionals"]
+
+        top = self.posterior.distribution(self._top_params(params))
+        return TopDownGaussian(top, self.latent_dims, walk, lambda: params["loc"], params["loc"].shape[:1])
+
+    def _prior_distribution(self):
+        top = self.prior.distribution(self._posterior_fn)
+
+        def walk(z_top, lower, draw):
+            result = self._walk(z_top, lower, draw)
+            return result["z"], result["conditionals"]
+
+        def mean():
+            lower = tf.zeros([1, self.latent_dim - self.latent_dims[0]])
+            return self._walk(top.mean()[None], lower, True)["z"][0]
+
+        return TopDownGaussian(top, self.latent_dims, walk, mean, [])
+
+    def _kl_available(self, q, p):
+        if isinstance(q, TopDownGaussian) and isinstance(p, TopDownGaussian):
+            return super()._kl_available(q.top, p.top)
+        return super()._kl_available(q, p)
+
+    def encode_outputs(self, x):
+        """`mean` (the path of conditional means) and `stddev` (the conditional spreads along it)."""
+        params = self._posterior_params(self.prepare_inputs(x))
+        return {"mean": params["loc"], "stddev": params["scale"]}
+
+    def prior_rows(self, keys, temperatures):
+        """One prior draw per row: the top layer as every family's, the layers below from their own
+        per-row noise, each conditional spread scaled by the row's temperature."""
+        top = self.prior.distribution(self._posterior_fn)
+        temperatures = tf.cast(temperatures, tf.float32)
+        z_top = per_row(
+            lambda row: dists.tempered_sample(top, 1, row[0], row[1])[0],
+            (stream(keys, PRIOR), temperatures),
+            tf.TensorSpec([self.latent_dims[0]], tf.float32),
+        )
+        noise = per_row_normal(fold(stream(keys, PRIOR), 1), [self.latent_dim - self.latent_dims[0]])
+        return self._walk(z_top, noise * temperatures[:, None], True)["z"]
+
+    # ------------------------------------------------------------------ the bound's terms
+
+    def compute_terms(self, x, seed, num_samples=1, training=False, densities=True, per_dimension=True):
+        """The terms of `VAE.compute_terms` for the hierarchy (see the class docstring for the KL)."""
+        params = self._posterior_params(x, training)
+        top_params = self._top_params(params)
+        eps = self._noise(num_samples, tf.shape(x)[0], seed)
+        z_top = self.posterior.reparameterize(top_params, eps[..., : self.latent_dims[0]])
+        walk = self._walk(z_top, eps[..., self.latent_dims[0] :], True, params["features"], training)
+        z = walk["z"]
+        log_px_z = self._log_px_z(z, x, training, tf.random.experimental.stateless_fold_in(seed, 1))
+        top_q = self.posterior.distribution(top_params)
+        top_p = self.prior.distribution(self._posterior_fn)
+        lowers = tf.split(z[..., self.latent_dims[0] :], list(self.latent_dims[1:]), axis=-1)
+        q_layers = [tfd.Normal(m, s) for m, s in walk["conditionals"]]
+        p_layers = [tfd.Normal(m, s) for m, s in walk["priors"]]
+        log_q = [top_q.log_prob(z_top)] + [tf.reduce_sum(q.log_prob(v), -1) for q, v in zip(q_layers, lowers)]
+        log_p = [top_p.log_prob(z_top)] + [tf.reduce_sum(p.log_prob(v), -1) for p, v in zip(p_layers, lowers)]
+        log_qz, log_pz = tf.add_n(log_q), tf.add_n(log_p)
+        mc = self.kl_mode == "mc"
+        if mc:
+            kl = tf.reduce_mean(log_qz - log_pz, axis=0)
+        else:
+            top_analytic = self._kl_available(top_q, top_p)
+            kl = tfd.kl_divergence(top_q, top_p) if top_analytic else tf.reduce_mean(log_q[0] - log_p[0], 0)
+            for q, p in zip(q_layers, p_layers):
+                kl += tf.reduce_mean(tf.reduce_sum(tfd.kl_divergence(q, p), -1), axis=0)
+        kl_per_dim = None
+        if per_dimension and self.posterior.factorized and self.prior.factorized:
+            q_top, p_top = self.posterior.marginals(top_params), self.prior.marginals()
+            if mc:
+                dims = [tf.reduce_mean(q_top.log_prob(z_top) - p_top.log_prob(z_top), 0)] + [
+                    tf.reduce_mean(q.log_prob(v) - p.log_prob(v), 0)
+                    for q, p, v in zip(q_layers, p_layers, lowers)
+                ]
+            else:
+                dims = [tfd.kl_divergence(q_top, p_top)] + [
+                    tf.reduce_mean(tfd.kl_divergence(q, p), 0) for q, p in zip(q_layers, p_layers)
+                ]
+            kl_per_dim = tf.concat(dims, axis=-1)
+        return {
+            "log_px_z": log_px_z,
+            "log_pz": log_pz if densities or mc else None,
+            "log_qz": log_qz if densities or mc else None,
+            "kl": kl,
+            "kl_per_dim": kl_per_dim,
+            "params": params,
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_dims=list(self.latent_dims),
+            channels=self.channels,
+            residual_blocks=self.residual_blocks,
+            hidden_units=self.hidden_units,
+            activation=self.activation,
+        )
+        return config
+
+
+__all__ = ["HierarchicalVAE"]

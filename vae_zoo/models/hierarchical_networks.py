@@ -1,0 +1,57 @@
+"""The networks of `HierarchicalVAE` (`hierarchical.py`): the convolutional residual bottom-up pass and
+output network. Its top-down states and conditionals are small dense layers built by the family itself.
+
+Resolutions: full, 1/2 and 1/4 (two stride-2 stages), `channels`, `2 * channels`, `2 * channels` wide,
+`residual_blocks` residual blocks at each.
+"""
+
+import keras
+
+
+def _residual(x, channels, activation, name):
+    """x + conv(act(conv(act(x)))), the second convolution zero-initialized (the block starts as the
+    identity, as in VDVAE/NVAE's residual cells)."""
+    h = keras.layers.Activation(activation)(x)
+    h = keras.layers.Conv2D(channels, 3, padding="same", name=f"{name}_a")(h)
+    h = keras.layers.Activation(activation)(h)
+    h = keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name=f"{name}_b")(h)
+    return keras.layers.Add()([x, h])
+
+
+def bottom_up(data_shape, channels, residual_blocks, hidden_units, num_layers, activation):
+    """data `[B, *data_shape]` -> one feature vector per stochastic layer, concatenated top layer first
+    `[B, num_layers * hidden_units]`: the bottom layer's from the convolutions, each layer above from
+    the one below through a dense layer (the ladder's deterministic upward path)."""
+    x = keras.Input(data_shape)
+    h = keras.layers.Conv2D(channels, 3, padding="same", name="stem")(x)
+    for stage, width in enumerate((channels, 2 * channels, 2 * channels)):
+        if stage:
+            h = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation=activation)(h)
+        for b in range(residual_blocks):
+            h = _residual(h, width, activation, f"encoder_{stage}_{b}")
+    d = keras.layers.Dense(hidden_units, activation=activation)(keras.layers.Flatten()(h))
+    features = [d]
+    for _ in range(num_layers - 1):
+        d = keras.layers.Dense(hidden_units, activation=activation)(d)
+        features.append(d)
+    return keras.Model(x, keras.layers.Concatenate()(features[::-1]), name="bottom_up")
+
+
+def output_network(data_shape, inputs, channels, residual_blocks, hidden_units, num_params, activation):
+    """`[N, inputs]` (the bottom layer's z and the last top-down state) -> raw likelihood parameters
+    `[N, *data_shape, num_params]` (float32), mirroring `bottom_up`."""
+    height, width, data_channels = data_shape
+    wide = 2 * channels
+    z = keras.Input((inputs,))
+    h = keras.layers.Dense(hidden_units, activation=activation)(z)
+    h = keras.layers.Dense((height // 4) * (width // 4) * wide, activation=activation)(h)
+    h = keras.layers.Reshape((height // 4, width // 4, wide))(h)
+    for stage, filters in enumerate((wide, wide, channels)):
+        if stage:
+            h = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation=activation)(h)
+        for b in range(residual_blocks):
+            h = _residual(h, filters, activation, f"decoder_{stage}_{b}")
+    h = keras.layers.Activation(activation)(h)
+    h = keras.layers.Conv2D(data_channels * num_params, 3, padding="same", dtype="float32")(h)
+    out = keras.layers.Reshape((height, width, data_channels, num_params), dtype="float32")(h)
+    return keras.Model(z, out, name="output_network")
