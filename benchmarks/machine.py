@@ -1,7 +1,8 @@
 """The machine a benchmark ran on, recorded beside its results (issue 27, item 5).
 
-`machine()` returns `{"cpu": model name, "avx512": bool, "amx": bool, "cores": n}` read from
-`lscpu` (or from /proc/cpuinfo when `lscpu` is missing or fails); `avx512` is the `avx512f` flag,
+`machine()` returns `{"cpu": model name, "avx512": bool, "avx512_bf16": bool, "amx": bool, "cores": n}`
+read from `lscpu` (or from /proc/cpuinfo when `lscpu` is missing or fails); `avx512` is the `avx512f`
+flag, `avx512_bf16` the bfloat16 dot products (which oneDNN and OpenVINO use for bfloat16 without AMX),
 `amx` is `amx_tile` or `amx_bf16`. `describe()` is the same as one line for a table's heading.
 """
 
@@ -54,18 +55,20 @@ def machine():
     return {
         "cpu": model or "unknown",
         "avx512": "avx512f" in flag_set,
+        "avx512_bf16": "avx512_bf16" in flag_set,
         "amx": bool(flag_set & {"amx_tile", "amx_bf16"}),
         "cores": cores,
     }
 
 
 def describe(info=None):
-    """One line: 'CPU: <model>, <n> cores, AVX-512 yes/no, AMX yes/no'."""
+    """One line: 'CPU: <model>, <n> cores, AVX-512 yes/no, AVX512_BF16 yes/no, AMX yes/no'."""
     info = info or machine()
     yes_no = {True: "yes", False: "no"}
     return (
         f"CPU: {info['cpu']}, {info['cores']} cores, "
-        f"AVX-512 {yes_no[info['avx512']]}, AMX {yes_no[info['amx']]}"
+        f"AVX-512 {yes_no[info['avx512']]}, AVX512_BF16 {yes_no[info.get('avx512_bf16', False)]}, "
+        f"AMX {yes_no[info['amx']]}"
     )
 
 
