@@ -205,9 +205,14 @@ class HierarchicalVAE(VAE):
         """
         lead = tf.shape(z_top)[:-1]
         lower_dim = self.latent_dim - self.latent_dims[0]
+        if features is not None:  # z `[..., N, L]` against q of a batch `[B]` broadcasts (N = 1 or B)
+            lead = tf.broadcast_dynamic_shape(lead, tf.shape(features)[:-1])
+            z_top = tf.broadcast_to(z_top, tf.concat([lead, [self.latent_dims[0]]], axis=0))
+            lower = tf.broadcast_to(lower, tf.concat([lead, [lower_dim]], axis=0))
         zs = [tf.reshape(z_top, [-1, self.latent_dims[0]])]
         noises = tf.split(tf.reshape(lower, [-1, lower_dim]), list(self.latent_dims[1:]), axis=-1)
-        if features is not None:
+        if features is not None:  # float32, as the states: under mixed precision the networks give bfloat16
+            features = tf.cast(features, tf.float32)
             features = tf.broadcast_to(features, tf.concat([lead, tf.shape(features)[-1:]], axis=0))
             features = tf.split(
                 tf.reshape(features, [-1, self.num_layers * self.hidden_units]), self.num_layers, -1
@@ -215,7 +220,7 @@ class HierarchicalVAE(VAE):
         conditionals, priors, state = [], [], None
         for i, noise in enumerate(noises, start=1):
             inputs = zs[-1] if state is None else tf.concat([zs[-1], state], axis=-1)
-            state = self.top_down[i - 1](inputs, training=training)
+            state = tf.cast(self.top_down[i - 1](inputs, training=training), tf.float32)
             loc, raw = tf.split(self.prior_heads[i - 1](state), 2, axis=-1)
             scale = tf.nn.softplus(raw) + MIN_SCALE
             priors.append((loc, scale))
