@@ -259,7 +259,7 @@ class HierarchicalVAE(VAE):
         """`{"loc", "scale"}` (the path of conditional means and spreads, all layers), the top
         layer's `top_loc`/`top_scale`, and the bottom-up `features`."""
         features = self.encoder_network(x, training=training)
-        top = self.posterior(features[:, : self.hidden_units], training=training)
+        top = self._top_head(features, training)
         lower = tf.zeros([tf.shape(x)[0], self.latent_dim - self.latent_dims[0]])
         walk = self._walk(top["loc"], lower, True, features, training)
         scale = tf.concat([top["scale"]] + [s for _, s in walk["conditionals"]], axis=-1)
@@ -271,35 +271,48 @@ class HierarchicalVAE(VAE):
             "features": features,
         }
 
+    def _top_head(self, features, training=False):
+        """q(z_0|x)'s parameters from the bottom-up features (the top layer's come first)."""
+        return self.posterior(features[:, : self.hidden_units], training=training)
+
     def _posterior_fn(self, x):
         """q(z_0|x) of the top layer (what a VampPrior at the top mixes)."""
-        features = self.encoder_network(x)
-        return self.posterior.distribution(self.posterior(features[:, : self.hidden_units]))
+        return self.posterior.distribution(self._top_head(self.encoder_network(x)))
+
+    def _draw(self, params, eps, training=False):
+        """z ~ q(z|x) from standard normal `eps` `[..., B, latent_dim]`: `(z_top, the walk below it)`."""
+        z_top = self.posterior.reparameterize(self._top_params(params), eps[..., : self.latent_dims[0]])
+        return z_top, self._walk(z_top, eps[..., self.latent_dims[0] :], True, params["features"], training)
 
     def reparameterize(self, params, eps):
-        z_top = self.posterior.reparameterize(self._top_params(params), eps[..., : self.latent_dims[0]])
-        return self._walk(z_top, eps[..., self.latent_dims[0] :], True, params["features"])["z"]
+        return self._draw(params, eps)[1]["z"]
 
-    def posterior_from_parameters(self, params):
+    def _walker(self, features=None):
+        """`TopDownGaussian`'s `walk` for q (the bottom-up `features`) or for the prior (None)."""
+
         def walk(z_top, lower, draw):
-            result = self._walk(z_top, lower, draw, params["features"])
+            result = self._walk(z_top, lower, draw, features)
             return result["z"], result["conditionals"]
 
+        return walk
+
+    def _top_prior(self):
+        """p(z_0) of the top layer (a VampPrior there mixes the top layer's q)."""
+        return self.prior.distribution(self._posterior_fn)
+
+    def posterior_from_parameters(self, params):
         top = self.posterior.distribution(self._top_params(params))
+        walk = self._walker(params["features"])
         return TopDownGaussian(top, self.latent_dims, walk, lambda: params["loc"], params["loc"].shape[:1])
 
     def _prior_distribution(self):
-        top = self.prior.distribution(self._posterior_fn)
-
-        def walk(z_top, lower, draw):
-            result = self._walk(z_top, lower, draw)
-            return result["z"], result["conditionals"]
+        top = self._top_prior()
 
         def mean():
             lower = tf.zeros([1, self.latent_dim - self.latent_dims[0]])
             return self._walk(top.mean()[None], lower, True)["z"][0]
 
-        return TopDownGaussian(top, self.latent_dims, walk, mean, [])
+        return TopDownGaussian(top, self.latent_dims, self._walker(), mean, [])
 
     def _kl_available(self, q, p):
         if isinstance(q, TopDownGaussian) and isinstance(p, TopDownGaussian):
@@ -314,7 +327,7 @@ class HierarchicalVAE(VAE):
     def prior_rows(self, keys, temperatures):
         """One prior draw per row: the top layer as every family's, the layers below from their own
         per-row noise, each conditional spread scaled by the row's temperature."""
-        top = self.prior.distribution(self._posterior_fn)
+        top = self._top_prior()
         temperatures = tf.cast(temperatures, tf.float32)
         z_top = per_row(
             lambda row: dists.tempered_sample(top, 1, row[0], row[1])[0],
@@ -330,18 +343,18 @@ class HierarchicalVAE(VAE):
         """The terms of `VAE.compute_terms` for the hierarchy (see the class docstring for the KL)."""
         params = self._posterior_params(x, training)
         top_params = self._top_params(params)
-        eps = self._noise(num_samples, tf.shape(x)[0], seed)
-        z_top = self.posterior.reparameterize(top_params, eps[..., : self.latent_dims[0]])
-        walk = self._walk(z_top, eps[..., self.latent_dims[0] :], True, params["features"], training)
+        z_top, walk = self._draw(params, self._noise(num_samples, tf.shape(x)[0], seed), training)
         z = walk["z"]
         log_px_z = self._log_px_z(z, x, training, tf.random.experimental.stateless_fold_in(seed, 1))
-        top_q = self.posterior.distribution(top_params)
-        top_p = self.prior.distribution(self._posterior_fn)
+        top_q, top_p = self.posterior.distribution(top_params), self._top_prior()
         lowers = tf.split(z[..., self.latent_dims[0] :], list(self.latent_dims[1:]), axis=-1)
         q_layers = [tfd.Normal(m, s) for m, s in walk["conditionals"]]
         p_layers = [tfd.Normal(m, s) for m, s in walk["priors"]]
-        log_q = [top_q.log_prob(z_top)] + [tf.reduce_sum(q.log_prob(v), -1) for q, v in zip(q_layers, lowers)]
-        log_p = [top_p.log_prob(z_top)] + [tf.reduce_sum(p.log_prob(v), -1) for p, v in zip(p_layers, lowers)]
+        # each lower layer's log q - log p per dimension `[k, B, d_i]`, and both per layer `[k, B]`
+        q_dims = [q.log_prob(v) for q, v in zip(q_layers, lowers)]
+        p_dims = [p.log_prob(v) for p, v in zip(p_layers, lowers)]
+        log_q = [top_q.log_prob(z_top)] + [tf.reduce_sum(d, -1) for d in q_dims]
+        log_p = [top_p.log_prob(z_top)] + [tf.reduce_sum(d, -1) for d in p_dims]
         log_qz, log_pz = tf.add_n(log_q), tf.add_n(log_p)
         mc = self.kl_mode == "mc"
         if mc:
@@ -356,8 +369,7 @@ class HierarchicalVAE(VAE):
             q_top, p_top = self.posterior.marginals(top_params), self.prior.marginals()
             if mc:
                 dims = [tf.reduce_mean(q_top.log_prob(z_top) - p_top.log_prob(z_top), 0)] + [
-                    tf.reduce_mean(q.log_prob(v) - p.log_prob(v), 0)
-                    for q, p, v in zip(q_layers, p_layers, lowers)
+                    tf.reduce_mean(q - p, 0) for q, p in zip(q_dims, p_dims)
                 ]
             else:
                 dims = [tfd.kl_divergence(q_top, p_top)] + [
