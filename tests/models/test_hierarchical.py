@@ -37,12 +37,24 @@ def test_hierarchical_family(tmp_path, fashion_train):
 def test_posterior_density_is_the_change_of_variables_of_its_draws(trained, fashion_train):
     """z = top-down draw from eps, each layer loc + scale * eps given the layers above, so
     log q(z|x) = sum log N(eps; 0, I) - sum log scale along the path. `q.log_prob` walks the given z
-    again: a walk that mixes up layers, features or the residual form gives another number."""
-    x = trained.prepare_inputs(_images(fashion_train))
-    params = trained.posterior_parameters(x)
-    eps = tf.random.stateless_normal([4, 6, trained.latent_dim], [1, 2])
-    z = trained.reparameterize(params, eps)
-    q = trained.posterior_from_parameters(params)
+    again: a draw and a density that disagree (the residual form, which noise feeds which layer)
+    give another number.
+
+    The posterior heads' outputs get fixed random weights first, so q's shift from the prior is far
+    from zero whatever training did (a draw that ignored the shift also keeps it at zero in training)."""
+    model = HierarchicalVAE.from_config(trained.get_config())
+    model.set_weights(trained.get_weights())
+    for i, head in enumerate(model.posterior_heads):
+        kernel = head.layers[-1].kernel
+        kernel.assign(tf.random.stateless_normal(kernel.shape, [7, i]) * 0.3)
+    x = model.prepare_inputs(_images(fashion_train))
+    params = model.posterior_parameters(x)
+    eps = tf.random.stateless_normal([4, 6, model.latent_dim], [1, 2])
+    _, walk = model._draw(params, eps)
+    shifts = [float(tf.reduce_max(tf.abs(q[0] - p[0]))) for q, p in zip(walk["conditionals"], walk["priors"])]
+    assert min(shifts) > 0.1, shifts
+    z = model.reparameterize(params, eps)
+    q = model.posterior_from_parameters(params)
     assert isinstance(q, TopDownGaussian) and q.batch_shape == [6] and q.event_shape == [7]
     # the spreads along each draw's own path (the conditionals of the walk at z)
     _, conditionals = q._walk(z[..., :3], z[..., 3:], False)
