@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 import vae_zoo  # noqa: E402
 from vae_zoo import datasets, evaluation  # noqa: E402
-from vae_zoo.models import sampled_softmax  # noqa: E402
+from vae_zoo.models import sequence_bounds  # noqa: E402
 
 
 def main():
@@ -52,7 +52,7 @@ def main():
         if before:
             patches = [
                 mock.patch.object(model, "evaluation_order", lambda x: None),
-                mock.patch.object(sampled_softmax, "used_length", lambda x, pad: tf.shape(x)[1]),
+                mock.patch.object(sequence_bounds, "used_length", lambda x, pad: tf.shape(x)[1]),
             ]
         for patch in patches:
             patch.start()

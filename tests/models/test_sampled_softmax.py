@@ -13,8 +13,8 @@ from vae_zoo.models.sampled_softmax import (
     log_uniform_candidates,
     log_uniform_log_prob,
     sampled_log_softmax,
-    used_length,
 )
+from vae_zoo.models.sequence_bounds import used_length
 
 
 def test_log_uniform_candidates_follow_the_proposal():
@@ -188,15 +188,15 @@ def test_sequence_vae_trains_on_the_sampled_loss_and_evaluates_exactly():
 
 
 def test_fit_trains_on_the_sampled_loss(monkeypatch):
-    from vae_zoo.models import sampled_softmax
+    from vae_zoo.models import sequence_bounds
 
-    calls, original = [], sampled_softmax.sampled_log_softmax
+    calls, original = [], sequence_bounds.sampled_log_softmax
 
     def spy(*args, **kwargs):
         calls.append(args[4].shape[0])  # the number of candidates
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sampled_softmax, "sampled_log_softmax", spy)
+    monkeypatch.setattr(sequence_bounds, "sampled_log_softmax", spy)
     model = _model(16)
     ids = np.random.default_rng(1).integers(4, 300, size=(16, 8)).astype("int32")
     model.compile(optimizer="adam")

@@ -148,13 +148,13 @@ def test_a_step_reads_only_the_positions_its_batch_uses_and_computes_the_same(co
     )
     seed = tf.constant([5, 7])
     read = []
-    original = model._decoder_hidden
+    original = model._decoder_inputs
 
     def recording(z, targets, training, seed=None):
         read.append(int(targets.shape[1]))
         return original(z, targets, training, seed)
 
-    model._decoder_hidden = recording
+    model._decoder_inputs = recording
 
     def step(cut):
         # The uncut step: what `used_positions` gives under XLA's static shapes (every position).

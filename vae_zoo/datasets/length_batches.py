@@ -2,7 +2,7 @@
 
 Sentences are padded to one `max_length` when tokenized, but a recurrent model's step costs
 the positions it reads: `SequenceVAE` reads only up to its batch's last non-padding token
-(`vae_zoo.models.sampled_softmax.used_length`, exact: the padding after it counts zero).
+(`vae_zoo.models.sequence_bounds.used_length`, exact: the padding after it counts zero).
 Batched in random order, nearly every batch holds one long sentence and pays for
 `max_length`; grouped by length, a batch pays for about its own rows' length. WordNet's
 training sentences use 10.4 of 32 positions on average.

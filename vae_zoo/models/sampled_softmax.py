@@ -38,11 +38,7 @@ Example:
 
 import math
 
-import numpy as np
 import tensorflow as tf
-
-from vae_zoo import text
-from vae_zoo.utils.seeds import as_seed
 
 
 def log_uniform_log_prob(ids, vocab_size):
@@ -68,18 +64,19 @@ def log_uniform_candidates(num_sampled, vocab_size, seed, excluded=()):
 
 
 def sampled_log_softmax(hidden, kernel, bias, labels, candidates, log_expected, banned_ids=()):
-    """Per-position sampled estimate of log softmax(hidden @ kernel + bias)[label], `[N, T]`.
+    """Per-position sampled estimate of log softmax(hidden @ kernel + bias)[label], `[...]`.
 
-    `hidden` `[N, T, H]`, `kernel` `[H, V]`, `bias` `[V]`, `labels` `[N, T]`,
+    `hidden` `[..., H]` (`[N, T, H]` positions, or `[tokens, H]` packed), `kernel` `[H, V]`,
+    `bias` `[V]`, `labels` `[...]`,
     `candidates` `[S]` with `log_expected` = log(S Q(candidate)) `[S]`.
     The label's own logit enters the normalizer exactly; candidates equal to
     it, or in `banned_ids` (tokens the model never emits), are left out.
     """
     hidden = tf.cast(hidden, tf.float32)
     labels = tf.cast(labels, tf.int32)
-    true_weights = tf.gather(tf.transpose(kernel), labels)  # [N, T, H]
+    true_weights = tf.gather(tf.transpose(kernel), labels)  # [..., H]
     true_logits = tf.reduce_sum(hidden * true_weights, axis=-1) + tf.gather(bias, labels)
-    sampled_logits = tf.einsum("nth,hs->nts", hidden, tf.gather(kernel, candidates, axis=1))
+    sampled_logits = tf.tensordot(hidden, tf.gather(kernel, candidates, axis=1), 1)  # [..., S]
     sampled_logits += tf.gather(bias, candidates) - log_expected
     excluded = tf.equal(labels[..., None], candidates)
     for banned in banned_ids:
@@ -119,79 +116,4 @@ def check_sampled_softmax(sampled_softmax, tokens, vocab_size):
     return sampled_softmax
 
 
-def used_length(x, pad_id):
-    """The number of leading positions of `x` `[B, T]` up to the batch's last non-`pad_id` token
-    (at least 1)."""
-    positions = tf.range(1, tf.shape(x)[1] + 1)
-    return tf.maximum(1, tf.reduce_max(tf.where(tf.not_equal(x, pad_id), positions[None, :], 0)))
-
-
-class SampledSoftmaxMixin:
-    """`SequenceVAE`'s log p(x|z) of token sequences: through the sampled softmax in training (when
-    `sampled_softmax > 0`), else exact over the positions the batch uses.
-
-    Every step and estimate reads only the first `used_length` positions of the batch: the LSTM
-    is causal and the padding after the batch's longest sentence counts zero, so the result is the
-    same as over all `max_length` positions, for the price of the positions used (WordNet test
-    sentences use 10.4 of 32 on average; `evaluation_order` and `vae_zoo.datasets.length_batches`
-    group sentences of like length).
-    """
-
-    def evaluation_order(self, x):
-        """Token ids `x` `[N, T]` by length (stable), so that a batch's `used_length` is close to its mean."""
-        x = np.asarray(x)
-        if not self.tokens or self.likelihood.pad_id is None or x.ndim != 2 or x.dtype.kind not in "iu":
-            return None
-        return np.argsort((x != self.likelihood.pad_id).sum(axis=1), kind="stable")
-
-    def used_positions(self, x):
-        """Token ids `x` `[B, T]` cut after the batch's last non-padding token (`used_length`).
-
-        Exact: the encoder masks padding and the decoder is causal, so the positions cut count
-        zero. Not under XLA (`jit_compile=True`), whose shapes are static: there every batch
-        pays for all `max_length` positions.
-        """
-        if self.tokens and self.likelihood.pad_id is not None and not self.jit_compile:
-            return x[:, : used_length(x, self.likelihood.pad_id)]
-        return x
-
-    def _objective(self, x, seed, training):
-        # Training and validation steps read only the positions their batch uses: with batches
-        # of like length (`vae_zoo.datasets.length_batches`) a step costs its sentences' length.
-        return super()._objective(self.used_positions(x), seed, training)
-
-    def _log_px_z(self, z, x, training=False, seed=None):
-        x = self.used_positions(x)
-        if not (training and self.sampled_softmax):
-            return super()._log_px_z(z, x, training, seed)
-        lead = tf.shape(z)[:-1]
-        flat_z = tf.reshape(tf.convert_to_tensor(z, tf.float32), [-1, self.latent_dim])
-        hidden, targets = self._decoder_hidden(flat_z, x, training, seed)
-        seed = as_seed(None) if seed is None else seed  # an ad-hoc call outside the training step
-        candidate_seed = tf.random.experimental.stateless_fold_in(seed, 2)
-        banned = (text.PAD, text.BOS)  # never emitted (see _banned_logits): not in the normalizer
-        candidates, log_expected = log_uniform_candidates(
-            self.sampled_softmax, self.vocab_size, candidate_seed, banned
-        )
-        per_position = sampled_log_softmax(
-            hidden,
-            self.decoder_output.kernel,
-            self.decoder_output.bias,
-            targets,
-            candidates,
-            log_expected,
-            banned_ids=banned,
-        )
-        pad_id = self.likelihood.pad_id  # as CategoricalLikelihood.log_prob: padding counts zero
-        if pad_id is not None:
-            per_position = tf.where(tf.equal(targets, pad_id), 0.0, per_position)
-        return tf.reshape(tf.reduce_sum(per_position, axis=-1), lead)
-
-
-__all__ = [
-    "SampledSoftmaxMixin",
-    "check_sampled_softmax",
-    "log_uniform_candidates",
-    "sampled_log_softmax",
-    "used_length",
-]
+__all__ = ["check_sampled_softmax", "log_uniform_candidates", "sampled_log_softmax"]

@@ -30,7 +30,8 @@ from vae_zoo import distributions as dists
 from vae_zoo import text
 from vae_zoo.models.inputs import check_num_samples
 from vae_zoo.models.registry import FamilyArgument, register_family
-from vae_zoo.models.sampled_softmax import SampledSoftmaxMixin, check_sampled_softmax
+from vae_zoo.models.sampled_softmax import check_sampled_softmax
+from vae_zoo.models.sequence_bounds import SequenceBoundsMixin
 from vae_zoo.models.sequence_decoding import DecodingMixin
 from vae_zoo.models.sequence_distribution import SequenceDistribution
 from vae_zoo.models.sequence_serving import ServingMixin
@@ -47,7 +48,7 @@ def _flag(text):
 
 @register_family("sequence")
 @keras.saving.register_keras_serializable(package="vae_zoo")
-class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
+class SequenceVAE(SequenceBoundsMixin, ServingMixin, DecodingMixin, VAE):
     """A sequence VAE with LSTM encoder and decoder.
 
     Args:
@@ -278,6 +279,13 @@ class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
     def _decoder_hidden(self, z, targets, training, seed=None):
         """The decoder LSTM's outputs `[k*B, T, H]` for `z` `[k*B, latent]` read with `targets` `[B, T(, F)]`
         as the previous tokens (k-major: `z` row `i*B + b` reads example `b`), and the tiled targets."""
+        inputs, state, targets = self._decoder_inputs(z, targets, training, seed)
+        hidden, _, _ = self.decoder_lstm(inputs, initial_state=state, training=training)
+        return hidden, targets
+
+    def _decoder_inputs(self, z, targets, training, seed=None):
+        """The teacher-forced decoder LSTM's inputs `[k*B, T, D]` and initial state for `z` `[k*B, latent]`
+        (word dropout applied in training), and the targets tiled to `[k*B, T(, F)]`."""
         batch = tf.shape(targets)[0]
         repeats = tf.shape(z)[0] // tf.maximum(batch, 1)  # B = 0: an empty batch, no division by zero
         drop = None
@@ -291,10 +299,7 @@ class SequenceVAE(SampledSoftmaxMixin, ServingMixin, DecodingMixin, VAE):
             previous = tf.concat([start, targets[:, :-1]], axis=1)
         else:
             previous = tf.pad(targets[:, :-1], [[0, 0], [1, 0], [0, 0]])
-        hidden, _, _ = self.decoder_lstm(
-            self._step_inputs(previous, z, drop), initial_state=self._initial_state(z), training=training
-        )
-        return hidden, targets
+        return self._step_inputs(previous, z, drop), self._initial_state(z), targets
 
     def _teacher_forced(self, z, targets, training, seed=None):
         raw = self.decoder_output(
