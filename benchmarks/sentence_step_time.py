@@ -70,14 +70,18 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--bf16", action="store_true", help="mixed bfloat16 (as the sentence recipe)")
     args = parser.parse_args()
     from machine import describe
 
+    precision = "mixed bfloat16; " if args.bf16 else ""
     print(
-        f"{describe()}; {args.rounds} alternating rounds of {args.steps} steps per setting (best round), "
-        "after 8 warm-up steps",
+        f"{describe()}; {precision}{args.rounds} alternating rounds of {args.steps} steps per setting "
+        "(best round), after 8 warm-up steps",
         flush=True,
     )
+    if args.bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     train = datasets.load_sentences("wordnet_sentences", split="train")
     test_words = sentence_words(datasets.load_sentences("wordnet_sentences", split="test"))
     total = sum(map(len, test_words))
