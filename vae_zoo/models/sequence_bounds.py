@@ -96,13 +96,13 @@ class SequenceBoundsMixin:
             return super()._log_px_z(z, x, training, seed)
         lead = tf.shape(z)[:-1]
         flat_z = tf.reshape(tf.convert_to_tensor(z, tf.float32), [-1, self.latent_dim])
-        inputs, state, targets = self._decoder_inputs(flat_z, x, training, seed)
         if packed:
+            inputs, state, targets = self._decoder_inputs(flat_z, x, training, seed)
             p = packed_lstm.packing(packed_lstm.pad_lengths(targets, self.likelihood.pad_id))
             hidden, _ = packed_lstm.run_lstm(self.decoder_lstm, packed_lstm.pack(inputs, p), p, state)
             targets = packed_lstm.pack(targets, p)
         else:
-            hidden, _, _ = self.decoder_lstm(inputs, initial_state=state, training=training)
+            hidden, targets = self._decoder_hidden(flat_z, x, training, seed)
         if sampled:
             per_token = self._sampled_log_probs(hidden, targets, seed)
         else:
