@@ -40,6 +40,20 @@ HEADER = (
 )
 
 
+def recipe_path(recipe):
+    """A recipe as the registry names it (`training/recipes/...`, relative to the checkout) as a file path;
+    FileNotFoundError if there is none."""
+    parts = recipe.split("/")
+    path = (
+        os.path.join(TRAINING_DIR, *parts[1:])
+        if parts[0] == "training" and not os.path.isabs(recipe)
+        else recipe
+    )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"recipe {recipe!r}: no such file ({path})")
+    return path
+
+
 def recipe_text(recipe):
     """The content of a recipe named as the registry does (`training/recipes/...`), or None if absent."""
     parts = recipe.split("/")

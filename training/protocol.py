@@ -253,22 +253,26 @@ def check_seed_runs(config, runs):
     return checked
 
 
-def seed_spread(config, main_ll, seed_runs, x, num_samples, command):
+def seed_spread(config, main_ll, seed_runs, x, num_samples, command, importance_seed=None):
     """The NLL over training seeds (`spread`): each run of `check_seed_runs` measured on the same test
-    examples
-    `x` as the published run (its `main_ll`), the same estimate; each counts as a test evaluation of its
-    run."""
+    examples `x` as the published run (its `main_ll`, training seed `config["seed"]`), the same estimate
+    (importance samples seeded by `importance_seed`, default `config["seed"]`); each counts as a test
+    evaluation of its run."""
     from vae_zoo import evaluation
     from vae_zoo.presets import load_model
 
     values = {config["seed"]: float(-np.mean(main_ll))}
     for run, other, _ in seed_runs:
         ll = evaluation.log_likelihood(
-            load_model(run), x[: len(main_ll)], num_samples=num_samples, seed=config["seed"], progress=False
+            load_model(run),
+            x[: len(main_ll)],
+            num_samples=num_samples,
+            seed=config["seed"] if importance_seed is None else importance_seed,
+            progress=False,
         )
         values[other["seed"]] = float(-ll.mean())
         record_test_evaluation(
-            run, "publish (training-seed spread)", command, num_samples=num_samples, examples=len(ll)
+            run, "training-seed spread", command, num_samples=num_samples, examples=len(ll)
         )
     return spread(dict(sorted(values.items())))
 

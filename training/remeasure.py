@@ -1,7 +1,8 @@
 """Measures a published registry entry again, without retraining: only its `metrics` change.
 
     python -m vae_zoo.training.remeasure NAME --registry vae_zoo/presets/registry.json \\
-        --num-samples 5000 [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2]
+        --num-samples 5000 [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2] \\
+        [--seed-runs RUN_SEED_1 ...]
 
 Builds the entry's model and loads its weights through the preset loader
 (`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
@@ -13,8 +14,10 @@ same seed). It then replaces the entry's `metrics` and `evaluation_command`, cou
 the measurement in the entry's `protocol` block (`test_evaluations`, the
 estimator and binarization seeds) and refreshes the paired comparison with
 its baseline where the baseline's per-example NLLs are kept, and nothing
-else: the weights, config, recipe, environment, the other entries and the
-file's formatting stay as they were. The registry is read
+else (`--seed-runs` adds finished runs of the entry's recipe, as it is now,
+with other training seeds, measured on the same test images with the same
+estimate, as publish's `--seed-runs` does): the weights, config, recipe,
+environment, the other entries and the file's formatting stay as they were. The registry is read
 again just before it is written, so entries re-measured in parallel do not
 undo each other. Afterwards regenerate the model cards
 (`python -m vae_zoo.training.cards`) and update the entry's numbers in
@@ -36,8 +39,13 @@ def remeasure(
     nll_examples=None,
     mi_examples=measure.MI_EXAMPLES,
     binarization_seeds=None,
+    seed_runs=None,
 ):
-    """Measures entry `name` of `registry_file` again and writes its new metrics; returns them."""
+    """Measures entry `name` of `registry_file` again and writes its new metrics; returns them.
+
+    `seed_runs`: run directories of the entry's recipe (`entry["recipe"]`, resolved as it is now) with
+    other training seeds; each is measured on the same test examples and counted as a test evaluation
+    of its run."""
     import numpy as np
 
     from vae_zoo import evaluation, kinds, presets
@@ -45,6 +53,7 @@ def remeasure(
 
     entry = presets.entry(name, registry_file)
     binarization_seeds = protocol.check_binarization_seeds(entry, binarization_seeds)
+    recipe_config, seed_runs = recipe_seed_runs(entry, seed_runs)
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
     x = kinds.preset_data(entry, model)
     baseline = entry.get("baseline")
@@ -62,6 +71,20 @@ def remeasure(
     if binarization_seeds:
         metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
             model, entry, ll, binarization_seeds, num_samples, seed
+        )
+    command = (
+        f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
+        f"{measure.evaluation_flags(num_samples, nll_examples, mi_examples)}"
+        + (
+            ""
+            if not binarization_seeds
+            else " --binarization-seeds " + " ".join(map(str, binarization_seeds))
+        )
+        + ("" if not seed_runs else " --seed-runs " + " ".join(run for run, _, _ in seed_runs))
+    )
+    if seed_runs:
+        metrics["test_nll_by_training_seed"] = protocol.seed_spread(
+            recipe_config, ll, seed_runs, x, num_samples, command, importance_seed=seed
         )
 
     # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset
@@ -87,17 +110,29 @@ def remeasure(
             entry, binarization_seeds
         )
         current["protocol"]["estimator"].update(num_samples=num_samples, num_examples=int(len(ll)))
-    current["evaluation_command"] = (
-        f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
-        f"{measure.evaluation_flags(num_samples, nll_examples, mi_examples)}"
-        + (
-            ""
-            if not binarization_seeds
-            else " --binarization-seeds " + " ".join(map(str, binarization_seeds))
-        )
-    )
+        if seed_runs:
+            current["protocol"]["training_seeds"] = sorted(
+                {*current["protocol"]["training_seeds"], *(other["seed"] for _, other, _ in seed_runs)}
+            )
+    current["evaluation_command"] = command
     publish.write_registry(registry_file, registry)
     return metrics
+
+
+def recipe_seed_runs(entry, runs):
+    """(the entry's recipe resolved now, `protocol.check_seed_runs` of `runs` against it); refuses
+    (ValueError) runs for an entry without a recipe file, or a run that repeats the entry's training
+    seed."""
+    if not runs:
+        return None, []
+    from vae_zoo.training import cards, protocol
+    from vae_zoo.training import config as training_config
+
+    if not entry.get("recipe"):
+        raise ValueError("--seed-runs compares each run with the entry's recipe, but the entry names none")
+    recipe_config = training_config.resolve(cards.recipe_path(entry["recipe"]))
+    recipe_config["seed"] = entry.get("protocol", {}).get("training_seeds", [recipe_config["seed"]])[0]
+    return recipe_config, protocol.check_seed_runs(recipe_config, runs)
 
 
 def main(argv=None):
@@ -112,6 +147,14 @@ def main(argv=None):
     )
     measure.add_measure_arguments(parser)
     measure.add_binarization_seeds_argument(parser)
+    parser.add_argument(
+        "--seed-runs",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="finished runs of the entry's recipe with other training seeds: each measured on the same test "
+        "examples, recorded as per-seed values, mean and spread",
+    )
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
     metrics = remeasure(
@@ -121,6 +164,7 @@ def main(argv=None):
         args.nll_examples,
         args.mi_examples,
         args.binarization_seeds,
+        args.seed_runs,
     )
     print(json.dumps({args.name: metrics}, indent=2))
     print(

@@ -74,21 +74,6 @@ def add_arguments(parser):
     )
 
 
-def recipe_path(recipe):
-    """A recipe as the registry names it (`training/recipes/...`, relative to the checkout) as a file path."""
-    from vae_zoo.training.cards import TRAINING_DIR
-
-    parts = recipe.split("/")
-    path = (
-        os.path.join(TRAINING_DIR, *parts[1:])
-        if parts[0] == "training" and not os.path.isabs(recipe)
-        else recipe
-    )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"recipe {recipe!r}: no such file ({path})")
-    return path
-
-
 def measure_settings(entry, args):
     """The NLL's k, its examples and I(x; z)'s examples: the flags, else what the source entry recorded."""
     m = entry.get("metrics", {})
@@ -112,6 +97,7 @@ def train_seed(recipe, seed, run_dir, verbose):
     """Trains `recipe` (and first its warm-start recipe) with training seed `seed` into `run_dir`."""
     import yaml
 
+    from vae_zoo.training import cards
     from vae_zoo.training import config as config_lib
     from vae_zoo.training.run import train
 
@@ -119,7 +105,7 @@ def train_seed(recipe, seed, run_dir, verbose):
     config = config_lib.resolve(recipe, settings)
     if config.get("warm_start"):
         first_out = os.path.join(run_dir, "first")
-        first = config_lib.resolve(recipe_path(config["warm_start"]), {**settings, "out": first_out})
+        first = config_lib.resolve(cards.recipe_path(config["warm_start"]), {**settings, "out": first_out})
         first_recipe = os.path.join(run_dir, "first.yaml")
         os.makedirs(run_dir, exist_ok=True)
         with open(first_recipe, "w") as f:
@@ -143,7 +129,7 @@ def reproduce(name, args):
     os.makedirs(os.path.dirname(os.path.abspath(args.registry)), exist_ok=True)
     registry_file = publish.registry_path(args.registry)
     source = presets.entry(name, args.source_registry)
-    recipe = recipe_path(source["recipe"])
+    recipe = cards.recipe_path(source["recipe"])
     protocol = source.get("protocol") or {}
     seeds = args.seeds or protocol.get("training_seeds") or [config_lib.resolve(recipe)["seed"]]
     if len(set(seeds)) != len(seeds):

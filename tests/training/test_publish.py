@@ -236,6 +236,52 @@ def test_remeasure_changes_only_the_metrics(published, tmp_path):
     assert registry.read_text() == json.dumps(after, indent=2, sort_keys=True) + "\n"
 
 
+def _seed_run(path, seed, **changes):
+    """A finished run of the tiny entry's recipe with training seed `seed` (its own weights)."""
+    from vae_zoo.training import config as training_config
+
+    path.mkdir()
+    config = training_config.resolve(cards.recipe_path(RECIPE), {"seed": seed, "out": str(path), **changes})
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    (path / "metrics.json").write_text(json.dumps({"validation": VALIDATION}))
+    model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=seed)
+    model.save(path / "model.keras")
+    return model
+
+
+def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, tmp_path):
+    source, _ = published
+    registry = tmp_path / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    other = _seed_run(tmp_path / "seed9", 9)
+    argv = ["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30"]
+    assert remeasure.main([*argv, "--mi-examples", "10", "--seed-runs", str(tmp_path / "seed9")]) == 0
+    e = presets.entry("tiny", str(registry))
+    assert e["protocol"]["training_seeds"] == [SEED, 9]
+    assert e["evaluation_command"].endswith(f"--seed-runs {tmp_path / 'seed9'}")
+    # the other seed's weights on the entry's own test examples and binarization (seed 5), same estimate
+    ll = evaluation.log_likelihood(other, _test_images(SEED)[:30], num_samples=2, seed=SEED, progress=False)
+    by_seed = e["metrics"]["test_nll_by_training_seed"]
+    assert by_seed["values"]["9"] == pytest.approx(-ll.mean(), rel=1e-6)
+    assert by_seed["values"][str(SEED)] == pytest.approx(e["metrics"]["test_nll"], rel=1e-6)
+    assert abs(by_seed["values"]["9"] - by_seed["values"][str(SEED)]) > 0.1  # two models, two values
+    assert by_seed["sd"] == pytest.approx(np.std(list(by_seed["values"].values()), ddof=1), rel=1e-5)
+    recorded = json.loads((tmp_path / "seed9" / "metrics.json").read_text())["test_evaluations"]
+    assert len(recorded) == 1 and recorded[0]["by"] == "training-seed spread"
+
+    # another recipe's run, or the entry's own seed again, is refused before anything is measured
+    text = registry.read_text()
+    _seed_run(tmp_path / "longer", 11, epochs=21)
+    with pytest.raises(
+        ValueError, match="not the published run's recipe with another seed .epochs: 21 there"
+    ):
+        remeasure.main([*argv, "--seed-runs", str(tmp_path / "longer")])
+    _seed_run(tmp_path / "again", SEED)
+    with pytest.raises(ValueError, match=f"repeats training seed {SEED}"):
+        remeasure.main([*argv, "--seed-runs", str(tmp_path / "again")])
+    assert registry.read_text() == text
+
+
 def test_remeasure_refuses_tampered_weights(published, tmp_path):
     source, _ = published
     registry = tmp_path / "presets" / "registry.json"
