@@ -245,6 +245,9 @@ def _seed_run(path, seed, **changes):
     (path / "config.yaml").write_text(yaml.safe_dump(config))
     (path / "metrics.json").write_text(json.dumps({"validation": VALIDATION}))
     model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=seed)
+    # weights of its own whatever the global random state (an untrained model's would repeat the entry's)
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])
     model.save(path / "model.keras")
     return model
 
