@@ -56,9 +56,9 @@ def recipe_path(recipe):
 
 def recipe_text(recipe):
     """The content of a recipe named as the registry does (`training/recipes/...`), or None if absent."""
-    parts = recipe.split("/")
-    path = os.path.join(TRAINING_DIR, *parts[1:]) if parts[0] == "training" else recipe
-    if not os.path.isfile(path):
+    try:
+        path = recipe_path(recipe)
+    except FileNotFoundError:
         return None
     with open(path) as f:
         return f.read()

@@ -253,11 +253,10 @@ def check_seed_runs(config, runs):
     return checked
 
 
-def seed_spread(config, main_ll, seed_runs, x, num_samples, command, importance_seed=None):
+def seed_spread(config, main_ll, seed_runs, x, num_samples, command):
     """The NLL over training seeds (`spread`): each run of `check_seed_runs` measured on the same test
     examples `x` as the published run (its `main_ll`, training seed `config["seed"]`), the same estimate
-    (importance samples seeded by `importance_seed`, default `config["seed"]`); each counts as a test
-    evaluation of its run."""
+    (importance samples seeded by `config["seed"]`); each counts as a test evaluation of its run."""
     from vae_zoo import evaluation
     from vae_zoo.presets import load_model
 
@@ -267,7 +266,7 @@ def seed_spread(config, main_ll, seed_runs, x, num_samples, command, importance_
             load_model(run),
             x[: len(main_ll)],
             num_samples=num_samples,
-            seed=config["seed"] if importance_seed is None else importance_seed,
+            seed=config["seed"],
             progress=False,
         )
         values[other["seed"]] = float(-ll.mean())

@@ -84,7 +84,7 @@ def remeasure(
     )
     if seed_runs:
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
-            recipe_config, ll, seed_runs, x, num_samples, command, importance_seed=seed
+            recipe_config, ll, seed_runs, x, num_samples, command
         )
 
     # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset
@@ -131,7 +131,7 @@ def recipe_seed_runs(entry, runs):
     if not entry.get("recipe"):
         raise ValueError("--seed-runs compares each run with the entry's recipe, but the entry names none")
     recipe_config = training_config.resolve(cards.recipe_path(entry["recipe"]))
-    recipe_config["seed"] = entry.get("protocol", {}).get("training_seeds", [recipe_config["seed"]])[0]
+    recipe_config["seed"] = entry["preprocessing"]["seed"]  # publish records the run's training seed there
     return recipe_config, protocol.check_seed_runs(recipe_config, runs)
 
 
