@@ -110,10 +110,10 @@ def remeasure(
             entry, binarization_seeds
         )
         current["protocol"]["estimator"].update(num_samples=num_samples, num_examples=int(len(ll)))
-        if seed_runs:
-            current["protocol"]["training_seeds"] = sorted(
-                {*current["protocol"]["training_seeds"], *(other["seed"] for _, other, _ in seed_runs)}
-            )
+        # the seeds behind these metrics: a re-measure without --seed-runs drops the earlier seed spread
+        current["protocol"]["training_seeds"] = sorted(
+            {entry["preprocessing"]["seed"], *(other["seed"] for _, other, _ in seed_runs)}
+        )
     current["evaluation_command"] = command
     publish.write_registry(registry_file, registry)
     return metrics

@@ -272,6 +272,11 @@ def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, 
     recorded = json.loads((tmp_path / "seed9" / "metrics.json").read_text())["test_evaluations"]
     assert len(recorded) == 1 and recorded[0]["by"] == "training-seed spread"
 
+    # measured again without the seed run: its value is gone from the metrics, so is its seed from the protocol
+    assert remeasure.main([*argv, "--mi-examples", "10"]) == 0
+    e = presets.entry("tiny", str(registry))
+    assert "test_nll_by_training_seed" not in e["metrics"] and e["protocol"]["training_seeds"] == [SEED]
+
     # another recipe's run, or the entry's own seed again, is refused before anything is measured
     text = registry.read_text()
     _seed_run(tmp_path / "longer", 11, epochs=21)
