@@ -411,3 +411,44 @@ def test_many_pieces_do_not_accumulate_rounding():
     whole = evaluation.log_likelihood(model, x, num_samples=150, seed=4, progress=False)
     assert whole.mean() < -400
     np.testing.assert_allclose(pieces, whole, atol=5e-5, rtol=0)
+
+
+def test_an_interrupted_log_likelihood_resumes_from_its_last_batch(fashion_test, tmp_path, monkeypatch):
+    model = DenseVAE((28, 28, 1), latent_dim=4, hidden_units=(16,), seed=0)
+    x = (fashion_test[0][:250] > 127).astype("float32")
+    settings = dict(num_samples=8, seed=3, batch_size=50, progress=False)
+    expected = evaluation.log_likelihood(model, x, **settings)
+    saved = []
+    original = evaluation._SavedEstimates.save
+
+    def save(self, results):  # records what each batch saved; stops after the second batch when asked
+        original(self, results)
+        saved.append(len(results))
+        if stop_after is not None and len(results) == stop_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation._SavedEstimates, "save", save)
+    stop_after = 100
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings)
+    stop_after, saved[:] = None, []
+    resumed = evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings)
+    assert saved == [150, 200, 250]  # only the three batches left were estimated
+    np.testing.assert_allclose(resumed, expected, rtol=1e-6)  # each value with its own example and seed
+    saved[:] = []
+    np.testing.assert_array_equal(evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings), resumed)
+    assert saved == []  # a finished pass is read back, not estimated again
+
+    # another importance seed, other weights or other data never read the saved estimates
+    for changed, args in [
+        ("seed", (model, x, {**settings, "seed": 4})),
+        ("data", (model, x[::-1].copy(), settings)),
+    ]:
+        saved[:] = []
+        evaluation.log_likelihood(args[0], args[1], resume_dir=tmp_path, **args[2])
+        assert saved == [50, 100, 150, 200, 250], changed
+    model.set_weights([w + 0.01 for w in model.get_weights()])
+    saved[:] = []
+    other = evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings)
+    assert saved == [50, 100, 150, 200, 250] and np.abs(other - expected).max() > 1e-3
+    assert len(list(tmp_path.glob("log_likelihood-*.npy"))) == 4 and not list(tmp_path.glob("*partial*"))

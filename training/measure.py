@@ -14,10 +14,12 @@ re-measure), come from `model.evaluate`.
 `add_measure_arguments` and `add_binarization_seeds_argument` declare those
 settings' flags once for publish, remeasure and `vae-zoo zoo reproduce`;
 `evaluation_flags` writes the settings back as flags (an entry's
-`evaluation_command`).
+`evaluation_command`); `add_resume_argument` declares `--resume-dir`, where the long
+importance-weighted passes save their progress so that an interrupted measurement resumes.
 """
 
 import argparse
+import os
 import time
 
 SUBSET = 1000
@@ -25,7 +27,15 @@ MI_EXAMPLES = 2000  # evaluate_model's default
 
 
 def measure(
-    model, x, num_samples, seed, nll_examples=None, mi_examples=MI_EXAMPLES, sentences=None, per_example=False
+    model,
+    x,
+    num_samples,
+    seed,
+    nll_examples=None,
+    mi_examples=MI_EXAMPLES,
+    sentences=None,
+    per_example=False,
+    resume_dir=None,
 ):
     """Test metrics of `model` on a prepared test split `x` (numpy).
 
@@ -36,6 +46,7 @@ def measure(
     The NLL, its standard error, KL per dimension and active units are over the
     first `nll_examples` examples (None: all); I(x; z) over the first
     `mi_examples` of those (None: all of them), so it is at most log(mi_examples).
+    `resume_dir`: where the importance-weighted pass saves its progress (`evaluation.log_likelihood`).
     """
     from vae_zoo import evaluation, kinds
 
@@ -48,7 +59,13 @@ def measure(
         model.compile()
     nll_x = x if nll_examples is None else x[:nll_examples]
     report, ll = evaluation.evaluate_model(
-        model, nll_x, num_samples=num_samples, seed=seed, mi_examples=mi_examples, per_example=True
+        model,
+        nll_x,
+        num_samples=num_samples,
+        seed=seed,
+        mi_examples=mi_examples,
+        per_example=True,
+        resume_dir=resume_dir,
     )
     full, subset = elbo_terms(x), elbo_terms(x[:SUBSET])
     metrics = {
@@ -110,6 +127,30 @@ def add_measure_arguments(parser, num_samples_default=5000):
         help=f"estimate I(x; z) on the first M of those, or 'all' (default {MI_EXAMPLES}); the estimate "
         "is at most log M nats, so showing I >= 8 nats takes M >= 3000 (log 3000 = 8.01)",
     )
+
+
+def default_resume_dir():
+    """Where importance-weighted passes save their progress: `log_likelihood/` in `$VAE_ZOO_HOME`
+    (default `~/.vae_zoo`)."""
+    from vae_zoo.presets.checks import home
+
+    return os.path.join(home(), "log_likelihood")
+
+
+def add_resume_argument(parser):
+    """`--resume-dir DIR` (publish, remeasure and `vae-zoo zoo reproduce`)."""
+    parser.add_argument(
+        "--resume-dir",
+        default=default_resume_dir(),
+        help="where each importance-weighted pass saves its estimates after every batch, so that an "
+        "interrupted measurement started again goes on where it stopped (default: %(default)s; "
+        "'none' to keep nothing)",
+    )
+
+
+def resume_dir(value):
+    """The `--resume-dir` flag's folder, None for 'none'."""
+    return None if value in (None, "", "none") else value
 
 
 def add_binarization_seeds_argument(parser):

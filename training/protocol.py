@@ -32,6 +32,7 @@ import datetime
 import json
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -202,7 +203,7 @@ def binarization_seeds(entry, seeds):
     return sorted({entry["preprocessing"]["seed"], *(seeds or [])})
 
 
-def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_seed):
+def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_seed, resume_dir=None):
     """The NLL over test binarization seeds (`spread`): the test set binarized with each seed, the same
     estimate (k = `num_samples`, importance samples seeded by `importance_seed`) on the same examples as
     `main_ll` (the per-example log p(x) under the entry's own seed, which is always among the values)."""
@@ -214,8 +215,9 @@ def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_se
     for seed in seeds:
         if seed not in values:
             x = kinds.preset_data(entry, model, binarization_seed=seed)[: len(main_ll)]
+            print(f"test images binarized with seed {seed}:", file=sys.stderr)
             ll = evaluation.log_likelihood(
-                model, x, num_samples=num_samples, seed=importance_seed, progress=False
+                model, x, num_samples=num_samples, seed=importance_seed, resume_dir=resume_dir
             )
             values[seed] = float(-ll.mean())
     return spread(dict(sorted(values.items())))
@@ -253,7 +255,7 @@ def check_seed_runs(config, runs):
     return checked
 
 
-def seed_spread(config, main_ll, seed_runs, x, num_samples, command):
+def seed_spread(config, main_ll, seed_runs, x, num_samples, command, resume_dir=None):
     """The NLL over training seeds (`spread`): each run of `check_seed_runs` measured on the same test
     examples `x` as the published run (its `main_ll`, training seed `config["seed"]`), the same estimate
     (importance samples seeded by `config["seed"]`); each counts as a test evaluation of its run."""
@@ -262,12 +264,13 @@ def seed_spread(config, main_ll, seed_runs, x, num_samples, command):
 
     values = {config["seed"]: float(-np.mean(main_ll))}
     for run, other, _ in seed_runs:
+        print(f"training seed {other['seed']} ({run}):", file=sys.stderr)
         ll = evaluation.log_likelihood(
             load_model(run),
             x[: len(main_ll)],
             num_samples=num_samples,
             seed=config["seed"],
-            progress=False,
+            resume_dir=resume_dir,
         )
         values[other["seed"]] = float(-ll.mean())
         record_test_evaluation(

@@ -186,7 +186,8 @@ def shipped_in_distribution(registry_file, name, filename):
 def publish_run(run_dir, name, registry_file, recipe, description, measure_settings, options=None):
     """Measures a finished run on the test split once and writes its registry entry; returns the entry.
 
-    `measure_settings`: `{"num_samples", "nll_examples", "mi_examples"}`. `options` (all optional):
+    `measure_settings`: `{"num_samples", "nll_examples", "mi_examples"}`, optionally `"resume_dir"` (where
+    the importance-weighted passes save their progress, see `evaluation.log_likelihood`). `options` (all optional):
     `baseline` (a JSON path), `binarization_seeds`, `seed_runs` (run directories of the same recipe with
     other training seeds), `selected_on_validation` and `test_informed` (lists of text), `command`
     (what to record as this test evaluation's command), `warm_start_recipe` (the recipe to name where the
@@ -205,6 +206,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     num_samples, nll_examples, mi_examples = (
         measure_settings[key] for key in ("num_samples", "nll_examples", "mi_examples")
     )
+    resume_dir = measure_settings.get("resume_dir")  # where the importance-weighted passes save progress
     config = yaml.safe_load(open(os.path.join(run_dir, "config.yaml")))
     run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))
     protocol.check_validation_metrics(run_metrics, run_dir)
@@ -220,17 +222,17 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     )
     command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
     metrics, ll = measure.measure(
-        model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, per_example=True
+        model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, True, resume_dir
     )
     protocol.record_test_evaluation(run_dir, "publish", command, num_samples=num_samples, examples=len(ll))
     run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))  # with publish's own evaluation
     if binarization_seeds:
         metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
-            model, entry, ll, binarization_seeds, num_samples, config["seed"]
+            model, entry, ll, binarization_seeds, num_samples, config["seed"], resume_dir
         )
     if seed_runs:
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
-            config, ll, seed_runs, x, num_samples, command
+            config, ll, seed_runs, x, num_samples, command, resume_dir
         )
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
@@ -321,6 +323,7 @@ def main(argv=None):
         "--recipe", required=True, help="the recipe that produced the run (training/recipes/...)"
     )
     measure.add_measure_arguments(parser)
+    measure.add_resume_argument(parser)
     parser.add_argument(
         "--registry", required=True, help="the registry.json to write (weights go to weights/ beside it)"
     )
@@ -346,6 +349,7 @@ def main(argv=None):
         "num_samples": args.num_samples,
         "nll_examples": args.nll_examples,
         "mi_examples": args.mi_examples,
+        "resume_dir": measure.resume_dir(args.resume_dir),
     }
     keys = ("baseline", "binarization_seeds", "seed_runs", "selected_on_validation", "test_informed")
     options = {key: getattr(args, key) for key in keys}

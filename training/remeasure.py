@@ -2,7 +2,7 @@
 
     python -m vae_zoo.training.remeasure NAME --registry vae_zoo/presets/registry.json \\
         --num-samples 5000 [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2] \\
-        [--seed-runs RUN_SEED_1 ...]
+        [--seed-runs RUN_SEED_1 ...] [--resume-dir DIR]
 
 Builds the entry's model and loads its weights through the preset loader
 (`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
@@ -40,12 +40,14 @@ def remeasure(
     mi_examples=measure.MI_EXAMPLES,
     binarization_seeds=None,
     seed_runs=None,
+    resume_dir=None,
 ):
     """Measures entry `name` of `registry_file` again and writes its new metrics; returns them.
 
     `seed_runs`: run directories of the entry's recipe (`entry["recipe"]`, resolved as it is now) with
     other training seeds; each is measured on the same test examples and counted as a test evaluation
-    of its run."""
+    of its run. `resume_dir`: where the importance-weighted passes save their progress (an interrupted
+    re-measure started again goes on where it stopped)."""
     import numpy as np
 
     from vae_zoo import evaluation, kinds, presets
@@ -66,11 +68,11 @@ def remeasure(
     sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
     metrics, ll = measure.measure(
-        model, x, num_samples, seed, nll_examples, mi_examples, sentences, per_example=True
+        model, x, num_samples, seed, nll_examples, mi_examples, sentences, True, resume_dir
     )
     if binarization_seeds:
         metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
-            model, entry, ll, binarization_seeds, num_samples, seed
+            model, entry, ll, binarization_seeds, num_samples, seed, resume_dir
         )
     command = (
         f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
@@ -84,7 +86,7 @@ def remeasure(
     )
     if seed_runs:
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
-            recipe_config, ll, seed_runs, x, num_samples, command
+            recipe_config, ll, seed_runs, x, num_samples, command, resume_dir
         )
 
     # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset
@@ -147,6 +149,7 @@ def main(argv=None):
     )
     measure.add_measure_arguments(parser)
     measure.add_binarization_seeds_argument(parser)
+    measure.add_resume_argument(parser)
     parser.add_argument(
         "--seed-runs",
         nargs="+",
@@ -165,6 +168,7 @@ def main(argv=None):
         args.mi_examples,
         args.binarization_seeds,
         args.seed_runs,
+        measure.resume_dir(args.resume_dir),
     )
     print(json.dumps({args.name: metrics}, indent=2))
     print(

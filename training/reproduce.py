@@ -69,13 +69,17 @@ def add_arguments(parser):
     parser.add_argument("--nll-examples", type=measure.examples, default=None, help="default: the entry's")
     parser.add_argument("--mi-examples", type=measure.examples, default=None, help="default: the entry's")
     measure.add_binarization_seeds_argument(parser)
+    measure.add_resume_argument(parser)
     parser.add_argument(
         "--verbose", type=int, default=2, help="training output: 0 silent, 1 progress bar, 2 per epoch"
     )
 
 
 def measure_settings(entry, args):
-    """The NLL's k, its examples and I(x; z)'s examples: the flags, else what the source entry recorded."""
+    """The NLL's k, its examples and I(x; z)'s examples: the flags, else what the source entry recorded;
+    and `--resume-dir`."""
+    from vae_zoo.training import measure
+
     m = entry.get("metrics", {})
     nll_examples = args.nll_examples
     if nll_examples is None and m.get("test_nll_num_examples") not in (None, m.get("test_num_examples")):
@@ -86,7 +90,12 @@ def measure_settings(entry, args):
     mi_examples = (
         args.mi_examples if args.mi_examples is not None else m.get("mutual_information_num_examples")
     )
-    return {"num_samples": int(num_samples), "nll_examples": nll_examples, "mi_examples": mi_examples}
+    return {
+        "num_samples": int(num_samples),
+        "nll_examples": nll_examples,
+        "mi_examples": mi_examples,
+        "resume_dir": measure.resume_dir(getattr(args, "resume_dir", None)),
+    }
 
 
 def _finished(run_dir):

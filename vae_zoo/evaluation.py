@@ -30,7 +30,9 @@ Example:
 True
 """
 
+import hashlib
 import math
+import os
 
 import keras
 import numpy as np
@@ -75,13 +77,28 @@ def _check_num_samples(num_samples):
     return int(num_samples)
 
 
-def log_likelihood(model, data, num_samples=5000, seed=0, batch_size=100, jit_compile=False, progress=True):
+def log_likelihood(
+    model,
+    data,
+    num_samples=5000,
+    seed=0,
+    batch_size=100,
+    jit_compile=False,
+    progress=True,
+    resume_dir=None,
+):
     """Importance-weighted estimate of log p(x) (nats) for every example of `data`, as a NumPy array.
 
     Each batch uses the stateless seed `[seed, batch index]`, so the estimate is
     reproducible. Batches follow `model.evaluation_order(x)` (sentences grouped by
     length: a batch costs its longest); the results are in the order of `data`.
     `jit_compile=True` compiles the chunk loop with XLA.
+
+    `resume_dir`: a folder where the estimates are saved after every batch, in a file named by a digest of
+    everything they depend on (the model's weights, the data, `num_samples`, `seed`, `batch_size`,
+    `jit_compile`); an interrupted call started again with the same arguments goes on from its last
+    batch and returns what one uninterrupted call returns. The file stays once complete (4 bytes an
+    example), so repeating a finished call costs nothing.
     """
     num_samples = _check_num_samples(num_samples)
     x = as_array(data)
@@ -89,23 +106,55 @@ def log_likelihood(model, data, num_samples=5000, seed=0, batch_size=100, jit_co
     order = model.evaluation_order(x)
     if order is not None:
         x = x[order]
+    saved = _SavedEstimates(resume_dir, model, x, (num_samples, seed, batch_size, bool(jit_compile)))
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def estimate(batch, batch_seed):
         return model.importance_weighted_log_likelihood(model.prepare_inputs(batch), num_samples, batch_seed)
 
     bar = keras.utils.Progbar(len(x), unit_name="example") if progress else None
-    results = []
+    results = saved.load()
+    if bar is not None and len(results):
+        bar.update(len(results))
     for index, batch in enumerate(_batches(x, batch_size)):
-        results.append(estimate(tf.constant(batch), tf.constant([seed, index], tf.int32)).numpy())
+        if index * batch_size < len(results):  # estimated before an interruption
+            continue
+        value = estimate(tf.constant(batch), tf.constant([seed, index], tf.int32)).numpy()
+        results = np.concatenate([results, value])
+        saved.save(results)
         if bar is not None:
             bar.add(len(batch))
-    results = np.concatenate(results)
     if order is None:
         return results
     unsorted = np.empty_like(results)
     unsorted[order] = results
     return unsorted
+
+
+class _SavedEstimates:
+    """The per-example estimates of one `log_likelihood` call saved so far (nothing without a folder)."""
+
+    def __init__(self, folder, model, x, settings):
+        self.path = None
+        if folder:
+            digest = hashlib.sha256(repr((type(model).__name__, x.shape, str(x.dtype), settings)).encode())
+            for weight in model.get_weights():
+                digest.update(np.ascontiguousarray(weight).tobytes())
+            digest.update(np.ascontiguousarray(x).tobytes())
+            self.path = os.path.join(folder, f"log_likelihood-{digest.hexdigest()[:24]}.npy")
+
+    def load(self):
+        if self.path is None or not os.path.exists(self.path):
+            return np.zeros((0,), np.float32)
+        return np.load(self.path)
+
+    def save(self, results):
+        if self.path is None:
+            return
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        partial = self.path + ".partial.npy"
+        np.save(partial, results)
+        os.replace(partial, self.path)  # never a half-written file under the real name
 
 
 def _posterior_statistics(model, x, batch_size, seed):
@@ -185,6 +234,7 @@ def evaluate_model(
     mi_examples=2000,
     progress=True,
     per_example=False,
+    resume_dir=None,
 ):
     """A dict of evaluation numbers (nats per example unless said otherwise), JSON-serializable;
     `per_example=True` returns `(report, per-example log p(x) estimates)` (NumPy, in the order of `data`:
@@ -205,6 +255,7 @@ def evaluate_model(
     The aggregate posterior q(z) is a mixture of the N = `mi_examples` posteriors,
     so the estimate of I(x; z) is at most log N nats: to be able to show I >= 8
     nats, N must be at least e^8, about 3,000 (cost O(N^2 latent_dim)).
+    `resume_dir` makes the importance-weighted pass resumable (see `log_likelihood`).
     Token-sequence models also get `tokens` (non-padding, `[EOS]` included),
     `perplexity` = exp(-sum log p(x) / tokens) and `elbo_perplexity` (from the ELBO).
     """
@@ -217,7 +268,13 @@ def evaluate_model(
     _check_inputs(model, x)
     stats = _posterior_statistics(model, x, batch_size, seed)
     ll = log_likelihood(
-        model, x, num_samples=num_samples, seed=seed, batch_size=batch_size, progress=progress
+        model,
+        x,
+        num_samples=num_samples,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+        resume_dir=resume_dir,
     )
     variance = stats["means"].var(axis=0)
     subset = x[:mi_examples]
