@@ -151,8 +151,13 @@ def test_every_shipped_entry_has_a_protocol_block_as_publish_writes_it():
             m["test_nll_num_samples"],
             m["test_nll_num_examples"],
         ), name
+        # the seeds behind the metrics: the entry's own, and those of the recorded spreads
+        own = e["preprocessing"]["seed"]
         binarized = e["preprocessing"].get("test_binarize") == "static"
-        assert p["test_binarization_seeds"] == ([e["preprocessing"]["seed"]] if binarized else None), name
+        spread = {int(s) for s in (m.get("test_nll_by_binarization_seed") or {}).get("values", {})}
+        assert p["test_binarization_seeds"] == (sorted({own, *spread}) if binarized else None), name
+        spread = {int(s) for s in (m.get("test_nll_by_training_seed") or {}).get("values", {})}
+        assert p["training_seeds"] == sorted({own, *spread}), name
         assert p["recipe"] == e["recipe"] and p["test_informed_choices"], (
             name
         )  # disclosed, or said to be unknown
