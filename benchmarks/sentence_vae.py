@@ -1,7 +1,9 @@
 """The sentence VAE's baseline: an LSTM language model of the same size and budget, on the same data.
 
 1. Trains `SequenceVAE` with its recipe (`training/recipes/lstm_wordnet_sentences.yaml`,
-   the same as `vae-zoo train --config ...`), or reads a finished run (`--run`).
+   the same as `vae-zoo train --config ...`), or reads a finished run (`--run`), or loads the
+   shipped entry trained with that recipe (`--preset lstm_wordnet_sentences`, weights SHA-256
+   checked; results go to `--out`).
 2. Trains an LSTM language model of the same size (embedding, LSTM units and
    vocabulary of the VAE's decoder, without z) with the same budget: the
    recipe's optimizer, learning rate and schedule, batch size, number of
@@ -21,6 +23,7 @@
 
     python benchmarks/sentence_vae.py                  # trains both (about 35 + 19 min on 2 cores)
     python benchmarks/sentence_vae.py --run runs/lstm_wordnet_sentences
+    python benchmarks/sentence_vae.py --preset lstm_wordnet_sentences --out runs/lstm_baseline
 """
 
 import argparse
@@ -45,6 +48,7 @@ from vae_zoo import kinds  # noqa: E402
 from vae_zoo.kinds import get_kind  # noqa: E402
 from vae_zoo.training.run import make_optimizer, train  # noqa: E402
 
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 RECIPE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml"
 )
@@ -175,6 +179,20 @@ def measure_language_model(nll, test_ids):
     }
 
 
+def preset_vae(name, recipe):
+    """The shipped entry `name` (weights SHA-256 checked), refused unless its registry entry names `recipe`
+    (the LM gets that recipe's budget; the training loader's vocabulary is checked against the VAE's)."""
+    import vae_zoo
+    from vae_zoo import presets
+
+    entry = presets.entry(name)
+    if os.path.normpath(entry.get("recipe") or "") != os.path.relpath(os.path.abspath(recipe), ROOT):
+        raise ValueError(
+            f"--preset {name} was trained by {entry.get('recipe')!r}, not by --recipe {os.path.relpath(recipe)}"
+        )
+    return vae_zoo.load(name)
+
+
 def _machine():
     """benchmarks/machine.py's record (this file is also loaded by path, outside `benchmarks/`)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -190,20 +208,31 @@ def main(argv=None):
     parser.add_argument(
         "--run", default=None, help="a finished run directory of the recipe (skips VAE training)"
     )
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="a shipped sentence entry trained by --recipe (skips VAE training; results go to --out)",
+    )
     parser.add_argument("--recipe", default=RECIPE)
     parser.add_argument("--out", default="runs/lstm_wordnet_sentences")
     args = parser.parse_args(argv)
+    if args.run and args.preset:
+        raise ValueError("--run and --preset both name the VAE: give one")
     run_dir = args.run or args.out
     config = config_lib.resolve(args.recipe, {"out": run_dir, "verbose": 2, "tensorboard": False})
-    if args.run is None:
-        train(config)
-    saved = config_lib.load_file(os.path.join(run_dir, "config.yaml"))
-    mismatched = sorted(
-        k for k in config if k not in ("out", "verbose", "tensorboard") and saved.get(k) != config[k]
-    )
-    if mismatched:
-        raise ValueError(f"{run_dir} was not trained by {args.recipe}: {', '.join(mismatched)} differ")
-    vae = load_model(run_dir)
+    if args.preset:
+        vae = preset_vae(args.preset, args.recipe)
+        os.makedirs(run_dir, exist_ok=True)
+    else:
+        if args.run is None:
+            train(config)
+        saved = config_lib.load_file(os.path.join(run_dir, "config.yaml"))
+        mismatched = sorted(
+            k for k in config if k not in ("out", "verbose", "tensorboard") and saved.get(k) != config[k]
+        )
+        if mismatched:
+            raise ValueError(f"{run_dir} was not trained by {args.recipe}: {', '.join(mismatched)} differ")
+        vae = load_model(run_dir)
 
     lm, facts = train_language_model(config, vae)
     test_ids = kinds.preset_data(
@@ -219,7 +248,9 @@ def main(argv=None):
         **facts,
         "recipe": os.path.relpath(args.recipe),
         "command": (
-            f"python benchmarks/sentence_vae.py --run {run_dir} --recipe {os.path.relpath(args.recipe)}"
+            f"python benchmarks/sentence_vae.py "
+            + (f"--preset {args.preset} --out {run_dir}" if args.preset else f"--run {run_dir}")
+            + f" --recipe {os.path.relpath(args.recipe)}"
         ),
         "machine": _machine(),
     }

@@ -41,3 +41,12 @@ def test_language_model_masks_pad_and_bos_like_the_vae():
     report = benchmark.measure_language_model(nll, ids)
     assert report["tokens"] == 5 and report["test_num_examples"] == 2
     assert report["perplexity"] == pytest.approx(np.exp(nll.sum() / 5), rel=1e-6)
+
+
+def test_the_baseline_of_a_preset_needs_the_recipe_that_trained_it(tmp_path):
+    benchmark = _benchmark()
+    other = os.path.join(os.path.dirname(PATH), "..", "training", "recipes", "dense_fashion_mnist.yaml")
+    with pytest.raises(ValueError, match="was trained by 'training/recipes/lstm_wordnet_sentences.yaml'"):
+        benchmark.preset_vae("lstm_wordnet_sentences", other)
+    with pytest.raises(ValueError, match="--run and --preset both name the VAE"):
+        benchmark.main(["--run", str(tmp_path), "--preset", "lstm_wordnet_sentences"])

@@ -2,7 +2,7 @@
 
     python -m vae_zoo.training.remeasure NAME --registry vae_zoo/presets/registry.json \\
         --num-samples 5000 [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2] \\
-        [--seed-runs RUN_SEED_1 ...] [--resume-dir DIR]
+        [--seed-runs RUN_SEED_1 ...] [--baseline BASELINE.json] [--resume-dir DIR]
 
 Builds the entry's model and loads its weights through the preset loader
 (`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
@@ -13,7 +13,8 @@ does (`vae_zoo.training.measure.measure`, importance samples seeded with the
 same seed). It then replaces the entry's `metrics` and `evaluation_command`, counts
 the measurement in the entry's `protocol` block (`test_evaluations`, the
 estimator and binarization seeds) and refreshes the paired comparison with
-its baseline where the baseline's per-example NLLs are kept, and nothing
+its baseline where the baseline's per-example NLLs are kept (`--baseline` replaces
+the baseline by one measured again, as publish's `--baseline`), and nothing
 else (`--seed-runs` adds finished runs of the entry's recipe, as it is now,
 with other training seeds, measured on the same test images with the same
 estimate, as publish's `--seed-runs` does): the weights, config, recipe,
@@ -41,12 +42,14 @@ def remeasure(
     binarization_seeds=None,
     seed_runs=None,
     resume_dir=None,
+    baseline_file=None,
 ):
     """Measures entry `name` of `registry_file` again and writes its new metrics; returns them.
 
     `seed_runs`: run directories of the entry's recipe (`entry["recipe"]`, resolved as it is now) with
     other training seeds; each is measured on the same test examples and counted as a test evaluation
-    of its run. `resume_dir`: where the importance-weighted passes save their progress (an interrupted
+    of its run. `baseline_file`: a baseline measured again on the same test examples (as publish's
+    `--baseline`), replacing the entry's `baseline` and paired with the new per-example NLLs. `resume_dir`: where the importance-weighted passes save their progress (an interrupted
     re-measure started again goes on where it stopped)."""
     import numpy as np
 
@@ -59,7 +62,9 @@ def remeasure(
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
     x = kinds.preset_data(entry, model)
     baseline = entry.get("baseline")
-    if baseline is not None and baseline["test_num_examples"] != len(x[:nll_examples]):
+    if baseline_file is not None:  # read (and refused) before the long measurement
+        baseline = measurements.read_baseline(baseline_file, len(x[:nll_examples]))
+    elif baseline is not None and baseline["test_num_examples"] != len(x[:nll_examples]):
         raise ValueError(
             f"entry {name!r} compares its NLL with a baseline measured on "
             f"{baseline['test_num_examples']} test examples; measuring on {len(x[:nll_examples])} "
@@ -83,6 +88,7 @@ def remeasure(
             else " --binarization-seeds " + " ".join(map(str, binarization_seeds))
         )
         + ("" if not seed_runs else " --seed-runs " + " ".join(run for run, _, _ in seed_runs))
+        + ("" if baseline_file is None else " --baseline BASELINE.json")
     )
     if seed_runs:
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
@@ -99,7 +105,11 @@ def remeasure(
             "nothing was written"
         )
     metrics["test_nll_per_example_file"] = measurements.save_per_example(registry_file, name, -ll)
-    if baseline is not None and baseline.get("test_nll_file"):
+    if baseline_file is not None:
+        current["baseline"] = measurements.compare_with_baseline(
+            baseline, baseline_file, registry_file, name, -ll
+        )
+    elif baseline is not None and baseline.get("test_nll_file"):
         other = np.load(os.path.join(os.path.dirname(registry_file), baseline["test_nll_file"]))
         current["baseline"]["paired"] = {
             "nll_difference": float(-ll.mean() - other.mean()),
@@ -158,6 +168,12 @@ def main(argv=None):
         help="finished runs of the entry's recipe with other training seeds: each measured on the same test "
         "examples, recorded as per-seed values, mean and spread",
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a baseline measured again on the same test examples (JSON as publish's --baseline, e.g. "
+        "benchmarks/sentence_vae.py's language_model.json): replaces the entry's, paired with the new NLLs",
+    )
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
     metrics = remeasure(
@@ -169,6 +185,7 @@ def main(argv=None):
         args.binarization_seeds,
         args.seed_runs,
         measure.resume_dir(args.resume_dir),
+        args.baseline,
     )
     print(json.dumps({args.name: metrics}, indent=2))
     print(

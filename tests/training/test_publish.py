@@ -293,6 +293,33 @@ def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, 
     assert registry.read_text() == text
 
 
+def test_remeasure_replaces_the_baseline_and_pairs_it(published, tmp_path):
+    source, _ = published
+    registry = tmp_path / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    own = np.load(source.parent / presets.entry("tiny", str(source))["metrics"]["test_nll_per_example_file"])
+    wobble = np.tile([0.2, -0.2, 0.1, -0.1], 10)
+    np.save(tmp_path / "lm_nll.npy", own + 1.5 + wobble)  # a baseline 1.5 nats worse, but for the wobble
+    baseline = {"model": "LM", "test_nll": float((own + 1.5).mean()), "test_num_examples": 40}
+    baseline.update(test_nll_standard_error=0.2, command="python lm.py", test_nll_file="lm_nll.npy")
+    (tmp_path / "lm.json").write_text(json.dumps(baseline))
+    argv = ["tiny", "--registry", str(registry), "--num-samples", "3", "--nll-examples", "40"]
+    assert remeasure.main([*argv, "--mi-examples", "20", "--baseline", str(tmp_path / "lm.json")]) == 0
+    e = presets.entry("tiny", str(registry))
+    assert e["baseline"]["model"] == "LM" and e["evaluation_command"].endswith("--baseline BASELINE.json")
+    paired = e["baseline"]["paired"]
+    assert paired["nll_difference"] == pytest.approx(-1.5 - wobble.mean(), abs=1e-4)  # the same NLLs again
+    assert paired["paired_standard_error"] == pytest.approx(np.std(wobble, ddof=1) / np.sqrt(40), rel=1e-3)
+    assert np.array_equal(np.load(registry.parent / e["baseline"]["test_nll_file"]), own + 1.5 + wobble)
+
+    # a baseline of other examples is refused before anything is measured
+    text = registry.read_text()
+    (tmp_path / "lm.json").write_text(json.dumps({**baseline, "test_num_examples": 30}))
+    with pytest.raises(ValueError, match="measured on 30 test examples, but this entry's NLL is measured on 40"):
+        remeasure.main([*argv, "--baseline", str(tmp_path / "lm.json")])
+    assert registry.read_text() == text
+
+
 def test_remeasure_refuses_tampered_weights(published, tmp_path):
     source, _ = published
     registry = tmp_path / "presets" / "registry.json"
