@@ -188,7 +188,8 @@ def preset_vae(name, recipe):
     entry = presets.entry(name)
     if os.path.normpath(entry.get("recipe") or "") != os.path.relpath(os.path.abspath(recipe), ROOT):
         raise ValueError(
-            f"--preset {name} was trained by {entry.get('recipe')!r}, not by --recipe {os.path.relpath(recipe)}"
+            f"--preset {name} was trained by {entry.get('recipe')!r}, "
+            f"not by --recipe {os.path.relpath(recipe)}"
         )
     return vae_zoo.load(name)
 
@@ -248,7 +249,7 @@ def main(argv=None):
         **facts,
         "recipe": os.path.relpath(args.recipe),
         "command": (
-            f"python benchmarks/sentence_vae.py "
+            "python benchmarks/sentence_vae.py "
             + (f"--preset {args.preset} --out {run_dir}" if args.preset else f"--run {run_dir}")
             + f" --recipe {os.path.relpath(args.recipe)}"
         ),

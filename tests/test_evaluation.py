@@ -436,7 +436,9 @@ def test_an_interrupted_log_likelihood_resumes_from_its_last_batch(fashion_test,
     assert saved == [150, 200, 250]  # only the three batches left were estimated
     np.testing.assert_allclose(resumed, expected, rtol=1e-6)  # each value with its own example and seed
     saved[:] = []
-    np.testing.assert_array_equal(evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings), resumed)
+    np.testing.assert_array_equal(
+        evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings), resumed
+    )
     assert saved == []  # a finished pass is read back, not estimated again
 
     # another importance seed, other weights or other data never read the saved estimates

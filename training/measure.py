@@ -90,7 +90,7 @@ def measure(
     if sentences is not None:  # the kind's own numbers (sentences: word level) on what it read besides x
         words = kinds.kind_of_model(model).extras_report(model, sentences, seed=seed)
         metrics.update({f"test_{key}": value for key, value in words.items() if key != "sentences"})
-    metrics["evaluation_seconds"] = round(time.time() - start, 1)
+    metrics["evaluation_seconds"] = round(time.time() - start, 1)  # publish/remeasure add their spreads
     return (metrics, ll) if per_example else metrics
 
 

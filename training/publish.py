@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import sys
+import time
 
 from vae_zoo.training import measure
 
@@ -187,7 +188,8 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     """Measures a finished run on the test split once and writes its registry entry; returns the entry.
 
     `measure_settings`: `{"num_samples", "nll_examples", "mi_examples"}`, optionally `"resume_dir"` (where
-    the importance-weighted passes save their progress, see `evaluation.log_likelihood`). `options` (all optional):
+    the importance-weighted passes save their progress, see `evaluation.log_likelihood`). `options` (all
+    optional):
     `baseline` (a JSON path), `binarization_seeds`, `seed_runs` (run directories of the same recipe with
     other training seeds), `selected_on_validation` and `test_informed` (lists of text), `command`
     (what to record as this test evaluation's command), `warm_start_recipe` (the recipe to name where the
@@ -221,6 +223,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
         options["baseline"], len(x[:nll_examples])
     )
     command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
+    start = time.time()
     metrics, ll = measure.measure(
         model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, True, resume_dir
     )
@@ -234,6 +237,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
             config, ll, seed_runs, x, num_samples, command, resume_dir
         )
+    metrics["evaluation_seconds"] = round(time.time() - start, 1)  # the spreads' passes included
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
     os.makedirs(weights_dir, exist_ok=True)

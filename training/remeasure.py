@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from vae_zoo.training import measure, publish
 
@@ -49,8 +50,9 @@ def remeasure(
     `seed_runs`: run directories of the entry's recipe (`entry["recipe"]`, resolved as it is now) with
     other training seeds; each is measured on the same test examples and counted as a test evaluation
     of its run. `baseline_file`: a baseline measured again on the same test examples (as publish's
-    `--baseline`), replacing the entry's `baseline` and paired with the new per-example NLLs. `resume_dir`: where the importance-weighted passes save their progress (an interrupted
-    re-measure started again goes on where it stopped)."""
+    `--baseline`), replacing the entry's `baseline` and paired with the new per-example NLLs.
+    `resume_dir`: where the importance-weighted passes save their progress (an interrupted re-measure
+    started again goes on where it stopped)."""
     import numpy as np
 
     from vae_zoo import evaluation, kinds, presets
@@ -72,6 +74,7 @@ def remeasure(
         )
     sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
+    start = time.time()
     metrics, ll = measure.measure(
         model, x, num_samples, seed, nll_examples, mi_examples, sentences, True, resume_dir
     )
@@ -94,6 +97,8 @@ def remeasure(
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
             recipe_config, ll, seed_runs, x, num_samples, command, resume_dir
         )
+
+    metrics["evaluation_seconds"] = round(time.time() - start, 1)  # the spreads' passes included
 
     # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset
     # references stay

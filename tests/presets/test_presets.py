@@ -12,6 +12,7 @@ import pytest
 
 import vae_zoo
 from vae_zoo import kinds, presets
+from vae_zoo.training import protocol
 
 SHIPPED = sorted(presets.registry())
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -142,4 +143,15 @@ def test_readme_table_states_each_entrys_recorded_numbers():
         m = e["metrics"]
         for key in ("test_nll", "test_negative_elbo", "test_first_1000_negative_elbo"):
             assert f"{m[key]:.2f}" in rows[name], (name, key, m[key])
+        # the combined uncertainty, a lower bound ("≥") while a spread that applies is not measured yet
+        cells = [cell.strip() for cell in rows[name].split("|")]
+        combined = cells[4]
+        pending = "not yet" in combined
+        assert combined.startswith(f"{'≥' if pending else '±'} {protocol.entry_uncertainty(m):.2f}"), (
+            name,
+            combined,
+        )
+        for key in ("test_nll_by_binarization_seed", "test_nll_by_training_seed"):
+            if key in m:
+                assert f"{m[key]['sd']:.2f} over {len(m[key]['values'])}" in combined, (name, key)
         assert f'vae_zoo.load("{name}")' in readme, f"README does not show the one-line load of {name}"

@@ -275,7 +275,7 @@ def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, 
     recorded = json.loads((tmp_path / "seed9" / "metrics.json").read_text())["test_evaluations"]
     assert len(recorded) == 1 and recorded[0]["by"] == "training-seed spread"
 
-    # measured again without the seed run: its value is gone from the metrics, so is its seed from the protocol
+    # measured again without the seed run: its value leaves the metrics, and its seed the protocol
     assert remeasure.main([*argv, "--mi-examples", "10"]) == 0
     e = presets.entry("tiny", str(registry))
     assert "test_nll_by_training_seed" not in e["metrics"] and e["protocol"]["training_seeds"] == [SEED]
@@ -315,7 +315,9 @@ def test_remeasure_replaces_the_baseline_and_pairs_it(published, tmp_path):
     # a baseline of other examples is refused before anything is measured
     text = registry.read_text()
     (tmp_path / "lm.json").write_text(json.dumps({**baseline, "test_num_examples": 30}))
-    with pytest.raises(ValueError, match="measured on 30 test examples, but this entry's NLL is measured on 40"):
+    with pytest.raises(
+        ValueError, match="measured on 30 test examples, but this entry's NLL is measured on 40"
+    ):
         remeasure.main([*argv, "--baseline", str(tmp_path / "lm.json")])
     assert registry.read_text() == text
 
