@@ -49,9 +49,7 @@ from vae_zoo.kinds import get_kind  # noqa: E402
 from vae_zoo.training.run import make_optimizer, train  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-RECIPE = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "training", "recipes", "lstm_wordnet_sentences.yaml"
-)
+RECIPE = os.path.join(ROOT, "training", "recipes", "lstm_wordnet_sentences.yaml")
 # never targets: masked in the exact softmax and left out of the sampled one, as in SequenceVAE
 BANNED = (text.PAD, text.BOS)
 NLL_FILE = "language_model_test_nll.npy"

@@ -48,8 +48,6 @@ def save_per_example(registry_file, name, values, suffix="test_nll"):
 def compare_with_baseline(baseline, baseline_path, registry_file, name, nll):
     """The entry's `baseline` with, where the baseline's per-example NLLs are given (`test_nll_file`, relative
     to its JSON), the NLL difference and its paired standard error over the same examples (`paired`)."""
-    from vae_zoo import evaluation
-
     baseline = dict(baseline)
     if baseline.get("test_nll_file") is None:
         return baseline
@@ -61,8 +59,16 @@ def compare_with_baseline(baseline, baseline_path, registry_file, name, nll):
             f"values, but this entry's NLL is measured on {nll.shape[0]} examples"
         )
     baseline["test_nll_file"] = save_per_example(registry_file, name, other, suffix="baseline_test_nll")
-    baseline["paired"] = {
+    baseline["paired"] = paired(nll, other)
+    return baseline
+
+
+def paired(nll, other):
+    """The entry's per-example NLLs `nll` against a baseline's `other` on the same examples: the mean
+    difference and its paired standard error."""
+    from vae_zoo import evaluation
+
+    return {
         "nll_difference": float(nll.mean() - other.mean()),
         "paired_standard_error": evaluation.paired_standard_error(nll, other),
     }
-    return baseline

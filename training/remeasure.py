@@ -55,7 +55,7 @@ def remeasure(
     started again goes on where it stopped)."""
     import numpy as np
 
-    from vae_zoo import evaluation, kinds, presets
+    from vae_zoo import kinds, presets
     from vae_zoo.training import measurements, protocol
 
     entry = presets.entry(name, registry_file)
@@ -116,10 +116,7 @@ def remeasure(
         )
     elif baseline is not None and baseline.get("test_nll_file"):
         other = np.load(os.path.join(os.path.dirname(registry_file), baseline["test_nll_file"]))
-        current["baseline"]["paired"] = {
-            "nll_difference": float(-ll.mean() - other.mean()),
-            "paired_standard_error": evaluation.paired_standard_error(-ll, other),
-        }
+        current["baseline"]["paired"] = measurements.paired(-ll, other)
     current["metrics"] = metrics
     if "protocol" in current:  # a re-measure is one more look at the test split
         current["protocol"]["test_evaluations"] += 1

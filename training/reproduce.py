@@ -94,7 +94,7 @@ def measure_settings(entry, args):
         "num_samples": int(num_samples),
         "nll_examples": nll_examples,
         "mi_examples": mi_examples,
-        "resume_dir": measure.resume_dir(getattr(args, "resume_dir", None)),
+        "resume_dir": measure.resume_dir(args.resume_dir),
     }
 
 
