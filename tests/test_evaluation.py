@@ -192,9 +192,15 @@ def test_evaluate_command(tmp_path, fashion_train):
         "test",
         "--num-samples",
         "5",
+        "--resume-dir",
+        str(tmp_path / "passes"),
     ]
     result = subprocess.run([*command, "--max-examples", "30"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    (saved,) = (tmp_path / "passes").iterdir()  # the pass's 30 estimates, kept for a resumed run
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert np.load(saved).shape == (30,)
+    np.testing.assert_allclose(-np.load(saved).mean(), report["negative_log_likelihood"], rtol=1e-5)
     assert "test evaluation 1 of this run, recorded in" in result.stderr
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert (report["split"], report["num_examples"], report["test_evaluations"]) == ("test", 30, 1)

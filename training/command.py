@@ -3,7 +3,8 @@
 `vae-zoo evaluate RUN [--split validation|test|train]` measures a model with
 `vae_zoo.evaluation.evaluate_model` (and the data kind's own numbers, `vae_zoo.kinds`: word level for
 sentences)
-on one split. The default is `validation`, the split every choice is made on;
+on one split (`--resume-dir`: its importance-weighted pass resumes where an interrupted one stopped, as
+publish's does). The default is `validation`, the split every choice is made on;
 `--split test` is allowed, but each test evaluation of a run directory is
 appended to its `metrics.json["test_evaluations"]` (when, by what command), and
 publish records the count in the entry's `protocol` block.
@@ -16,6 +17,8 @@ entries on the same test examples (`vae_zoo.training.protocol.compare_entries`).
 import json
 import os
 import sys
+
+from vae_zoo.training import measure
 
 SPLITS = ("validation", "test", "train")
 
@@ -52,6 +55,7 @@ def add_evaluate_arguments(parser):
     parser.add_argument(
         "--out", default=None, help="report path (default: RUN_DIR/evaluation.json or next to the model)"
     )
+    measure.add_resume_argument(parser)
 
 
 def _run_config(run_dir):
@@ -104,6 +108,7 @@ def evaluate(args):
         seed=seed,
         batch_size=args.batch_size,
         mi_examples=args.mi_examples,
+        resume_dir=measure.resume_dir(args.resume_dir),
     )
     # the kind's own numbers (sentences: [UNK] share, word-level reconstruction F1 and its floor)
     report.update(kind.evaluation_extras(model, dataset, args.split, len(x), seed, data_dir=args.data_dir))
