@@ -9,6 +9,11 @@ training differs. Each line records the CPU's model and flags (`benchmarks/machi
 timed `fit` per seed, so compare `fit_seconds` of two versions only seed for seed.
 
     python benchmarks/quality_check.py --epochs 5 --seeds 0 1 2
+    python benchmarks/quality_check.py --epochs 20 --batch-size 1024 --precision bfloat16 --seeds 0 1 2 3
+
+`--precision bfloat16` trains under Keras's `mixed_bfloat16` policy (the distribution heads stay
+float32); the test -ELBO is computed by the same model, so run the float32 side with the same
+seeds and compare seed for seed.
 """
 
 import argparse
@@ -48,8 +53,13 @@ def main():
         default="default",
         help="default: compile() without the argument (the version's own choice)",
     )
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args()
     from machine import machine
+
+    if args.precision == "bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     host = machine()
     x_test = test_images(args.test_seed)
@@ -59,7 +69,7 @@ def main():
             "fashion_mnist",
             "train",
             binarize="dynamic",
-            batch_size=128,
+            batch_size=args.batch_size,
             shuffle=True,
             seed=seed,
             verbose=False,
@@ -80,6 +90,8 @@ def main():
                     "seed": seed,
                     "epochs": args.epochs,
                     "jit_compile": args.jit_compile,
+                    "batch_size": args.batch_size,
+                    "precision": args.precision,
                     "test_negative_elbo": round(-logs["elbo"], 3),
                     "test_kl": round(logs["kl"], 3),
                     "fit_seconds": round(seconds, 1),
