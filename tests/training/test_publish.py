@@ -1,4 +1,4 @@
-"""Publishing a tiny run into a temporary registry, re-measuring it without retraining, and its card."""
+"""Publishing a tiny run into a temporary registry: the entry, its protocol block, baseline and card."""
 
 import json
 import os
@@ -10,69 +10,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-import yaml
 
-from vae_zoo import datasets, evaluation, presets
-from vae_zoo.models import DenseVAE
-from vae_zoo.training import cards, measure, publish, remeasure
-
-SEED = 5  # not 0, so a measurement on the wrong binarization shows
-RECIPE = "training/recipes/dense_fashion_mnist_2d.yaml"
-#: 784*8+8 (encoder) + 8*4+4 (posterior: z 2's loc, scale) + 2*8+8 (decoder) + 8*784+784 (Bernoulli logits)
-TINY_PARAMETERS = 6280 + 36 + 24 + 7056
-VALIDATION = {"negative_elbo": 550.0, "kl": 1.5, "reconstruction": 548.5, "loss": 550.0}
-
-
-def _test_images(seed):
-    x, _ = datasets.load_arrays("fashion_mnist", split="test", binarize="static", seed=seed)
-    return (x.reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+from tiny_entry import RECIPE, SEED, TINY_PARAMETERS, VALIDATION, binarized_test_images, publish_tiny
+from vae_zoo import evaluation, presets
+from vae_zoo.training import cards, publish, remeasure
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A tiny untrained DenseVAE published as `tiny` (k 3, first 40 examples, I(x; z) on 20), beside an
-    `other` entry."""
-    root = tmp_path_factory.mktemp("publish")
-    run = root / "run"
-    run.mkdir()
-    # module fixtures are built before the autouse per-test seed: without this, the initial weights (and
-    # the per-image spread test_publish_pairs_the_baseline_per_example compares with) depended on test order
-    keras.utils.set_random_seed(0)
-    model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
-    model.save(run / "model.keras")
-    config = {"dataset": "fashion_mnist", "binarize": "dynamic", "seed": SEED, "epochs": 7}
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
-    (run / "metrics.json").write_text(
-        json.dumps({"train_seconds_this_session": 12.5, "validation": VALIDATION})
-    )
-    registry = root / "presets" / "registry.json"
-    registry.parent.mkdir()
-    other = {"description": "another entry", "metrics": {"test_nll": 1.0}, "weights": {"file": "none"}}
-    registry.write_text(json.dumps({"other": other}))
-    argv = [
-        str(run),
-        "tiny",
-        "--registry",
-        str(registry),
-        "--recipe",
-        RECIPE,
-        "--description",
-        "a tiny DenseVAE",
-    ]
-    argv += [
-        "--num-samples",
-        "3",
-        "--nll-examples",
-        "40",
-        "--mi-examples",
-        "20",
-        "--binarization-seeds",
-        "0",
-        "7",
-    ]
-    argv += ["--selected-on-validation", "latent_dim 2 over 4 (validation -ELBO)", "--test-informed", "none"]
-    assert publish.main(argv) == 0
-    return registry, model
+    """The tiny entry, published (`tiny_entry.publish_tiny`)."""
+    return publish_tiny(tmp_path_factory.mktemp("publish"))
 
 
 def test_publish_records_the_protocol_and_the_binarization_spread(published):
@@ -100,7 +47,9 @@ def test_publish_records_the_protocol_and_the_binarization_spread(published):
     }
     by_seed = {}
     for s in (0, SEED, 7):
-        ll = evaluation.log_likelihood(model, _test_images(s)[:40], num_samples=3, seed=SEED, progress=False)
+        ll = evaluation.log_likelihood(
+            model, binarized_test_images(s)[:40], num_samples=3, seed=SEED, progress=False
+        )
         by_seed[s] = float(-ll.mean())
     spread = e["metrics"]["test_nll_by_binarization_seed"]
     assert spread["values"] == pytest.approx({str(s): v for s, v in by_seed.items()}, rel=1e-6)
@@ -137,7 +86,9 @@ def test_publish_records_the_standard_error_environment_and_parameters(published
     registry, model = published
     e = presets.entry("tiny", str(registry))
     m = e["metrics"]
-    ll = evaluation.log_likelihood(model, _test_images(SEED)[:40], num_samples=3, seed=SEED, progress=False)
+    ll = evaluation.log_likelihood(
+        model, binarized_test_images(SEED)[:40], num_samples=3, seed=SEED, progress=False
+    )
     assert m["test_nll"] == pytest.approx(-ll.mean(), rel=1e-6)
     assert m["test_nll_standard_error"] == pytest.approx(np.std(ll, ddof=1) / np.sqrt(40), rel=1e-5)
     assert (m["test_nll_num_samples"], m["test_nll_num_examples"], m["test_num_examples"]) == (3, 40, 10000)
@@ -182,168 +133,6 @@ def test_card_of_the_published_entry(published):
     assert (
         "| `encode` | `x` float32 [B, 28, 28, 1] | `mean` float32 [B, 2], `stddev` float32 [B, 2] |" in card
     )
-
-
-def test_remeasure_changes_only_the_metrics(published, tmp_path):
-    source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
-    before = presets.registry(str(registry))
-    weights = (registry.parent / "weights" / "tiny.weights.h5").read_bytes()
-    argv = [
-        "tiny",
-        "--registry",
-        str(registry),
-        "--num-samples",
-        "2",
-        "--nll-examples",
-        "30",
-        "--mi-examples",
-        "all",
-    ]
-    assert remeasure.main(argv) == 0
-    after = presets.registry(str(registry))
-    assert after["other"] == before["other"]
-    changed = {
-        key
-        for key in set(before["tiny"]) | set(after["tiny"])
-        if before["tiny"].get(key) != after["tiny"].get(key)
-    }
-    assert changed == {"metrics", "evaluation_command", "protocol"}
-    # a re-measure is one more test evaluation; without --binarization-seeds only the entry's own seed is
-    # measured
-    assert (
-        after["tiny"]["protocol"]["test_evaluations"]
-        == before["tiny"]["protocol"]["test_evaluations"] + 1
-        == 2
-    )
-    assert after["tiny"]["protocol"]["test_binarization_seeds"] == [SEED]
-    assert "test_nll_by_binarization_seed" not in after["tiny"]["metrics"]
-    assert after["tiny"]["protocol"]["estimator"]["num_samples"] == 2
-    assert (registry.parent / "weights" / "tiny.weights.h5").read_bytes() == weights
-    m = after["tiny"]["metrics"]
-    counts = (m["test_nll_num_samples"], m["test_nll_num_examples"], m["mutual_information_num_examples"])
-    assert counts == (2, 30, 30)
-    assert after["tiny"]["evaluation_command"] == (
-        "python -m vae_zoo.training.remeasure tiny --registry REGISTRY "
-        "--num-samples 2 --nll-examples 30 --mi-examples all"
-    )
-    # measured on the entry's binarization (seed 5) with the loaded weights, not on seed 0's
-    model = presets.loader.build_registered("tiny", registry_file=str(registry))
-    ll = evaluation.log_likelihood(model, _test_images(SEED)[:30], num_samples=2, seed=SEED, progress=False)
-    assert m["test_nll"] == pytest.approx(-ll.mean(), rel=1e-6)
-    assert m["test_nll_standard_error"] == pytest.approx(np.std(ll, ddof=1) / np.sqrt(30), rel=1e-5)
-    wrong = evaluation.log_likelihood(model, _test_images(0)[:30], num_samples=2, seed=SEED, progress=False)
-    assert abs(m["test_nll"] + wrong.mean()) > 1e-3
-    # the file stays in the repository's format: sorted keys, indent 2, a final newline
-    assert registry.read_text() == json.dumps(after, indent=2, sort_keys=True) + "\n"
-
-
-def _seed_run(path, seed, **changes):
-    """A finished run of the tiny entry's recipe with training seed `seed` (its own weights)."""
-    from vae_zoo.training import config as training_config
-
-    path.mkdir()
-    config = training_config.resolve(cards.recipe_path(RECIPE), {"seed": seed, "out": str(path), **changes})
-    (path / "config.yaml").write_text(yaml.safe_dump(config))
-    (path / "metrics.json").write_text(json.dumps({"validation": VALIDATION}))
-    model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=seed)
-    # weights of its own whatever the global random state (an untrained model's would repeat the entry's)
-    rng = np.random.default_rng(seed)
-    model.set_weights([w + rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])
-    model.save(path / "model.keras")
-    return model
-
-
-def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, tmp_path):
-    source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
-    other = _seed_run(tmp_path / "seed9", 9)
-    argv = ["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30"]
-    assert remeasure.main([*argv, "--mi-examples", "10", "--seed-runs", str(tmp_path / "seed9")]) == 0
-    e = presets.entry("tiny", str(registry))
-    assert e["protocol"]["training_seeds"] == [SEED, 9]
-    assert e["evaluation_command"].endswith(f"--seed-runs {tmp_path / 'seed9'}")
-    # the other seed's weights on the entry's own test examples and binarization (seed 5), same estimate
-    ll = evaluation.log_likelihood(other, _test_images(SEED)[:30], num_samples=2, seed=SEED, progress=False)
-    by_seed = e["metrics"]["test_nll_by_training_seed"]
-    assert by_seed["values"]["9"] == pytest.approx(-ll.mean(), rel=1e-6)
-    assert by_seed["values"][str(SEED)] == pytest.approx(e["metrics"]["test_nll"], rel=1e-6)
-    assert abs(by_seed["values"]["9"] - by_seed["values"][str(SEED)]) > 0.1  # two models, two values
-    assert by_seed["sd"] == pytest.approx(np.std(list(by_seed["values"].values()), ddof=1), rel=1e-5)
-    recorded = json.loads((tmp_path / "seed9" / "metrics.json").read_text())["test_evaluations"]
-    assert len(recorded) == 1 and recorded[0]["by"] == "training-seed spread"
-
-    # measured again without the seed run: its value leaves the metrics, and its seed the protocol
-    assert remeasure.main([*argv, "--mi-examples", "10"]) == 0
-    e = presets.entry("tiny", str(registry))
-    assert "test_nll_by_training_seed" not in e["metrics"] and e["protocol"]["training_seeds"] == [SEED]
-
-    # another recipe's run, or the entry's own seed again, is refused before anything is measured
-    text = registry.read_text()
-    _seed_run(tmp_path / "longer", 11, epochs=21)
-    with pytest.raises(
-        ValueError, match="not the published run's recipe with another seed .epochs: 21 there"
-    ):
-        remeasure.main([*argv, "--seed-runs", str(tmp_path / "longer")])
-    _seed_run(tmp_path / "again", SEED)
-    with pytest.raises(ValueError, match=f"repeats training seed {SEED}"):
-        remeasure.main([*argv, "--seed-runs", str(tmp_path / "again")])
-    assert registry.read_text() == text
-
-
-def test_remeasure_replaces_the_baseline_and_pairs_it(published, tmp_path):
-    source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
-    own = np.load(source.parent / presets.entry("tiny", str(source))["metrics"]["test_nll_per_example_file"])
-    wobble = np.tile([0.2, -0.2, 0.1, -0.1], 10)
-    np.save(tmp_path / "lm_nll.npy", own + 1.5 + wobble)  # a baseline 1.5 nats worse, but for the wobble
-    baseline = {"model": "LM", "test_nll": float((own + 1.5).mean()), "test_num_examples": 40}
-    baseline.update(test_nll_standard_error=0.2, command="python lm.py", test_nll_file="lm_nll.npy")
-    (tmp_path / "lm.json").write_text(json.dumps(baseline))
-    argv = ["tiny", "--registry", str(registry), "--num-samples", "3", "--nll-examples", "40"]
-    assert remeasure.main([*argv, "--mi-examples", "20", "--baseline", str(tmp_path / "lm.json")]) == 0
-    e = presets.entry("tiny", str(registry))
-    assert e["baseline"]["model"] == "LM" and e["evaluation_command"].endswith("--baseline BASELINE.json")
-    paired = e["baseline"]["paired"]
-    assert paired["nll_difference"] == pytest.approx(-1.5 - wobble.mean(), abs=1e-4)  # the same NLLs again
-    assert paired["paired_standard_error"] == pytest.approx(np.std(wobble, ddof=1) / np.sqrt(40), rel=1e-3)
-    assert np.array_equal(np.load(registry.parent / e["baseline"]["test_nll_file"]), own + 1.5 + wobble)
-
-    # a baseline of other examples is refused before anything is measured
-    text = registry.read_text()
-    (tmp_path / "lm.json").write_text(json.dumps({**baseline, "test_num_examples": 30}))
-    with pytest.raises(
-        ValueError, match="measured on 30 test examples, but this entry's NLL is measured on 40"
-    ):
-        remeasure.main([*argv, "--baseline", str(tmp_path / "lm.json")])
-    assert registry.read_text() == text
-
-
-def test_remeasure_refuses_tampered_weights(published, tmp_path):
-    source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
-    path = registry.parent / "weights" / "tiny.weights.h5"
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-    text = registry.read_text()
-    with pytest.raises(presets.PresetChecksumError, match="tiny.weights.h5 has SHA-256"):
-        remeasure.main(["tiny", "--registry", str(registry), "--num-samples", "2"])
-    assert registry.read_text() == text
-
-
-def test_measure_flags():
-    assert measure.evaluation_flags(5000, None, 2000) == "--num-samples 5000 --mi-examples 2000"
-    assert (
-        measure.evaluation_flags(1000, 1000, None)
-        == "--num-samples 1000 --nll-examples 1000 --mi-examples all"
-    )
-    with pytest.raises(SystemExit):
-        remeasure.main(["tiny", "--registry", "x.json", "--num-samples", "2", "--mi-examples", "0"])
 
 
 def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp_path):
