@@ -201,7 +201,6 @@ def test_evaluate_command(tmp_path, fashion_train):
     assert np.load(saved).shape == (30,)
     np.testing.assert_allclose(-np.load(saved).mean(), report["negative_log_likelihood"], rtol=1e-5)
     assert "test evaluation 1 of this run, recorded in" in result.stderr
-    report = json.loads((tmp_path / "evaluation.json").read_text())
     assert (report["split"], report["num_examples"], report["test_evaluations"]) == ("test", 30, 1)
     recorded = json.loads((tmp_path / "metrics.json").read_text())["test_evaluations"]
     assert len(recorded) == 1 and recorded[0]["by"] == "vae-zoo evaluate" and recorded[0]["examples"] == 30

@@ -138,7 +138,7 @@ def default_resume_dir():
 
 
 def add_resume_argument(parser):
-    """`--resume-dir DIR` (publish, remeasure and `vae-zoo zoo reproduce`)."""
+    """`--resume-dir DIR` (publish, remeasure, `vae-zoo zoo reproduce` and `vae-zoo evaluate`)."""
     parser.add_argument(
         "--resume-dir",
         default=default_resume_dir(),
