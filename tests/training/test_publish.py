@@ -3,7 +3,6 @@
 import json
 import os
 import platform
-import shutil
 
 import keras
 import numpy as np
@@ -11,15 +10,18 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tiny_entry import RECIPE, SEED, TINY_PARAMETERS, VALIDATION, binarized_test_images, publish_tiny
+from tiny_entry import (
+    RECIPE,
+    SEED,
+    TINY_PARAMETERS,
+    VALIDATION,
+    binarized_test_images,
+    copied_registry,
+    copied_run,
+    publish_argv,
+)
 from vae_zoo import evaluation, presets
 from vae_zoo.training import cards, publish, remeasure
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """The tiny entry, published (`tiny_entry.publish_tiny`)."""
-    return publish_tiny(tmp_path_factory.mktemp("publish"))
 
 
 def test_publish_records_the_protocol_and_the_binarization_spread(published):
@@ -64,8 +66,7 @@ def test_publish_records_the_protocol_and_the_binarization_spread(published):
 
 def test_publish_refuses_a_run_without_validation_figures(published, tmp_path):
     source, _ = published
-    run = tmp_path / "run"
-    shutil.copytree(source.parent.parent / "run", run)
+    run = copied_run(source, tmp_path)
     text = source.read_text()
     cases = [
         ({"validation": {"negative_elbo": 1.0, "reconstruction": 1.0}}, "validation.kl"),
@@ -137,10 +138,8 @@ def test_card_of_the_published_entry(published):
 
 def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp_path):
     source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
-    run = tmp_path / "run"
-    shutil.copytree(source.parent.parent / "run", run)
+    registry = copied_registry(source, tmp_path)
+    run = copied_run(source, tmp_path)
     baseline = {
         "model": "a language model",
         "test_nll": 500.25,
@@ -148,24 +147,8 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
         "command": "python make_baseline.py",
     }
     (run / "baseline.json").write_text(json.dumps(baseline))
-    argv = [
-        str(run),
-        "tiny",
-        "--registry",
-        str(registry),
-        "--recipe",
-        RECIPE,
-        "--description",
-        "a tiny DenseVAE",
-        "--num-samples",
-        "3",
-        "--nll-examples",
-        "40",
-        "--mi-examples",
-        "20",
-        "--baseline",
-        str(run / "baseline.json"),
-    ]
+    argv = publish_argv(run, registry, "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20")
+    argv += ["--baseline", str(run / "baseline.json")]
     assert publish.main(argv) == 0
     e = presets.entry("tiny", str(registry))
     assert e["baseline"] == baseline
@@ -199,10 +182,8 @@ def test_publish_records_a_baseline_measured_on_the_same_examples(published, tmp
 
 def test_publish_pairs_the_baseline_per_example(published, tmp_path):
     source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
-    run = tmp_path / "run"
-    shutil.copytree(source.parent.parent / "run", run)
+    registry = copied_registry(source, tmp_path)
+    run = copied_run(source, tmp_path)
     own = np.load(source.parent / presets.entry("tiny", str(source))["metrics"]["test_nll_per_example_file"])
     # a baseline 0.5 nats better on every image but for a known wobble: the paired SE is the wobble's alone
     wobble = np.tile([0.1, -0.1, 0.3, -0.3], 10)
@@ -216,17 +197,7 @@ def test_publish_pairs_the_baseline_per_example(published, tmp_path):
         "test_nll_file": "lm_nll.npy",
     }
     (run / "baseline.json").write_text(json.dumps(baseline))
-    argv = [
-        str(run),
-        "tiny",
-        "--registry",
-        str(registry),
-        "--recipe",
-        RECIPE,
-        "--description",
-        "a tiny DenseVAE",
-    ]
-    argv += ["--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20"]
+    argv = publish_argv(run, registry, "--num-samples", "3", "--nll-examples", "40", "--mi-examples", "20")
     argv += ["--baseline", str(run / "baseline.json")]
     assert publish.main(argv) == 0
     e = presets.entry("tiny", str(registry))

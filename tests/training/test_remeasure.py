@@ -2,26 +2,18 @@
 training seeds, a replaced baseline, and refusals."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
-from tiny_entry import SEED, binarized_test_images, publish_tiny, seed_run
+from tiny_entry import SEED, binarized_test_images, copied_registry, seed_run
 from vae_zoo import evaluation, presets
 from vae_zoo.training import measure, remeasure
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """The tiny entry, published (`tiny_entry.publish_tiny`)."""
-    return publish_tiny(tmp_path_factory.mktemp("publish"))
-
-
 def test_remeasure_changes_only_the_metrics(published, tmp_path):
     source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
+    registry = copied_registry(source, tmp_path)
     before = presets.registry(str(registry))
     weights = (registry.parent / "weights" / "tiny.weights.h5").read_bytes()
     argv = [
@@ -79,8 +71,7 @@ def test_remeasure_changes_only_the_metrics(published, tmp_path):
 
 def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, tmp_path):
     source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
+    registry = copied_registry(source, tmp_path)
     other = seed_run(tmp_path / "seed9", 9)
     argv = ["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30"]
     assert remeasure.main([*argv, "--mi-examples", "10", "--seed-runs", str(tmp_path / "seed9")]) == 0
@@ -119,8 +110,7 @@ def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, 
 
 def test_remeasure_replaces_the_baseline_and_pairs_it(published, tmp_path):
     source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
+    registry = copied_registry(source, tmp_path)
     own = np.load(source.parent / presets.entry("tiny", str(source))["metrics"]["test_nll_per_example_file"])
     wobble = np.tile([0.2, -0.2, 0.1, -0.1], 10)
     np.save(tmp_path / "lm_nll.npy", own + 1.5 + wobble)  # a baseline 1.5 nats worse, but for the wobble
@@ -148,8 +138,7 @@ def test_remeasure_replaces_the_baseline_and_pairs_it(published, tmp_path):
 
 def test_remeasure_refuses_tampered_weights(published, tmp_path):
     source, _ = published
-    registry = tmp_path / "presets" / "registry.json"
-    shutil.copytree(source.parent, registry.parent)
+    registry = copied_registry(source, tmp_path)
     path = registry.parent / "weights" / "tiny.weights.h5"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -1,6 +1,7 @@
 """The tiny published entry that the publish and remeasure tests share, and runs of its recipe."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -28,7 +29,7 @@ def publish_tiny(root):
     I(x; z) on 20), beside an `other` entry; returns `(registry path, model)`."""
     run = root / "run"
     run.mkdir()
-    # module fixtures are built before the autouse per-test seed: without this, the initial weights (and
+    # shared fixtures are built before the autouse per-test seed: without this, the initial weights (and
     # the per-image spread test_publish_pairs_the_baseline_per_example compares with) depended on test order
     keras.utils.set_random_seed(0)
     model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
@@ -42,16 +43,7 @@ def publish_tiny(root):
     registry.parent.mkdir()
     other = {"description": "another entry", "metrics": {"test_nll": 1.0}, "weights": {"file": "none"}}
     registry.write_text(json.dumps({"other": other}))
-    argv = [
-        str(run),
-        "tiny",
-        "--registry",
-        str(registry),
-        "--recipe",
-        RECIPE,
-        "--description",
-        "a tiny DenseVAE",
-    ]
+    argv = publish_argv(run, registry)
     argv += [
         "--num-samples",
         "3",
@@ -82,3 +74,32 @@ def seed_run(path, seed, **changes):
     model.set_weights([w + rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])
     model.save(path / "model.keras")
     return model
+
+
+def publish_argv(run, registry, *flags):
+    """publish's command line for `run` as the entry `tiny` of `registry`, then `flags`."""
+    argv = [
+        str(run),
+        "tiny",
+        "--registry",
+        str(registry),
+        "--recipe",
+        RECIPE,
+        "--description",
+        "a tiny DenseVAE",
+    ]
+    return [*argv, *flags]
+
+
+def copied_registry(source, folder):
+    """A copy of the published registry `source` (and its weights) in `folder`; its registry path."""
+    registry = folder / "presets" / "registry.json"
+    shutil.copytree(source.parent, registry.parent)
+    return registry
+
+
+def copied_run(source, folder):
+    """A copy in `folder` of the run that was published into `source`; its path."""
+    run = folder / "run"
+    shutil.copytree(source.parent.parent / "run", run)
+    return run
