@@ -1,6 +1,7 @@
 """Evaluation: importance-weighted log p(x) against a closed form, bound ordering, diagnostics."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -353,8 +354,43 @@ def test_an_interrupted_log_likelihood_resumes_from_its_last_batch(fashion_test,
         saved[:] = []
         evaluation.log_likelihood(args[0], args[1], resume_dir=tmp_path, **args[2])
         assert saved == [50, 100, 150, 200, 250], changed
+    # nor does the same call after a change to the code (here: its digest stood in for)
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluation, "_code_digest", lambda files: "an edited estimator")
+        saved[:] = []
+        evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings)
+        assert saved == [50, 100, 150, 200, 250]
     model.set_weights([w + 0.01 for w in model.get_weights()])
     saved[:] = []
     other = evaluation.log_likelihood(model, x, resume_dir=tmp_path, **settings)
     assert saved == [50, 100, 150, 200, 250] and np.abs(other - expected).max() > 1e-3
-    assert len(list(tmp_path.glob("log_likelihood-*.npy"))) == 4 and not list(tmp_path.glob("*partial*"))
+    assert len(list(tmp_path.glob("log_likelihood-*.npy"))) == 5 and not list(tmp_path.glob("*partial*"))
+
+
+class _UsersVAE(DenseVAE):
+    """A subclass outside vae_zoo: its own file is part of the estimate's code."""
+
+
+def test_saved_estimates_are_keyed_by_the_code_that_computed_them(tmp_path):
+    model = _UsersVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
+    names = {
+        os.path.relpath(path, os.path.dirname(evaluation.__file__))
+        for path in evaluation.estimator_sources(model)
+    }
+    for module in (
+        "evaluation.py",
+        "models/objectives.py",
+        "models/vae.py",
+        "models/conv.py",
+        "distributions/priors.py",
+    ):
+        assert module in names
+    assert os.path.abspath(__file__) in evaluation.estimator_sources(model)
+    files = tuple(str(tmp_path / name) for name in ("a.py", "b.py"))
+    for path in files:
+        open(path, "w").write("x = 1\n")
+    before = evaluation._code_digest(files)
+    open(files[1], "w").write("x = 2\n")  # one byte of one file
+    evaluation._code_digest.cache_clear()
+    assert evaluation._code_digest(files) != before
+    assert evaluation._code_digest(files[::-1]) != evaluation._code_digest(files)

@@ -30,7 +30,10 @@ Example:
 True
 """
 
+import functools
 import hashlib
+import importlib.metadata
+import inspect
 import math
 import os
 
@@ -96,9 +99,11 @@ def log_likelihood(
 
     `resume_dir`: a folder where the estimates are saved after every batch, in a file named by a digest of
     everything they depend on (the model's weights, the data, `num_samples`, `seed`, `batch_size`,
-    `jit_compile`); an interrupted call started again with the same arguments goes on from its last
-    batch and returns what one uninterrupted call returns. The file stays once complete (4 bytes an
-    example), so repeating a finished call costs nothing.
+    `jit_compile`, and the code: `estimator_sources(model)` and the TensorFlow, Keras and TFP versions, so
+    a changed estimator or model never reads estimates saved before the change); an interrupted call
+    started again with the same arguments goes on from its last batch and returns what one
+    uninterrupted call returns. The file stays once complete (4 bytes an example), so repeating a
+    finished call costs nothing.
     """
     num_samples = _check_num_samples(num_samples)
     x = as_array(data)
@@ -138,6 +143,7 @@ class _SavedEstimates:
         self.path = None
         if folder:
             digest = hashlib.sha256(repr((type(model).__name__, x.shape, str(x.dtype), settings)).encode())
+            digest.update(_code_digest(estimator_sources(model)).encode())
             for weight in model.get_weights():
                 digest.update(np.ascontiguousarray(weight).tobytes())
             digest.update(np.ascontiguousarray(x).tobytes())
@@ -155,6 +161,41 @@ class _SavedEstimates:
         partial = self.path + ".partial.npy"
         np.save(partial, results)
         os.replace(partial, self.path)  # never a half-written file under the real name
+
+
+def estimator_sources(model):
+    """The source files an importance-weighted estimate of `model` runs: this module, every module of
+    `vae_zoo.models` (families, objectives) and `vae_zoo.distributions` (heads, priors), and the files
+    of the model's own classes outside them (a user's subclass)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    files = {os.path.abspath(__file__)}
+    for folder in ("models", "distributions"):
+        root = os.path.join(package, folder)
+        files.update(os.path.join(root, name) for name in os.listdir(root) if name.endswith(".py"))
+    for cls in type(model).__mro__:
+        module = inspect.getmodule(cls)
+        if (
+            module is not None
+            and getattr(module, "__file__", None)
+            and not module.__name__.startswith(("keras", "tensorflow", "builtins"))
+        ):
+            files.add(os.path.abspath(module.__file__))
+    return tuple(sorted(files))
+
+
+@functools.lru_cache(maxsize=None)
+def _code_digest(files):
+    """SHA-256 of `files`' bytes (in order) and of the TensorFlow, Keras and TFP versions."""
+    digest = hashlib.sha256()
+    for package in ("tensorflow", "keras", "tensorflow-probability"):
+        try:
+            digest.update(f"{package}=={importlib.metadata.version(package)};".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{package} missing;".encode())
+    for path in files:
+        with open(path, "rb") as handle:
+            digest.update(hashlib.sha256(handle.read()).digest())
+    return digest.hexdigest()
 
 
 def _posterior_statistics(model, x, batch_size, seed):
