@@ -373,19 +373,13 @@ class _UsersVAE(DenseVAE):
 
 def test_saved_estimates_are_keyed_by_the_code_that_computed_them(tmp_path):
     model = _UsersVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
-    names = {
-        os.path.relpath(path, os.path.dirname(evaluation.__file__))
-        for path in evaluation.estimator_sources(model)
-    }
-    for module in (
-        "evaluation.py",
-        "models/objectives.py",
-        "models/vae.py",
-        "models/conv.py",
-        "distributions/priors.py",
-    ):
+    sources = evaluation.estimator_sources(model)
+    names = {os.path.relpath(path, os.path.dirname(evaluation.__file__)) for path in sources}
+    for module in ("evaluation.py", "models/dense.py", "models/objectives.py", "models/vae.py"):
         assert module in names
-    assert os.path.abspath(__file__) in evaluation.estimator_sources(model)
+    assert "distributions/priors.py" in names and "distributions/likelihoods.py" in names  # its heads
+    assert not names & {"models/conv.py", "models/hierarchical.py", "models/sequence.py"}  # other families
+    assert os.path.abspath(__file__) in sources  # the user's subclass
     files = tuple(str(tmp_path / name) for name in ("a.py", "b.py"))
     for path in files:
         open(path, "w").write("x = 1\n")

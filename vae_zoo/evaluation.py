@@ -36,6 +36,7 @@ import importlib.metadata
 import inspect
 import math
 import os
+import sys
 
 import keras
 import numpy as np
@@ -164,23 +165,36 @@ class _SavedEstimates:
 
 
 def estimator_sources(model):
-    """The source files an importance-weighted estimate of `model` runs: this module, every module of
-    `vae_zoo.models` (families, objectives) and `vae_zoo.distributions` (heads, priors), and the files
-    of the model's own classes outside them (a user's subclass)."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    files = {os.path.abspath(__file__)}
-    for folder in ("models", "distributions"):
-        root = os.path.join(package, folder)
-        files.update(os.path.join(root, name) for name in os.listdir(root) if name.endswith(".py"))
-    for cls in type(model).__mro__:
-        module = inspect.getmodule(cls)
-        if (
-            module is not None
-            and getattr(module, "__file__", None)
-            and not module.__name__.startswith(("keras", "tensorflow", "builtins"))
+    """The source files an importance-weighted estimate of `model` runs, as a sorted tuple of paths.
+
+    The modules of the model's classes and of the classes of its attributes (heads, priors, layers),
+    this module, and every module of `vae_zoo.models` and `vae_zoo.distributions` that those refer to,
+    transitively; a class defined outside vae_zoo (a user's subclass) adds its own file. Another
+    family's modules are not among them, so editing one family keeps the saved passes of the others."""
+    objects = [model, *vars(model).values(), *getattr(model, "layers", ())]
+    todo = [__name__, *(cls.__module__ for obj in objects for cls in type(obj).__mro__)]
+    files, seen = set(), set()
+    for cls in type(model).__mro__:  # a subclass defined outside vae_zoo and the libraries
+        module = sys.modules.get(cls.__module__)
+        if getattr(module, "__file__", None) and not cls.__module__.startswith(
+            ("vae_zoo", "keras", "tensorflow")
         ):
             files.add(os.path.abspath(module.__file__))
+    while todo:
+        name = todo.pop()
+        if name in seen or not name.startswith(_ESTIMATOR_PACKAGES):
+            continue
+        seen.add(name)
+        module = sys.modules[name]
+        files.add(os.path.abspath(module.__file__))
+        for value in vars(module).values():
+            used = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+            if isinstance(used, str):
+                todo.append(used)
     return tuple(sorted(files))
+
+
+_ESTIMATOR_PACKAGES = ("vae_zoo.models", "vae_zoo.distributions", "vae_zoo.evaluation")
 
 
 @functools.lru_cache(maxsize=None)
