@@ -8,6 +8,8 @@ beside the older all-token ones, and the `protocol` block.
 from vae_zoo.training import protocol
 
 NOT_RECORDED = "not recorded"
+#: The metrics keys of the NLL's spreads: over test binarization seeds, over training seeds.
+SPREADS = ("test_nll_by_binarization_seed", "test_nll_by_training_seed")
 
 
 def nats(value):
@@ -18,8 +20,10 @@ def count(value):
     return NOT_RECORDED if value is None else f"{value:,}"
 
 
-def noise_rows(m, nll_examples):
-    """The NLL's spread over test binarizations and training seeds, and its combined uncertainty."""
+def noise_rows(m, nll_examples, applicable=SPREADS):
+    """The NLL's spread over test binarizations and training seeds, and its combined uncertainty; of the
+    spreads not measured, those in `applicable` (metrics keys, `protocol.applicable_spreads`) are "not
+    measured", the others "do not apply"."""
     rows = []
     spreads = (
         ("test_nll_by_binarization_seed", "test binarization"),
@@ -39,12 +43,14 @@ def noise_rows(m, nll_examples):
             ("test_nll_by_training_seed", "training seeds"),
         )
         measured = [name for key, name in sources if m.get(key)]
-        sources = "standard error over examples" + "".join(f", sd over {name}" for name in measured)
-        missing = [name for name in ("binarizations", "training seeds") if name not in measured]
+        missing = [name for key, name in sources if not m.get(key) and key in applicable]
+        absent = [name for key, name in sources if not m.get(key) and key not in applicable]
+        text = "standard error over examples" + "".join(f", sd over {name}" for name in measured)
+        text += "; not measured: " + ", ".join(missing) if missing else ""
+        text += "; does not apply: " + ", ".join(absent) if absent else ""
         rows.append(
             "| combined uncertainty of the NLL, sqrt(SE² + sd_binarization² + sd_seeds²) | "
-            f"± {protocol.entry_uncertainty(m):.2f} "
-            f"({sources}{'; not measured: ' + ', '.join(missing) if missing else ''}) | {nll_examples} |"
+            f"{'≥' if missing else '±'} {protocol.entry_uncertainty(m):.2f} ({text}) | {nll_examples} |"
         )
     return rows
 

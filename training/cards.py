@@ -24,6 +24,7 @@ import os
 import sys
 
 from vae_zoo import kinds
+from vae_zoo.training import protocol
 from vae_zoo.training.card_rows import (
     NOT_RECORDED,
     baseline_text,
@@ -151,7 +152,7 @@ def _metrics_section(name, entry, model):
         f"| NLL, importance-weighted, k = {count(m.get('test_nll_num_samples'))} samples | "
         f"**{nats(m.get('test_nll'))}** {se_text} | {nll_examples} |",
     ]
-    lines += noise_rows(m, nll_examples)
+    lines += noise_rows(m, nll_examples, protocol.applicable_spreads(name, entry))
     baseline = entry.get("baseline")
     if baseline is not None:
         lines.append(

@@ -40,6 +40,9 @@ import numpy as np
 VALIDATION_KEYS = ("negative_elbo", "kl", "reconstruction")
 #: Margins beyond Z combined uncertainties are worded "better than" / "worse than".
 Z = 2.0
+#: The zoo's headline entries: their NLL is measured over at least two training seeds. For any other
+#: entry a spread over training seeds does not apply (one trained model is what it ships).
+HEADLINE_ENTRIES = ("dense_fashion_mnist", "conv_fashion_mnist", "hvae_fashion_mnist")
 
 
 def check_validation_metrics(run_metrics, run_dir):
@@ -193,6 +196,17 @@ def check_binarization_seeds(entry, seeds):
     if bad:
         raise ValueError(f"--binarization-seeds expects integers >= 0, got {bad}")
     return list(seeds)
+
+
+def applicable_spreads(name, entry):
+    """The metrics keys of the spreads that apply to entry `name`: over test binarization seeds for test
+    data binarized once, over training seeds for a headline entry (`HEADLINE_ENTRIES`)."""
+    keys = []
+    if entry["preprocessing"].get("test_binarize") == "static":
+        keys.append("test_nll_by_binarization_seed")
+    if name in HEADLINE_ENTRIES:
+        keys.append("test_nll_by_training_seed")
+    return keys
 
 
 def binarization_seeds(entry, seeds):

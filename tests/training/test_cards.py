@@ -5,7 +5,7 @@ import os
 import shutil
 
 from vae_zoo import presets
-from vae_zoo.training import cards
+from vae_zoo.training import card_rows, cards, protocol
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CARDS_DIR = os.path.join(REPO, "docs", "model_cards")
@@ -43,3 +43,25 @@ def test_readme_links_every_card():
         assert f"(docs/model_cards/{name}.md)" in readme, (
             f"README's Pretrained zoo section does not link the card of {name}"
         )
+
+
+def test_a_card_tells_a_spread_not_measured_from_one_that_does_not_apply():
+    registry = presets.registry()
+    beta, sentences = registry["beta_vae_fashion_mnist"], registry["lstm_wordnet_sentences"]
+    unmeasured = {k: v for k, v in beta["metrics"].items() if k != "test_nll_by_binarization_seed"}
+    beta_row = card_rows.noise_rows(
+        unmeasured, "n", protocol.applicable_spreads("beta_vae_fashion_mnist", beta)
+    )
+    # a binarized image entry that is not a headline: binarizations still to measure, no second seed
+    assert "; not measured: binarizations; does not apply: training seeds)" in beta_row[-1]
+    assert beta_row[-1].split("| ")[2].startswith("≥ ")  # a lower bound while a spread is missing
+    text = card_rows.noise_rows(
+        sentences["metrics"], "n", protocol.applicable_spreads("lstm_wordnet_sentences", sentences)
+    )
+    assert "(standard error over examples; does not apply: binarizations, training seeds)" in text[-1]
+    assert text[-1].split("| ")[2].startswith("± ")
+    # a headline entry is owed both spreads
+    assert protocol.applicable_spreads("conv_fashion_mnist", registry["conv_fashion_mnist"]) == [
+        "test_nll_by_binarization_seed",
+        "test_nll_by_training_seed",
+    ]
