@@ -8,8 +8,6 @@ beside the older all-token ones, and the `protocol` block.
 from vae_zoo.training import protocol
 
 NOT_RECORDED = "not recorded"
-#: The metrics keys of the NLL's spreads: over test binarization seeds, over training seeds.
-SPREADS = ("test_nll_by_binarization_seed", "test_nll_by_training_seed")
 
 
 def nats(value):
@@ -20,7 +18,7 @@ def count(value):
     return NOT_RECORDED if value is None else f"{value:,}"
 
 
-def noise_rows(m, nll_examples, applicable=SPREADS):
+def noise_rows(m, nll_examples, applicable):
     """The NLL's spread over test binarizations and training seeds, and its combined uncertainty; of the
     spreads not measured, those in `applicable` (metrics keys, `protocol.applicable_spreads`) are "not
     measured", the others "do not apply"."""
