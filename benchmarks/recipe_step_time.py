@@ -3,7 +3,7 @@
 Each variant is the recipe's config with some settings replaced (`--variant NAME JSON`, the JSON
 a mapping of config keys; `model_kwargs` entries are merged into the recipe's). Every process
 builds the model and optimizer exactly as `vae-zoo train` does (`training.run.build_model`,
-`make_optimizer`, the recipe's `compile` settings and precision policy), traces with a warm-up
+`compile_model`, and the recipe's precision policy), traces with a warm-up
 `fit` of `--steps` steps, then times `--repeats` fits of `--steps` steps on the first `--steps`
 batches of the recipe's own training stream, cached (a fresh iterator of the stream itself would
 refill its shuffle buffer at every `fit`), and reports the best. Rounds alternate the variants
@@ -19,6 +19,7 @@ median per-round ratio to the recipe's. The first line is the CPU (`benchmarks/m
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -52,11 +53,7 @@ def one(args):
     keras.utils.set_random_seed(config["seed"])
     data, settings = config_lib.data_kind(config).training_data(config, verbose=False)
     model = run.build_model(config, settings)
-    model.compile(
-        optimizer=run.make_optimizer(config, data["train"]),
-        jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],
-        steps_per_execution=config["steps_per_execution"],
-    )
+    run.compile_model(model, config, data["train"])
     # the first `steps` batches, cached: a new iterator per `fit` would refill the shuffle buffer
     stream = data["train"].take(args.steps).cache().repeat()
     model.fit(stream, steps_per_epoch=args.steps, epochs=1, verbose=0)  # tracing, caches
@@ -139,16 +136,13 @@ def main():
             params[name] = (result["parameters"], result["policy"])
             print(json.dumps({"variant": name, **result}), file=sys.stderr, flush=True)
 
-    def median(values):
-        return sorted(values)[len(values) // 2]
-
     columns = "variant | changes | parameters | policy | ms/step median (min-max) | ratio to recipe"
     print(f"\n| {columns} |")
     print("|---|---|---|---|---|---|")
     base = times["recipe"]
     for name, values in times.items():
-        ratio = median([v / b for v, b in zip(values, base)])
-        spread = f"{median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
+        ratio = statistics.median([v / b for v, b in zip(values, base)])
+        spread = f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
         changes = json.dumps(variants[name]) if variants[name] else "-"
         print(f"| {name} | `{changes}` | {params[name][0]:,} | {params[name][1]} | {spread} | {ratio:.2f} |")
 

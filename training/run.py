@@ -213,6 +213,16 @@ def make_optimizer(config, train):
     return optimizer_class(_learning_rate(config, train), clipnorm=config["clipnorm"])
 
 
+def compile_model(model, config, train):
+    """`model.compile` with the run's optimizer (`make_optimizer`), XLA setting (unset: Keras's "auto")
+    and steps per execution; in the strategy's scope when there is one."""
+    model.compile(
+        optimizer=make_optimizer(config, train),
+        jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],
+        steps_per_execution=config["steps_per_execution"],
+    )
+
+
 def train(config):
     """Runs training for a resolved config (see `vae_zoo.training.config`); returns the metrics dict."""
     import keras
@@ -262,12 +272,7 @@ def train(config):
         model = build_model(config, model_settings)
         if warm_run is not None:  # before BackupAndRestore, which wins when this run itself resumes
             model.load_weights(os.path.join(warm_run, "model.keras"))
-        optimizer = make_optimizer(config, data["train"])
-        model.compile(
-            optimizer=optimizer,
-            jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],
-            steps_per_execution=config["steps_per_execution"],
-        )
+        compile_model(model, config, data["train"])
 
     callbacks = [cb.NaNGuard()]
     if config["kl_annealing"]:

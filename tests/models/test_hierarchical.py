@@ -31,7 +31,12 @@ def trained(fashion_train):
 
 
 def test_hierarchical_family(tmp_path, fashion_train):
-    run_family_test(HierarchicalVAE, {**TINY, "prior": "mixture"}, _images(fashion_train, 8), tmp_path)
+    """The shared checks, with the full-resolution decoder stack on (its layers in the round trip)."""
+    kwargs = {**TINY, "prior": "mixture", "full_resolution_layers": 2}
+    model = run_family_test(HierarchicalVAE, kwargs, _images(fashion_train, 8), tmp_path)
+    names = {layer.name for layer in model.output_network.layers}
+    assert {"full_resolution_in", "full_resolution_0", "full_resolution_1"} <= names
+    assert "full_resolution_in" not in {layer.name for layer in HierarchicalVAE(**TINY).output_network.layers}
 
 
 def test_posterior_density_is_the_change_of_variables_of_its_draws(trained, fashion_train):
@@ -145,6 +150,10 @@ def test_mean_path_is_what_reconstruct_decodes(trained, fashion_train):
         (dict(latent_dims=(2, 2), posterior="full"), "top-layer posterior must be 'diagonal'"),
         (dict(latent_dims=(2, 2), stl=True), "stl=True is not available"),
         (dict(latent_dims=(2, 2), channels=0), "channels must be an integer >= 1, got 0"),
+        (
+            dict(latent_dims=(2, 2), full_resolution_layers=-1),
+            "full_resolution_layers must be an integer >= 0",
+        ),
         (dict(latent_dims=(2, 2), prior={"name": "mixture", "latent_dim": 4}), "prior latent_dim=4"),
     ],
 )

@@ -60,6 +60,9 @@ class HierarchicalVAE(VAE):
         residual_blocks: residual blocks per resolution, in the encoder and in the decoder.
         hidden_units: width of the per-layer features and of the top-down states.
         activation: activation of the hidden layers.
+        full_resolution_layers: residual 3x3 convolutions of `2 * channels` that close the decoder at
+            full resolution (0: none), as ConvHVAE's full-resolution decoder stack (Tomczak & Welling
+            2018).
         posterior: the top layer's posterior head: "diagonal" or "diagonal_batch_norm".
         **kwargs: `VAE` arguments (likelihood, prior, beta, kl, free_bits, objective, ...).
     """
@@ -71,6 +74,9 @@ class HierarchicalVAE(VAE):
         "residual_blocks": FamilyArgument(int, "residual blocks per resolution (default 1)"),
         "hidden_units": FamilyArgument(int, "width of the features and top-down states (default 256)"),
         "activation": FamilyArgument(str, "activation of the hidden layers (default silu)"),
+        "full_resolution_layers": FamilyArgument(
+            int, "residual 3x3 convolutions of 2*channels closing the decoder at full resolution (default 0)"
+        ),
     }
     IW_MAX_ELEMENTS = 2**21
 
@@ -85,15 +91,18 @@ class HierarchicalVAE(VAE):
         hidden_units=256,
         activation="silu",
         posterior="diagonal",
+        full_resolution_layers=0,
         **kwargs,
     ):
         self.latent_dims = self._layer_sizes(latent_dim, latent_dims, stochastic_layers)
-        for name, value, low in (("channels", channels, 1), ("residual_blocks", residual_blocks, 0)):
+        checked = (("channels", channels, 1), ("residual_blocks", residual_blocks, 0))
+        for name, value, low in checked + (("full_resolution_layers", full_resolution_layers, 0),):
             if isinstance(value, bool) or int(value) != value or int(value) < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(hidden_units, bool) or int(hidden_units) < 1:
             raise ValueError(f"hidden_units must be a positive integer, got {hidden_units!r}")
         self.channels, self.residual_blocks = int(channels), int(residual_blocks)
+        self.full_resolution_layers = int(full_resolution_layers)
         self.hidden_units, self.activation = int(hidden_units), activation
         shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
         if len(shape) != 3 or int(shape[0]) % 4 or int(shape[1]) % 4:
@@ -163,25 +172,9 @@ class HierarchicalVAE(VAE):
     def build_decoder(self):
         """The top-down states, the prior and posterior conditionals of the layers below the top, and
         the output network; returns None (`_decode_raw` walks them)."""
-        act, width = self.activation, self.hidden_units
-        self.top_down, self.prior_heads, self.posterior_heads = [], [], []
-        for i, size in enumerate(self.latent_dims[1:], start=1):
-            self.top_down.append(
-                keras.Sequential(
-                    [keras.layers.Dense(width, activation=act), keras.layers.Dense(width, activation=act)],
-                    name=f"top_down_{i}",
-                )
-            )
-            self.prior_heads.append(keras.layers.Dense(2 * size, dtype="float32", name=f"prior_{i}"))
-            self.posterior_heads.append(
-                keras.Sequential(
-                    [
-                        keras.layers.Dense(width, activation=act),
-                        keras.layers.Dense(2 * size, dtype="float32", kernel_initializer="zeros"),
-                    ],
-                    name=f"posterior_{i}",
-                )
-            )
+        self.top_down, self.prior_heads, self.posterior_heads = networks.top_down_networks(
+            self.latent_dims, self.hidden_units, self.activation
+        )
         self.output_network = networks.output_network(
             self.data_shape,
             self.latent_dims[-1] + self.hidden_units,
@@ -190,6 +183,7 @@ class HierarchicalVAE(VAE):
             self.hidden_units,
             self.likelihood.num_params,
             self.activation,
+            self.full_resolution_layers,
         )
         return None
 
@@ -393,6 +387,7 @@ class HierarchicalVAE(VAE):
             residual_blocks=self.residual_blocks,
             hidden_units=self.hidden_units,
             activation=self.activation,
+            full_resolution_layers=self.full_resolution_layers,
         )
         return config
 

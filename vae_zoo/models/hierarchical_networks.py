@@ -1,8 +1,10 @@
-"""The networks of `HierarchicalVAE` (`hierarchical.py`): the convolutional residual bottom-up pass and
-output network. Its top-down states and conditionals are small dense layers built by the family itself.
+"""The networks of `HierarchicalVAE` (`hierarchical.py`): the convolutional residual bottom-up pass, the
+small dense top-down states and conditionals, and the output network.
 
 Resolutions: full, 1/2 and 1/4 (two stride-2 stages), `channels`, `2 * channels`, `2 * channels` wide,
-`residual_blocks` residual blocks at each.
+`residual_blocks` residual blocks at each; the output network may end in a stack of full-resolution
+convolutions (`full_resolution_layers`), where the convolutional HVAE of Tomczak & Welling (2018,
+VampPrior) puts most of its decoder's capacity.
 """
 
 import keras
@@ -37,9 +39,58 @@ def bottom_up(data_shape, channels, residual_blocks, hidden_units, num_layers, a
     return keras.Model(x, keras.layers.Concatenate()(features[::-1]), name="bottom_up")
 
 
-def output_network(data_shape, inputs, channels, residual_blocks, hidden_units, num_params, activation):
+def top_down_networks(latent_dims, hidden_units, activation):
+    """For each layer below the top: its top-down state network ([z_{i-1}, h_{i-1}] -> h_i), its prior
+    head (h_i -> 2 * size, float32) and its posterior head ([h_i, d_i] -> 2 * size, float32, zero
+    output at initialization: q starts as the prior). Returns the three lists."""
+    act, width = activation, hidden_units
+    states, priors, posteriors = [], [], []
+    for i, size in enumerate(latent_dims[1:], start=1):
+        states.append(
+            keras.Sequential(
+                [keras.layers.Dense(width, activation=act), keras.layers.Dense(width, activation=act)],
+                name=f"top_down_{i}",
+            )
+        )
+        priors.append(keras.layers.Dense(2 * size, dtype="float32", name=f"prior_{i}"))
+        posteriors.append(
+            keras.Sequential(
+                [
+                    keras.layers.Dense(width, activation=act),
+                    keras.layers.Dense(2 * size, dtype="float32", kernel_initializer="zeros"),
+                ],
+                name=f"posterior_{i}",
+            )
+        )
+    return states, priors, posteriors
+
+
+def _full_resolution_stack(h, layers, width, activation):
+    """A 1x1 projection to `width` channels, then `layers` residual 3x3 convolutions
+    h + conv(act(h)), each zero-initialized (the stack starts as the projection)."""
+    h = keras.layers.Conv2D(width, 1, name="full_resolution_in")(h)
+    for b in range(layers):
+        r = keras.layers.Activation(activation)(h)
+        r = keras.layers.Conv2D(
+            width, 3, padding="same", kernel_initializer="zeros", name=f"full_resolution_{b}"
+        )(r)
+        h = keras.layers.Add()([h, r])
+    return h
+
+
+def output_network(
+    data_shape,
+    inputs,
+    channels,
+    residual_blocks,
+    hidden_units,
+    num_params,
+    activation,
+    full_resolution_layers=0,
+):
     """`[N, inputs]` (the bottom layer's z and the last top-down state) -> raw likelihood parameters
-    `[N, *data_shape, num_params]` (float32), mirroring `bottom_up`."""
+    `[N, *data_shape, num_params]` (float32), mirroring `bottom_up`, then `full_resolution_layers`
+    residual 3x3 convolutions of `2 * channels` at full resolution when asked."""
     height, width, data_channels = data_shape
     wide = 2 * channels
     z = keras.Input((inputs,))
@@ -51,6 +102,8 @@ def output_network(data_shape, inputs, channels, residual_blocks, hidden_units, 
             h = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation=activation)(h)
         for b in range(residual_blocks):
             h = _residual(h, filters, activation, f"decoder_{stage}_{b}")
+    if full_resolution_layers:
+        h = _full_resolution_stack(h, full_resolution_layers, wide, activation)
     h = keras.layers.Activation(activation)(h)
     h = keras.layers.Conv2D(data_channels * num_params, 3, padding="same", dtype="float32")(h)
     out = keras.layers.Reshape((height, width, data_channels, num_params), dtype="float32")(h)
