@@ -113,6 +113,34 @@ def test_analytic_kl_matches_the_monte_carlo_kl(trained, fashion_train):
     )
 
 
+def test_free_bits_floor_each_lower_dimension_and_a_mixture_top_as_one_group(fashion_train):
+    """Under a top prior that does not factorize, free bits floor the top layer's KL as one group of
+    latent_dims[0] dimensions and each lower dimension on its own (Kingma et al. 2016's groups): the
+    loss's KL is max(top, 3 * fb) + sum_j max(KL_j, fb) over batch means. The old floor on the whole
+    KL total (fb * latent_dim) lets the collapsed lower dimensions hide behind the top layer's KL."""
+    free_bits = 0.25
+    model = HierarchicalVAE(**{**TINY, "prior": "mixture", "free_bits": free_bits})
+    rng = np.random.default_rng(0)
+    for head in model.posterior_heads:  # q away from p in each lower layer's first dimension only
+        kernel, bias = head.layers[-1].get_weights()
+        bias[0] = 1.5  # the shift of the layer's first mean: a KL of about 1.1 nats
+        head.layers[-1].set_weights([rng.normal(0, 0.1, kernel.shape).astype("float32"), bias])
+    x = model.prepare_inputs(_images(fashion_train, 16))
+    terms = model.compute_terms(x, tf.constant([3, 4], tf.int32), num_samples=2)
+    kl, per_dim = terms["kl"].numpy(), terms["kl_per_dim"].numpy()
+    assert per_dim.shape == (16, 7)
+    np.testing.assert_allclose(per_dim.sum(-1), kl, rtol=1e-5)
+    top, lower = per_dim[:, :3].sum(-1), per_dim[:, 3:]
+    np.testing.assert_allclose(per_dim[:, :3], np.repeat(top[:, None] / 3, 3, axis=1), rtol=1e-6)
+    assert top.mean() > 3 * free_bits  # the top group counts its own KL ...
+    active = lower.mean(0) > free_bits
+    assert list(active) == [True, False, True, False], lower.mean(0)  # ... and the lower ones on both sides
+    expected = top + np.where(active, lower, free_bits).sum(-1)
+    penalty = model.kl_penalty(terms["kl"], terms["kl_per_dim"], weight=1.0).numpy()
+    np.testing.assert_allclose(penalty, expected, rtol=1e-5)
+    assert np.all(np.abs(expected - np.maximum(kl, free_bits * 7)) > 1e-3)  # the total's floor differs
+
+
 def test_log_likelihood_bounds_the_elbo_on_every_image(trained, fashion_train):
     x = _images(fashion_train)
     elbo = trained.elbo(x, num_samples=500, seed=1).numpy()

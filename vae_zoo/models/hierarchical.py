@@ -45,10 +45,12 @@ class HierarchicalVAE(VAE):
     all layers) follow. The KL of the ELBO is the top layer's (analytic where TFP has it) plus each
     lower layer's analytic Gaussian KL along the sampled path; `kl="mc"` uses log q - log p for all.
 
-    Training stabilisers: KL warm-up (`vae-zoo train --kl-annealing`, Sønderby et al. 2016) and free
-    bits per latent dimension (`free_bits`, Kingma et al. 2016; on the total when the top prior does
-    not factorize) work as for every family; the zero-initialized residual and posterior outputs
-    start each block as the identity and q equal to p below the top (NVAE's stability measures).
+    Training stabilisers: KL warm-up (`vae-zoo train --kl-annealing`, Sønderby et al. 2016) works as
+    for every family, and free bits (`free_bits`, Kingma et al. 2016) floor each lower layer's KL per
+    dimension and the top layer's per dimension where its prior factorizes, else as one group of
+    `latent_dims[0]` dimensions (`kl_per_dim` then spreads the top layer's KL evenly over them). The
+    zero-initialized residual and posterior outputs start each block as the identity and q equal to p
+    below the top (NVAE's stability measures).
 
     Args:
         input_shape: `(H, W, C)` with H and W divisible by 4.
@@ -351,25 +353,27 @@ class HierarchicalVAE(VAE):
         log_p = [top_p.log_prob(z_top)] + [tf.reduce_sum(d, -1) for d in p_dims]
         log_qz, log_pz = tf.add_n(log_q), tf.add_n(log_p)
         mc = self.kl_mode == "mc"
-        if mc:
-            kl = tf.reduce_mean(log_qz - log_pz, axis=0)
-        else:
-            top_analytic = self._kl_available(top_q, top_p)
-            kl = tfd.kl_divergence(top_q, top_p) if top_analytic else tf.reduce_mean(log_q[0] - log_p[0], 0)
-            for q, p in zip(q_layers, p_layers):
-                kl += tf.reduce_mean(tf.reduce_sum(tfd.kl_divergence(q, p), -1), axis=0)
+        lower = [  # each lower layer's KL per dimension `[B, d_i]`, analytic unless kl="mc"
+            tf.reduce_mean(q - p, 0) if mc else tf.reduce_mean(tfd.kl_divergence(qd, pd), 0)
+            for q, p, qd, pd in zip(q_dims, p_dims, q_layers, p_layers)
+        ]
+        analytic = not mc and self._kl_available(top_q, top_p)
+        top_kl = tfd.kl_divergence(top_q, top_p) if analytic else tf.reduce_mean(log_q[0] - log_p[0], 0)
+        kl = (
+            tf.reduce_mean(log_qz - log_pz, axis=0)
+            if mc
+            else top_kl + tf.add_n([tf.reduce_sum(d, -1) for d in lower])
+        )
         kl_per_dim = None
         if per_dimension and self.posterior.factorized and self.prior.factorized:
             q_top, p_top = self.posterior.marginals(top_params), self.prior.marginals()
-            if mc:
-                dims = [tf.reduce_mean(q_top.log_prob(z_top) - p_top.log_prob(z_top), 0)] + [
-                    tf.reduce_mean(q - p, 0) for q, p in zip(q_dims, p_dims)
-                ]
-            else:
-                dims = [tfd.kl_divergence(q_top, p_top)] + [
-                    tf.reduce_mean(tfd.kl_divergence(q, p), 0) for q, p in zip(q_layers, p_layers)
-                ]
-            kl_per_dim = tf.concat(dims, axis=-1)
+            top = q_top.log_prob(z_top) - p_top.log_prob(z_top)
+            kl_per_dim = tf.concat(
+                [tf.reduce_mean(top, 0) if mc else tfd.kl_divergence(q_top, p_top)] + lower, -1
+            )
+        elif per_dimension:  # the top layer is one free-bits group: its KL spread evenly over its dimensions
+            top = tf.repeat(top_kl[..., None] / self.latent_dims[0], self.latent_dims[0], axis=-1)
+            kl_per_dim = tf.concat([top] + lower, axis=-1)
         return {
             "log_px_z": log_px_z,
             "log_pz": log_pz if densities or mc else None,
