@@ -215,7 +215,8 @@ def make_optimizer(config, train):
 
 def compile_model(model, config, train):
     """`model.compile` with the run's optimizer (`make_optimizer`), XLA setting (unset: Keras's "auto")
-    and steps per execution; in the strategy's scope when there is one."""
+    and steps per execution. Under a distribution strategy, call it inside `strategy.scope()` (the
+    optimizer's variables are created there)."""
     model.compile(
         optimizer=make_optimizer(config, train),
         jit_compile="auto" if config["jit_compile"] is None else config["jit_compile"],

@@ -367,10 +367,11 @@ class HierarchicalVAE(VAE):
         kl_per_dim = None
         if per_dimension and self.posterior.factorized and self.prior.factorized:
             q_top, p_top = self.posterior.marginals(top_params), self.prior.marginals()
-            top = q_top.log_prob(z_top) - p_top.log_prob(z_top)
-            kl_per_dim = tf.concat(
-                [tf.reduce_mean(top, 0) if mc else tfd.kl_divergence(q_top, p_top)] + lower, -1
-            )
+            if mc:
+                top = tf.reduce_mean(q_top.log_prob(z_top) - p_top.log_prob(z_top), 0)
+            else:
+                top = tfd.kl_divergence(q_top, p_top)
+            kl_per_dim = tf.concat([top] + lower, axis=-1)
         elif per_dimension:  # the top layer is one free-bits group: its KL spread evenly over its dimensions
             top = tf.repeat(top_kl[..., None] / self.latent_dims[0], self.latent_dims[0], axis=-1)
             kl_per_dim = tf.concat([top] + lower, axis=-1)
