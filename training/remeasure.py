@@ -3,6 +3,7 @@
     python -m vae_zoo.training.remeasure NAME --registry vae_zoo/presets/registry.json \\
         --num-samples 5000 [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2] \\
         [--seed-runs RUN_SEED_1 ...] [--baseline BASELINE.json] [--resume-dir DIR]
+    python -m vae_zoo.training.remeasure NAME --registry ... --seed-runs RUN_SEED_1 ... --seed-runs-only
 
 Builds the entry's model and loads its weights through the preset loader
 (`weights/` beside the registry, SHA-256 checked against the entry), rebuilds
@@ -17,7 +18,8 @@ its baseline where the baseline's per-example NLLs are kept (`--baseline` replac
 the baseline by one measured again, as publish's `--baseline`), and nothing
 else (`--seed-runs` adds finished runs of the entry's recipe, as it is now,
 with other training seeds, measured on the same test images with the same
-estimate, as publish's `--seed-runs` does): the weights, config, recipe,
+estimate, as publish's `--seed-runs` does; with `--seed-runs-only` they are
+measured alone and added to the recorded figures, `add_seed_runs`): the weights, config, recipe,
 environment, the other entries and the file's formatting stay as they were. The registry is read
 again just before it is written, so entries re-measured in parallel do not
 undo each other. Afterwards regenerate the model cards
@@ -32,6 +34,10 @@ import sys
 import time
 
 from vae_zoo.training import measure, publish
+
+#: The default of remeasure's own measurement options, told apart from a value given (`--mi-examples all`
+#: is None).
+NOT_GIVEN = object()
 
 
 def remeasure(
@@ -133,6 +139,67 @@ def remeasure(
     return metrics
 
 
+def add_seed_runs(name, registry_file, seed_runs, resume_dir=None):
+    """Measures only `seed_runs` (other training seeds of entry `name`'s recipe) and adds them to the entry's
+    training-seed spread; returns the entry's metrics. Every other figure stays as recorded.
+
+    Each run is measured as `remeasure`'s `seed_runs` are, on the entry's recorded test examples with its
+    recorded estimate (`metrics.test_nll_num_samples`, importance samples seeded by the entry's seed); the
+    entry's own value is the mean of its kept per-example NLLs (`metrics.test_nll_per_example_file`), so its
+    weights are not evaluated on the test split again and the protocol's `test_evaluations` stays. Seeds
+    already in the spread stay, and `evaluation_command` becomes the re-measure that reproduces all of it."""
+    import numpy as np
+
+    from vae_zoo import kinds, presets
+    from vae_zoo.training import protocol
+
+    entry = presets.entry(name, registry_file)
+    recorded = entry.get("metrics", {})
+    missing = [k for k in ("test_nll_per_example_file", "test_nll_num_samples") if k not in recorded]
+    if missing:
+        raise ValueError(
+            f"adding training seeds alone reuses entry {name!r}'s recorded per-example test NLLs, but its "
+            f"metrics lack {', '.join(missing)}: measure it again with its --seed-runs instead"
+        )
+    earlier = dict(recorded.get("test_nll_by_training_seed", {}).get("values", {}))
+    recipe_config, seed_runs = recipe_seed_runs(entry, seed_runs)
+    repeated = [run for run, other, _ in seed_runs if str(other["seed"]) in earlier]
+    if repeated:
+        raise ValueError(
+            f"--seed-runs {' '.join(repeated)}: training seed already in entry {name!r}'s spread "
+            f"(seeds {', '.join(sorted(earlier))}); expected runs with new seeds"
+        )
+    main_ll = -np.load(os.path.join(os.path.dirname(registry_file), recorded["test_nll_per_example_file"]))
+    model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
+    x = kinds.preset_data(entry, model)
+    command = entry["evaluation_command"].split(" --seed-runs ")
+    runs = [*(command[1].split() if len(command) > 1 else []), *(run for run, _, _ in seed_runs)]
+    command = f"{command[0]} --seed-runs {' '.join(runs)}"
+    start = time.time()
+    spread = protocol.seed_spread(
+        recipe_config, main_ll, seed_runs, x, recorded["test_nll_num_samples"], command, resume_dir
+    )
+    # the seeds measured before keep their recorded values; the entry's own is its recorded test_nll
+    earlier.setdefault(str(recipe_config["seed"]), recorded["test_nll"])
+    values = {int(seed): value for seed, value in {**spread["values"], **earlier}.items()}
+
+    registry = presets.registry(registry_file, resolve=False)  # fresh, as remeasure writes it
+    current = registry.get(name)
+    if current is None or current["weights"] != entry["weights"] or current["metrics"] != recorded:
+        raise RuntimeError(
+            f"entry {name!r} of {registry_file} was removed, got other weights or was measured again while "
+            "its seed runs were measured; nothing was written"
+        )
+    metrics = current["metrics"]
+    metrics["test_nll_by_training_seed"] = protocol.spread(dict(sorted(values.items())))
+    metrics["evaluation_seconds"] = round(metrics.get("evaluation_seconds", 0.0) + time.time() - start, 1)
+    if "protocol" in current:
+        current["protocol"]["training_seeds"] = sorted(values)
+    current["evaluation_command"] = command
+    publish.write_registry(registry_file, registry)
+    return metrics
+
+
 def recipe_seed_runs(entry, runs):
     """(the entry's recipe resolved now, `protocol.check_seed_runs` of `runs` against it); refuses
     (ValueError) runs for an entry without a recipe file, or a run that repeats the entry's training
@@ -159,7 +226,8 @@ def main(argv=None):
         required=True,
         help="the registry.json holding the entry (weights in weights/ beside it)",
     )
-    measure.add_measure_arguments(parser)
+    measure.add_measure_arguments(parser, num_samples_default=None)  # None: not given (5000)
+    parser.set_defaults(mi_examples=NOT_GIVEN)  # not None: None is "all"
     measure.add_binarization_seeds_argument(parser)
     measure.add_resume_argument(parser)
     parser.add_argument(
@@ -176,19 +244,47 @@ def main(argv=None):
         help="a baseline measured again on the same test examples (JSON as publish's --baseline, e.g. "
         "benchmarks/sentence_vae.py's language_model.json): replaces the entry's, paired with the new NLLs",
     )
+    parser.add_argument(
+        "--seed-runs-only",
+        action="store_true",
+        help="measure only the --seed-runs, with the entry's recorded estimate on its recorded test examples, "
+        "and add them to its training-seed spread; every other figure stays (no other measurement option)",
+    )
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
-    metrics = remeasure(
-        args.name,
-        registry_file,
-        args.num_samples,
-        args.nll_examples,
-        args.mi_examples,
-        args.binarization_seeds,
-        args.seed_runs,
-        measure.resume_dir(args.resume_dir),
-        args.baseline,
-    )
+    if args.seed_runs_only:
+        given = [
+            flag
+            for flag, value in (
+                ("--num-samples", args.num_samples),
+                ("--nll-examples", args.nll_examples),
+                ("--mi-examples", None if args.mi_examples is NOT_GIVEN else True),
+                ("--binarization-seeds", args.binarization_seeds),
+                ("--baseline", args.baseline),
+            )
+            if value is not None
+        ]
+        if given or not args.seed_runs:
+            raise ValueError(
+                "--seed-runs-only measures the --seed-runs alone with the entry's recorded estimate: expected "
+                "--seed-runs RUN... and no other measurement option, got "
+                + (", ".join(given) if given else "no --seed-runs")
+            )
+        metrics = add_seed_runs(
+            args.name, registry_file, args.seed_runs, measure.resume_dir(args.resume_dir)
+        )
+    else:
+        metrics = remeasure(
+            args.name,
+            registry_file,
+            5000 if args.num_samples is None else args.num_samples,
+            args.nll_examples,
+            measure.MI_EXAMPLES if args.mi_examples is NOT_GIVEN else args.mi_examples,
+            args.binarization_seeds,
+            args.seed_runs,
+            measure.resume_dir(args.resume_dir),
+            args.baseline,
+        )
     print(json.dumps({args.name: metrics}, indent=2))
     print(
         "now regenerate the model cards (python -m vae_zoo.training.cards) and update the entry's row of "

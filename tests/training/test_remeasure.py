@@ -108,6 +108,61 @@ def test_remeasure_adds_runs_of_the_recipe_with_other_training_seeds(published, 
     assert registry.read_text() == text
 
 
+def test_seed_runs_only_adds_training_seeds_and_keeps_every_other_figure(published, tmp_path):
+    source, _ = published
+    registry = copied_registry(source, tmp_path)
+    argv = ["tiny", "--registry", str(registry)]
+    published_entry = presets.entry("tiny", str(registry))
+    assert "test_nll_by_training_seed" not in published_entry["metrics"]
+    k = published_entry["metrics"]["test_nll_num_samples"]
+    n = published_entry["metrics"]["test_nll_num_examples"]
+    assert (k, n) != (5000, 10000)  # the recorded estimate, not the defaults, is what a wrong run would miss
+    before = published_entry
+    for seed, earlier_seeds in ((9, [SEED]), (11, [SEED, 9])):
+        other = seed_run(tmp_path / f"seed{seed}", seed)
+        assert remeasure.main([*argv, "--seed-runs", str(tmp_path / f"seed{seed}"), "--seed-runs-only"]) == 0
+        after = presets.entry("tiny", str(registry))
+        # the recorded estimate on the recorded examples of the entry's binarization
+        ll = evaluation.log_likelihood(
+            other, binarized_test_images(SEED)[:n], num_samples=k, seed=SEED, progress=False
+        )
+        by_seed = after["metrics"]["test_nll_by_training_seed"]
+        assert by_seed["values"][str(seed)] == pytest.approx(-ll.mean(), rel=1e-6)
+        assert abs(by_seed["values"][str(seed)] - by_seed["values"][str(SEED)]) > 0.1
+        # the seeds measured before keep their values; the entry's own is its recorded NLL
+        earlier = before["metrics"].get("test_nll_by_training_seed", {}).get("values", {})
+        assert {s: by_seed["values"][s] for s in earlier} == earlier
+        assert by_seed["values"][str(SEED)] == published_entry["metrics"]["test_nll"]
+        assert by_seed["sd"] == pytest.approx(np.std(list(by_seed["values"].values()), ddof=1), rel=1e-5)
+        # nothing else is measured again: the entry's weights had no further look at the test split
+        unchanged = ("test_nll_by_training_seed", "evaluation_seconds")
+        assert {k: v for k, v in after["metrics"].items() if k not in unchanged} == {
+            k: v for k, v in before["metrics"].items() if k not in unchanged
+        }
+        assert after["protocol"]["test_evaluations"] == before["protocol"]["test_evaluations"]
+        assert after["protocol"]["training_seeds"] == [*earlier_seeds, seed]
+        assert after["evaluation_command"] == (
+            published_entry["evaluation_command"] + f" --seed-runs {tmp_path / 'seed9'}"
+            + ("" if seed == 9 else f" {tmp_path / 'seed11'}")
+        )
+        recorded = json.loads((tmp_path / f"seed{seed}" / "metrics.json").read_text())["test_evaluations"]
+        assert len(recorded) == 1 and recorded[0]["command"] == after["evaluation_command"]
+        before = after
+
+    # a seed already in the spread, a measurement option, or no run is refused before anything is measured
+    text = registry.read_text()
+    with pytest.raises(ValueError, match="training seed already in entry 'tiny'"):
+        remeasure.main([*argv, "--seed-runs", str(tmp_path / "seed9"), "--seed-runs-only"])
+    with pytest.raises(ValueError, match="no other measurement option, got --num-samples, --mi-examples"):
+        remeasure.main(
+            [*argv, "--seed-runs", str(tmp_path / "seed9"), "--seed-runs-only"]
+            + ["--num-samples", "2", "--mi-examples", "all"]
+        )
+    with pytest.raises(ValueError, match="got no --seed-runs"):
+        remeasure.main([*argv, "--seed-runs-only"])
+    assert registry.read_text() == text
+
+
 def test_remeasure_replaces_the_baseline_and_pairs_it(published, tmp_path):
     source, _ = published
     registry = copied_registry(source, tmp_path)
