@@ -178,6 +178,8 @@ def test_mean_path_is_what_reconstruct_decodes(trained, fashion_train):
         (dict(latent_dims=(2, 2), posterior="full"), "top-layer posterior must be 'diagonal'"),
         (dict(latent_dims=(2, 2), stl=True), "stl=True is not available"),
         (dict(latent_dims=(2, 2), channels=0), "channels must be an integer >= 1, got 0"),
+        (dict(latent_dims=(2, 2), hidden_units=8.5), "hidden_units must be an integer >= 1, got 8.5"),
+        (dict(latent_dims=(2, 2), residual_blocks="1"), "residual_blocks must be an integer >= 0, got '1'"),
         (
             dict(latent_dims=(2, 2), full_resolution_layers=-1),
             "full_resolution_layers must be an integer >= 0",
@@ -187,7 +189,12 @@ def test_mean_path_is_what_reconstruct_decodes(trained, fashion_train):
 )
 def test_bad_settings_are_refused_before_any_step(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        HierarchicalVAE((28, 28, 1), hidden_units=8, channels=kwargs.pop("channels", 2), **kwargs)
+        HierarchicalVAE(
+            (28, 28, 1),
+            hidden_units=kwargs.pop("hidden_units", 8),
+            channels=kwargs.pop("channels", 2),
+            **kwargs,
+        )
 
 
 def test_input_shape_must_halve_twice():

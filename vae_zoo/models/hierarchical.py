@@ -96,22 +96,12 @@ class HierarchicalVAE(VAE):
         full_resolution_layers=0,
         **kwargs,
     ):
-        self.latent_dims = self._layer_sizes(latent_dim, latent_dims, stochastic_layers)
-        checked = (("channels", channels, 1), ("residual_blocks", residual_blocks, 0))
-        for name, value, low in checked + (("full_resolution_layers", full_resolution_layers, 0),):
-            if isinstance(value, bool) or int(value) != value or int(value) < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if isinstance(hidden_units, bool) or int(hidden_units) < 1:
-            raise ValueError(f"hidden_units must be a positive integer, got {hidden_units!r}")
-        self.channels, self.residual_blocks = int(channels), int(residual_blocks)
-        self.full_resolution_layers = int(full_resolution_layers)
-        self.hidden_units, self.activation = int(hidden_units), activation
-        shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
-        if len(shape) != 3 or int(shape[0]) % 4 or int(shape[1]) % 4:
-            raise ValueError(
-                "HierarchicalVAE expects input_shape (height, width, channels) with height and width "
-                f"divisible by 4 (two stride-2 stages), got {input_shape!r}"
-            )
+        self.latent_dims = networks.layer_sizes(latent_dim, latent_dims, stochastic_layers)
+        networks.check_input_shape(input_shape)
+        self.channels, self.residual_blocks, self.hidden_units, self.full_resolution_layers = (
+            networks.check_widths(channels, residual_blocks, hidden_units, full_resolution_layers)
+        )
+        self.activation = activation
         head = dists.get_posterior(posterior, self.latent_dims[0])
         if type(head) is not dists.DiagonalGaussianPosterior:
             raise ValueError(
@@ -121,34 +111,6 @@ class HierarchicalVAE(VAE):
         if kwargs.get("stl"):
             raise ValueError("stl=True is not available for HierarchicalVAE; use kl='mc' or 'auto'")
         super().__init__(input_shape, sum(self.latent_dims), posterior=head, **kwargs)
-
-    @staticmethod
-    def _layer_sizes(latent_dim, latent_dims, layers):
-        """The layers' sizes, top first, from `latent_dims`, or `latent_dim` split in `layers` (2)."""
-        if layers is not None and (isinstance(layers, bool) or int(layers) != layers or int(layers) < 2):
-            raise ValueError(f"stochastic_layers must be an integer >= 2, got {layers!r}")
-        if latent_dims is None:
-            layers = 2 if layers is None else int(layers)
-            if latent_dim is None or int(latent_dim) < layers or int(latent_dim) % layers:
-                raise ValueError(
-                    f"HierarchicalVAE splits latent_dim into {layers} equal stochastic layers: it must be "
-                    f"a multiple of {layers}, got latent_dim={latent_dim!r} (or pass latent_dims, top first)"
-                )
-            return (int(latent_dim) // layers,) * layers
-        sizes = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
-        if len(sizes) < 2 or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in sizes):
-            raise ValueError(
-                f"latent_dims must list at least two positive layer sizes (top first), got {latent_dims!r}"
-            )
-        sizes = tuple(int(s) for s in sizes)
-        if latent_dim is not None and int(latent_dim) != sum(sizes):
-            raise ValueError(
-                f"latent_dim ({latent_dim!r}) must equal sum(latent_dims) = {sum(sizes)} "
-                f"for latent_dims {list(sizes)}; pass one of them"
-            )
-        if layers is not None and int(layers) != len(sizes):
-            raise ValueError(f"stochastic_layers={layers!r} but latent_dims lists {len(sizes)} layers")
-        return sizes
 
     @property
     def head_latent_dim(self):

@@ -4,10 +4,66 @@ small dense top-down states and conditionals, and the output network.
 Resolutions: full, 1/2 and 1/4 (two stride-2 stages), `channels`, `2 * channels`, `2 * channels` wide,
 `residual_blocks` residual blocks at each; the output network may end in a stack of full-resolution
 convolutions (`full_resolution_layers`), where the convolutional HVAE of Tomczak & Welling (2018,
-VampPrior) puts most of its decoder's capacity.
+VampPrior) puts most of its decoder's capacity. The architecture's arguments are checked here, before
+anything is built.
 """
 
+import numbers
+
 import keras
+
+
+def layer_sizes(latent_dim, latent_dims, layers):
+    """The layers' sizes, top first, from `latent_dims`, or `latent_dim` split in `layers` (2)."""
+    if layers is not None and (isinstance(layers, bool) or int(layers) != layers or int(layers) < 2):
+        raise ValueError(f"stochastic_layers must be an integer >= 2, got {layers!r}")
+    if latent_dims is None:
+        layers = 2 if layers is None else int(layers)
+        if latent_dim is None or int(latent_dim) < layers or int(latent_dim) % layers:
+            raise ValueError(
+                f"HierarchicalVAE splits latent_dim into {layers} equal stochastic layers: it must be "
+                f"a multiple of {layers}, got latent_dim={latent_dim!r} (or pass latent_dims, top first)"
+            )
+        return (int(latent_dim) // layers,) * layers
+    sizes = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
+    if len(sizes) < 2 or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in sizes):
+        raise ValueError(
+            f"latent_dims must list at least two positive layer sizes (top first), got {latent_dims!r}"
+        )
+    sizes = tuple(int(s) for s in sizes)
+    if latent_dim is not None and int(latent_dim) != sum(sizes):
+        raise ValueError(
+            f"latent_dim ({latent_dim!r}) must equal sum(latent_dims) = {sum(sizes)} "
+            f"for latent_dims {list(sizes)}; pass one of them"
+        )
+    if layers is not None and int(layers) != len(sizes):
+        raise ValueError(f"stochastic_layers={layers!r} but latent_dims lists {len(sizes)} layers")
+    return sizes
+
+
+def check_input_shape(input_shape):
+    """Refuses (ValueError) an `input_shape` that is not `(H, W, C)` with H and W divisible by 4."""
+    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
+    if len(shape) != 3 or int(shape[0]) % 4 or int(shape[1]) % 4:
+        raise ValueError(
+            "HierarchicalVAE expects input_shape (height, width, channels) with height and width "
+            f"divisible by 4 (two stride-2 stages), got {input_shape!r}"
+        )
+
+
+def check_widths(channels, residual_blocks, hidden_units, full_resolution_layers):
+    """`(channels, residual_blocks, hidden_units, full_resolution_layers)` as ints; refuses (ValueError)
+    a non-integer, channels or hidden_units below 1, or a negative count."""
+    checked = (
+        ("channels", channels, 1),
+        ("residual_blocks", residual_blocks, 0),
+        ("hidden_units", hidden_units, 1),
+        ("full_resolution_layers", full_resolution_layers, 0),
+    )
+    for name, value, low in checked:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return tuple(int(value) for _, value, _ in checked)
 
 
 def _residual(x, channels, activation, name):
