@@ -74,6 +74,7 @@ def _model_facts(model_class, config_json):
     model = presets.model_class(model_class).from_config(json.loads(config_json))
     return {
         "latent_dim": model.latent_dim,
+        "latent_dims": getattr(model, "latent_dims", None),  # the stochastic layers' sizes, top first
         "likelihood": type(model.likelihood).__name__,
         "posterior": type(model.posterior).__name__,
         "prior": type(model.prior).__name__,
@@ -124,6 +125,15 @@ def _data_section(entry, metrics):
     return lines
 
 
+def kl_by_layer_row(m, latent_dims, examples):
+    """The card's row of a hierarchy's KL by stochastic layer (`evaluation.kl_by_layer`), top first."""
+    values = "; ".join(
+        f"{nats(kl)} ({'its prior is not per dimension' if n is None else f'{n} of {d}'})"
+        for kl, n, d in zip(m["kl_per_layer"], m["kl_units_per_layer"], latent_dims)
+    )
+    return f"| KL by stochastic layer, top first (dimensions with KL > 0.01) | {values} | {examples} |"
+
+
 def _metrics_section(name, entry, model):
     m = entry["metrics"]
     kind = kinds.kind_of_entry(entry)
@@ -171,6 +181,8 @@ def _metrics_section(name, entry, model):
         f"{NOT_RECORDED if active is None else f'{active} of {latent_dim}'} | "
         f"{'—' if active is None else nll_examples} |"
     )
+    if m.get("kl_per_layer"):  # several stochastic layers: the posterior's use of each
+        lines.append(kl_by_layer_row(m, model["latent_dims"], nll_examples))
     mi, n_mi = m.get("mutual_information"), m.get("mutual_information_num_examples")
     ceiling = ""
     if n_mi:

@@ -85,6 +85,11 @@ def measure(
         if report["kl_per_dimension"]
         else None,
     }
+    if "kl_per_layer" in report:  # several stochastic layers: where the KL goes
+        metrics.update(
+            kl_per_layer=[round(v, 4) for v in report["kl_per_layer"]],
+            kl_units_per_layer=report["kl_units_per_layer"],
+        )
     if "perplexity" in report:
         metrics.update(perplexity=report["perplexity"], tokens=report["tokens"])
     if sentences is not None:  # the kind's own numbers (sentences: word level) on what it read besides x

@@ -247,8 +247,9 @@ def main(argv=None):
     parser.add_argument(
         "--seed-runs-only",
         action="store_true",
-        help="measure only the --seed-runs, with the entry's recorded estimate on its recorded test examples, "
-        "and add them to its training-seed spread; every other figure stays (no other measurement option)",
+        help="measure only the --seed-runs, with the entry's recorded estimate on its recorded test "
+        "examples, and add them to its training-seed spread; every other figure stays (no other "
+        "measurement option)",
     )
     args = parser.parse_args(argv)
     registry_file = publish.registry_path(args.registry)
@@ -266,13 +267,11 @@ def main(argv=None):
         ]
         if given or not args.seed_runs:
             raise ValueError(
-                "--seed-runs-only measures the --seed-runs alone with the entry's recorded estimate: expected "
-                "--seed-runs RUN... and no other measurement option, got "
+                "--seed-runs-only measures the --seed-runs alone with the entry's recorded estimate: "
+                "expected --seed-runs RUN... and no other measurement option, got "
                 + (", ".join(given) if given else "no --seed-runs")
             )
-        metrics = add_seed_runs(
-            args.name, registry_file, args.seed_runs, measure.resume_dir(args.resume_dir)
-        )
+        metrics = add_seed_runs(args.name, registry_file, args.seed_runs, measure.resume_dir(args.resume_dir))
     else:
         metrics = remeasure(
             args.name,

@@ -237,6 +237,27 @@ def _posterior_statistics(model, x, batch_size, seed):
     return {key: np.concatenate(values) for key, values in stats.items()}
 
 
+def kl_by_layer(model, kl_per_dim):
+    """`kl_per_layer` (the average KL of each stochastic layer, top first) and `kl_units_per_layer`
+    (per layer, the dimensions whose average KL exceeds `ACTIVE_UNIT_THRESHOLD` nats; None for a layer
+    whose prior does not factorize, as a VampPrior at the top) of a model with several stochastic layers
+    (`latent_dims`); `{}` for one layer. `kl_per_dim` `[N, latent_dim]`: the layers' KL along the sampled
+    path, each layer's dimensions summing to its KL. The KL counts the posterior's use of a layer, where the
+    active-unit count (Cov_x E_q[z_d]) counts a layer's conditional mean moving with the layers above."""
+    sizes = getattr(model, "latent_dims", None)
+    if sizes is None or len(sizes) < 2:
+        return {}
+    layers = np.split(kl_per_dim.mean(axis=0), np.cumsum(sizes)[:-1])
+    per_dimension = [model.prior.factorized] + [True] * (len(sizes) - 1)  # each lower dim is its own group
+    return {
+        "kl_per_layer": [float(layer.sum()) for layer in layers],
+        "kl_units_per_layer": [
+            int((layer > ACTIVE_UNIT_THRESHOLD).sum()) if exact else None
+            for layer, exact in zip(layers, per_dimension)
+        ],
+    }
+
+
 def mutual_information(model, x, seed=0, block=256):
     """Index-code mutual information I(x; z) under q(x, z) = p_data(x) q(z|x), in nats.
 
@@ -303,7 +324,8 @@ def evaluate_model(
     over examples: std of the per-example log p(x) estimates, ddof=1, over
     sqrt(num_examples); None for a single example), `kl_per_dimension` (None when
     q or p does not factorize), `posterior_mean_variance` (Cov_x E_q[z_d]),
-    `active_units`, `active_unit_threshold`, `mutual_information` and
+    `active_units`, `active_unit_threshold`, `kl_per_layer` and `kl_units_per_layer` (models with
+    several stochastic layers, `kl_by_layer`), `mutual_information` and
     `marginal_kl` (ELBO surgery, on the first `mi_examples` examples, None for
     all of them; `mi_examples` in the report is the number used). `kl_mi_examples`
     is the average KL on the same examples, so `kl_mi_examples = mutual_information + marginal_kl`.
@@ -358,6 +380,7 @@ def evaluate_model(
         "negative_log_likelihood": float(-ll.mean()),
         "negative_log_likelihood_standard_error": standard_error(ll),
         "kl_per_dimension": stats["kl_per_dim"].mean(axis=0).tolist() if factorized else None,
+        **kl_by_layer(model, stats["kl_per_dim"]),
         "posterior_mean_variance": variance.tolist(),
         "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum()),
         "active_unit_threshold": ACTIVE_UNIT_THRESHOLD,

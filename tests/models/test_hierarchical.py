@@ -166,6 +166,32 @@ def test_mean_path_is_what_reconstruct_decodes(trained, fashion_train):
     assert outputs["stddev"].shape == (6, 7) and float(tf.reduce_min(outputs["stddev"])) > 0
 
 
+def test_evaluation_reports_where_the_kl_goes(trained, fashion_train):
+    """`kl_per_layer` adds up to the KL, top first; a fresh model's layers below the top equal their
+    prior (zero-initialized posterior heads), so all of its KL is the top layer's."""
+    from vae_zoo import evaluation
+
+    x = _images(fashion_train, 32)
+    keras.utils.set_random_seed(0)
+    fresh = HierarchicalVAE(**TINY)
+    report = evaluation.evaluate_model(fresh, x, num_samples=2, mi_examples=8, progress=False)
+    assert report["kl_per_layer"][0] == pytest.approx(report["kl"], rel=1e-5) and report["kl"] > 0.01
+    assert report["kl_per_layer"][1:] == pytest.approx([0.0, 0.0], abs=1e-5)
+    assert report["kl_units_per_layer"][1:] == [0, 0]
+    assert 1 <= report["kl_units_per_layer"][0] <= 3  # a normal prior at the top: counted per dimension
+    report = evaluation.evaluate_model(trained, x, num_samples=2, mi_examples=8, progress=False)
+    assert sum(report["kl_per_layer"]) == pytest.approx(report["kl"], rel=1e-4)
+    assert min(report["kl_per_layer"][1:]) > 1e-3  # trained: q differs from p below the top
+    vamp = HierarchicalVAE(**{**TINY, "prior": {"name": "vamp", "num_components": 3}})
+    report = evaluation.evaluate_model(vamp, x, num_samples=2, mi_examples=8, progress=False)
+    assert report["kl_units_per_layer"][0] is None  # a VampPrior's KL is not per dimension
+    # one stochastic layer: nothing by layer
+    from vae_zoo.models import DenseVAE
+
+    dense = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
+    assert "kl_per_layer" not in evaluation.evaluate_model(dense, x, num_samples=2, progress=False)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -65,3 +65,12 @@ def test_a_card_tells_a_spread_not_measured_from_one_that_does_not_apply():
         "test_nll_by_binarization_seed",
         "test_nll_by_training_seed",
     ]
+
+
+def test_a_hierarchy_card_shows_where_its_kl_goes():
+    m = {"kl_per_layer": [11.934, 3.186], "kl_units_per_layer": [None, 3]}
+    row = cards.kl_by_layer_row(m, (32, 32), "all 10,000")
+    assert row == (
+        "| KL by stochastic layer, top first (dimensions with KL > 0.01) | 11.93 (its prior is not per "
+        "dimension); 3.19 (3 of 32) | all 10,000 |"
+    )

@@ -142,7 +142,8 @@ def test_seed_runs_only_adds_training_seeds_and_keeps_every_other_figure(publish
         assert after["protocol"]["test_evaluations"] == before["protocol"]["test_evaluations"]
         assert after["protocol"]["training_seeds"] == [*earlier_seeds, seed]
         assert after["evaluation_command"] == (
-            published_entry["evaluation_command"] + f" --seed-runs {tmp_path / 'seed9'}"
+            published_entry["evaluation_command"]
+            + f" --seed-runs {tmp_path / 'seed9'}"
             + ("" if seed == 9 else f" {tmp_path / 'seed11'}")
         )
         recorded = json.loads((tmp_path / f"seed{seed}" / "metrics.json").read_text())["test_evaluations"]

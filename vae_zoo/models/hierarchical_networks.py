@@ -61,7 +61,8 @@ def check_widths(channels, residual_blocks, hidden_units, full_resolution_layers
         ("full_resolution_layers", full_resolution_layers, 0),
     )
     for name, value, low in checked:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value or value < low:
+        integer = isinstance(value, numbers.Real) and not isinstance(value, bool) and int(value) == value
+        if not integer or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return tuple(int(value) for _, value, _ in checked)
 
