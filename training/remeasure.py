@@ -35,8 +35,7 @@ import time
 
 from vae_zoo.training import measure, publish
 
-#: The default of remeasure's own measurement options, told apart from a value given (`--mi-examples all`
-#: is None).
+#: The default of remeasure's own example counts, told apart from a value given (`all` is None).
 NOT_GIVEN = object()
 
 
@@ -144,10 +143,11 @@ def add_seed_runs(name, registry_file, seed_runs, resume_dir=None):
     training-seed spread; returns the entry's metrics. Every other figure stays as recorded.
 
     Each run is measured as `remeasure`'s `seed_runs` are, on the entry's recorded test examples with its
-    recorded estimate (`metrics.test_nll_num_samples`, importance samples seeded by the entry's seed); the
-    entry's own value is the mean of its kept per-example NLLs (`metrics.test_nll_per_example_file`), so its
-    weights are not evaluated on the test split again and the protocol's `test_evaluations` stays. Seeds
-    already in the spread stay, and `evaluation_command` becomes the re-measure that reproduces all of it."""
+    recorded estimate (`metrics.test_nll_num_samples`, importance samples seeded by the entry's seed, the
+    examples of its kept per-example NLLs, `metrics.test_nll_per_example_file`); the entry's own value is its
+    recorded `test_nll`, so its weights are not evaluated on the test split again and the protocol's
+    `test_evaluations` stays. Seeds already in the spread keep their values. `evaluation_command` becomes the
+    recorded command, then (`&&`) this one, which is also what each run records as its test evaluation."""
     import numpy as np
 
     from vae_zoo import kinds, presets
@@ -172,9 +172,11 @@ def add_seed_runs(name, registry_file, seed_runs, resume_dir=None):
     main_ll = -np.load(os.path.join(os.path.dirname(registry_file), recorded["test_nll_per_example_file"]))
     model = presets.loader.build_registered(name, registry_file=registry_file)  # SHA-256 checked
     x = kinds.preset_data(entry, model)
-    command = entry["evaluation_command"].split(" --seed-runs ")
-    runs = [*(command[1].split() if len(command) > 1 else []), *(run for run, _, _ in seed_runs)]
-    command = f"{command[0]} --seed-runs {' '.join(runs)}"
+    command = (
+        f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY --seed-runs "
+        + " ".join(run for run, _, _ in seed_runs)
+        + " --seed-runs-only"
+    )
     start = time.time()
     spread = protocol.seed_spread(
         recipe_config, main_ll, seed_runs, x, recorded["test_nll_num_samples"], command, resume_dir
@@ -195,7 +197,7 @@ def add_seed_runs(name, registry_file, seed_runs, resume_dir=None):
     metrics["evaluation_seconds"] = round(metrics.get("evaluation_seconds", 0.0) + time.time() - start, 1)
     if "protocol" in current:
         current["protocol"]["training_seeds"] = sorted(values)
-    current["evaluation_command"] = command
+    current["evaluation_command"] = f"{current['evaluation_command']} && {command}"
     publish.write_registry(registry_file, registry)
     return metrics
 
@@ -227,7 +229,7 @@ def main(argv=None):
         help="the registry.json holding the entry (weights in weights/ beside it)",
     )
     measure.add_measure_arguments(parser, num_samples_default=None)  # None: not given (5000)
-    parser.set_defaults(mi_examples=NOT_GIVEN)  # not None: None is "all"
+    parser.set_defaults(nll_examples=NOT_GIVEN, mi_examples=NOT_GIVEN)  # not None: None is "all"
     measure.add_binarization_seeds_argument(parser)
     measure.add_resume_argument(parser)
     parser.add_argument(
@@ -258,7 +260,7 @@ def main(argv=None):
             flag
             for flag, value in (
                 ("--num-samples", args.num_samples),
-                ("--nll-examples", args.nll_examples),
+                ("--nll-examples", None if args.nll_examples is NOT_GIVEN else True),
                 ("--mi-examples", None if args.mi_examples is NOT_GIVEN else True),
                 ("--binarization-seeds", args.binarization_seeds),
                 ("--baseline", args.baseline),
@@ -269,7 +271,7 @@ def main(argv=None):
             raise ValueError(
                 "--seed-runs-only measures the --seed-runs alone with the entry's recorded estimate: "
                 "expected --seed-runs RUN... and no other measurement option, got "
-                + (", ".join(given) if given else "no --seed-runs")
+                + ", ".join(given + ([] if args.seed_runs else ["no --seed-runs"]))
             )
         metrics = add_seed_runs(args.name, registry_file, args.seed_runs, measure.resume_dir(args.resume_dir))
     else:
@@ -277,7 +279,7 @@ def main(argv=None):
             args.name,
             registry_file,
             5000 if args.num_samples is None else args.num_samples,
-            args.nll_examples,
+            None if args.nll_examples is NOT_GIVEN else args.nll_examples,
             measure.MI_EXAMPLES if args.mi_examples is NOT_GIVEN else args.mi_examples,
             args.binarization_seeds,
             args.seed_runs,

@@ -206,6 +206,9 @@ def test_evaluation_reports_where_the_kl_goes(trained, fashion_train):
         (dict(latent_dims=(2, 2), channels=0), "channels must be an integer >= 1, got 0"),
         (dict(latent_dims=(2, 2), hidden_units=8.5), "hidden_units must be an integer >= 1, got 8.5"),
         (dict(latent_dims=(2, 2), residual_blocks="1"), "residual_blocks must be an integer >= 0, got '1'"),
+        (dict(latent_dims=(2, 2), channels=float("inf")), "channels must be an integer >= 1, got inf"),
+        (dict(latent_dim=4.5), "latent_dim must be a positive integer, got 4.5"),
+        (dict(latent_dims=(2.5, 2)), "latent_dims must list at least two positive layer sizes"),
         (
             dict(latent_dims=(2, 2), full_resolution_layers=-1),
             "full_resolution_layers must be an integer >= 0",

@@ -141,13 +141,12 @@ def test_seed_runs_only_adds_training_seeds_and_keeps_every_other_figure(publish
         }
         assert after["protocol"]["test_evaluations"] == before["protocol"]["test_evaluations"]
         assert after["protocol"]["training_seeds"] == [*earlier_seeds, seed]
-        assert after["evaluation_command"] == (
-            published_entry["evaluation_command"]
-            + f" --seed-runs {tmp_path / 'seed9'}"
-            + ("" if seed == 9 else f" {tmp_path / 'seed11'}")
-        )
+        # the recorded command, then this one: together they reproduce every figure
+        own = "python -m vae_zoo.training.remeasure tiny --registry REGISTRY --seed-runs "
+        own += f"{tmp_path / f'seed{seed}'} --seed-runs-only"
+        assert after["evaluation_command"] == f"{before['evaluation_command']} && {own}"
         recorded = json.loads((tmp_path / f"seed{seed}" / "metrics.json").read_text())["test_evaluations"]
-        assert len(recorded) == 1 and recorded[0]["command"] == after["evaluation_command"]
+        assert len(recorded) == 1 and recorded[0]["command"] == own
         before = after
 
     # a seed already in the spread, a measurement option, or no run is refused before anything is measured
@@ -159,6 +158,8 @@ def test_seed_runs_only_adds_training_seeds_and_keeps_every_other_figure(publish
             [*argv, "--seed-runs", str(tmp_path / "seed9"), "--seed-runs-only"]
             + ["--num-samples", "2", "--mi-examples", "all"]
         )
+    with pytest.raises(ValueError, match="got --nll-examples, no --seed-runs"):  # "all" is given too
+        remeasure.main([*argv, "--seed-runs-only", "--nll-examples", "all"])
     with pytest.raises(ValueError, match="got no --seed-runs"):
         remeasure.main([*argv, "--seed-runs-only"])
     assert registry.read_text() == text
