@@ -74,3 +74,11 @@ def test_a_hierarchy_card_shows_where_its_kl_goes():
         "| KL by stochastic layer, top first (dimensions with KL > 0.01) | 11.93 (its prior is not per "
         "dimension); 3.19 (3 of 32) | all 10,000 |"
     )
+    # a hierarchy's metrics section carries the row, with its layers' sizes from the model's facts
+    entry = json.loads(json.dumps(presets.registry()["conv_fashion_mnist"]))
+    entry["metrics"].update(kl_per_layer=[4.0, 0.5], kl_units_per_layer=[3, 1])
+    section = cards._metrics_section("hvae", entry, {"latent_dim": 5, "latent_dims": (3, 2)})
+    assert "0.01) | 4.00 (3 of 3); 0.50 (1 of 2) | all n = 10,000 |" in "\n".join(section)
+    del entry["metrics"]["kl_per_layer"]  # one stochastic layer: no such row
+    section = cards._metrics_section("conv", entry, {"latent_dim": 5, "latent_dims": None})
+    assert not any("KL by stochastic layer" in line for line in section)
