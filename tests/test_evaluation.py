@@ -138,6 +138,30 @@ def test_mutual_information_of_a_collapsed_posterior_is_zero():
     assert abs(evaluation.mutual_information(model, x)) < 1e-5
 
 
+def test_mutual_information_bounds_its_blocks_of_pairs_and_not_its_value():
+    # A hierarchy's log q(z_i | x_m) runs a network per pair: 256 rows of 10,000 test images needed over
+    # 20 GiB, so the pairs go in blocks of at most max_pairs; the blocks must cover every z_i once.
+    model = DenseVAE((10,), latent_dim=3, hidden_units=(8,), likelihood="gaussian", seed=0)
+    x = np.random.default_rng(0).normal(size=(40, 10)).astype("float32")
+    whole = evaluation.mutual_information(model, x)  # one block of all 40 rows
+    rows, posterior = [], model.posterior_from_parameters
+
+    class Recording:
+        def __init__(self, q):
+            self.q = q
+
+        def log_prob(self, z):
+            rows.append(int(z.shape[0]))
+            return self.q.log_prob(z)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model, "posterior_from_parameters", lambda params: Recording(posterior(params)))
+        blocked = evaluation.mutual_information(model, x, max_pairs=120)  # 3 rows of 40 pairs a block
+    assert rows == [40] + [3] * 13 + [1]  # first log q(z_i | x_i) of all 40 at once, then the blocks
+    assert blocked == pytest.approx(whole, abs=1e-5)
+    assert 0.1 < whole <= np.log(40)
+
+
 @pytest.mark.parametrize("bad", [0, -3, 2.5])
 def test_bad_num_samples(bad):
     model = DenseVAE((10,), latent_dim=2, hidden_units=(), likelihood="gaussian", seed=0)

@@ -258,12 +258,15 @@ def kl_by_layer(model, kl_per_dim):
     }
 
 
-def mutual_information(model, x, seed=0, block=256):
+def mutual_information(model, x, seed=0, max_pairs=2**18, progress=False):
     """Index-code mutual information I(x; z) under q(x, z) = p_data(x) q(z|x), in nats.
 
     I = E_x E_{q(z|x)}[log q(z|x) - log q(z)], with the aggregate posterior
     q(z) = 1/N sum_n q(z|x_n) over the N examples of `x` (so I <= log N).
-    Cost O(N^2 latent_dim); pass a few thousand examples.
+    Cost O(N^2 latent_dim); pass a few thousand examples. The N^2 pairs (z_i, x_m) go through
+    `q.log_prob` in blocks of at most `max_pairs` (at least one row of N), so memory stays bounded where
+    log q(z_i | x_m) runs a network per pair (a hierarchy's top-down walk: 256 rows of 10,000 pairs
+    needed over 20 GiB). `progress=True` shows a bar over the N samples z_i.
     """
     prepared = model.prepare_inputs(x)
     params = model.posterior_parameters(prepared)
@@ -272,10 +275,13 @@ def mutual_information(model, x, seed=0, block=256):
     z = model.reparameterize(params, eps)
     n = int(z.shape[0])
     log_q_own = q.log_prob(z).numpy()
-    log_q_aggregate = []
+    log_q_aggregate, block = [], max(1, max_pairs // n)
+    bar = keras.utils.Progbar(n, unit_name="sample") if progress else None
     for start in range(0, n, block):
         pairwise = q.log_prob(z[start : start + block, None, :])  # [block, N]: log q(z_i | x_m)
         log_q_aggregate.append((tf.reduce_logsumexp(pairwise, axis=1) - math.log(n)).numpy())
+        if bar is not None:
+            bar.add(len(log_q_aggregate[-1]))
     return float(np.mean(log_q_own - np.concatenate(log_q_aggregate)))
 
 
@@ -355,7 +361,7 @@ def evaluate_model(
     )
     variance = stats["means"].var(axis=0)
     subset = x[:mi_examples]
-    mi = mutual_information(model, subset, seed=seed)
+    mi = mutual_information(model, subset, seed=seed, progress=progress)
     kl_subset = float(stats["kl"][: len(subset)].mean())
     factorized = model.posterior.factorized and model.prior.factorized
     elbo = float(np.mean(stats["log_px_z"] - stats["kl"]))
