@@ -115,9 +115,8 @@ def resolve(path=None, overrides=None):
         if config[key] not in choices:
             shown = ", ".join("none" if c is None else c for c in choices)
             raise ValueError(f"Unknown {key} {config[key]!r}. Valid: {shown}.")
-    for (
-        other
-    ) in kinds.KINDS.values():  # a kind's own settings mean nothing to another (only images are binarized)
+    # A kind's own settings mean nothing to another (only images are binarized).
+    for other in kinds.KINDS.values():
         if other is not data_kind(config):
             config.update({key: None for key in other.exclusive_settings})
     for key in ("epochs", "batch_size", "latent_dim", "num_samples", "steps_per_execution"):
