@@ -34,6 +34,7 @@ from vae_zoo.utils.keras_compat import (
     backup_position,
     load_backup,
     point_backup_at,
+    skip_fit_epochs,
 )
 
 logger = logging.getLogger("vae_zoo.training")
@@ -214,17 +215,27 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
     of their complete saves (one collective through the model's strategy) and
     each restores the latest epoch all of them hold (`common_epoch`); newer
     saves are dropped. Workers whose backups share no epoch start over, all.
+
+    `data`, the dataset the run trains on, resumes where the saved run's stream was: its shuffle
+    and dynamic binarization draw new keys at each epoch, counted from the dataset's creation, so a
+    new process would otherwise replay the first epochs' batches. Each save records `data_epochs`,
+    the epochs its stream had served; a restore skips `data` that many epochs ahead
+    (`keras_compat.skip_fit_epochs`), so a run killed and resumed trains on the batches of the
+    uninterrupted run. A save written before this was recorded counts 0: the stream restarts, as the
+    run that wrote it restarted its own.
     """
 
     #: Complete saves kept on disk: the latest and the newest one of an earlier epoch.
     KEEP = 2
 
-    def __init__(self, backup_dir, **kwargs):
+    def __init__(self, backup_dir, data=None, **kwargs):
         super().__init__(backup_dir, **kwargs)
         self._link = os.path.join(backup_dir, "latest")
         if os.path.lexists(self._link) or not os.path.exists(backup_paths(self)[0]):
             point_backup_at(self, self._link)
+        self.data = data
         self.restored_epoch = 0
+        self.restored_data_epochs = 0  # the epochs the stream had served at the restored save
 
     def complete_saves(self):
         """`{epoch: directory}` of the complete saves here: the one `latest` names and the older ones
@@ -260,13 +271,17 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
                 epoch,
                 newest[0],
             )
-        self.restored_epoch = epoch
+        self.restored_epoch, self.restored_data_epochs = epoch, 0
         if epoch == 0:
             point_backup_at(self, os.path.join(self.backup_dir, "none"))  # nothing to restore
             self._drop_saves_after(0, saves)
             return
         point_backup_at(self, saves[epoch])
         load_backup(self)
+        with open(backup_paths(self)[1]) as f:
+            self.restored_data_epochs = int(json.load(f).get("data_epochs", 0))
+        if self.data is not None:
+            skip_fit_epochs(self.data, self.restored_data_epochs)
         if epoch < newest[0]:
             self._drop_saves_after(epoch, saves)
 
@@ -298,7 +313,8 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
         os.makedirs(target)
         self.model.save_weights(os.path.join(target, "latest.weights.h5"), overwrite=True)
         with open(os.path.join(target, "training_metadata.json"), "w") as f:
-            json.dump({"epoch": epoch, "batch": batch}, f)
+            data_epochs = self.restored_data_epochs + epoch - self.restored_epoch
+            json.dump({"epoch": epoch, "batch": batch, "data_epochs": data_epochs}, f)
             f.flush()
             os.fsync(f.fileno())
         self._swap_link(name)

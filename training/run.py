@@ -5,7 +5,8 @@ The run directory holds:
 * `config.yaml`: the resolved configuration (defaults < config file < flags);
 * `backup/`: `keras.callbacks.BackupAndRestore` state, saved atomically
   (`callbacks.AtomicBackupAndRestore`); a killed run restarted with the same
-  command resumes from the last completed epoch, even if it was killed while saving;
+  command resumes from the last completed epoch, even if it was killed while saving, and
+  skips its data stream to where the save says it was (the batches of the uninterrupted run);
 * `checkpoints/last.keras`, `checkpoints/best.keras` (best validation ELBO);
 * `history.csv` (one row an epoch, across resumes) and `logs/` (TensorBoard scalars,
   sample and reconstruction images each epoch);
@@ -288,7 +289,7 @@ def train(config):
         )
     if chief:  # an epoch's row before its backup (after KLAnnealing, which adds beta): no row is ever lost
         callbacks.append(cb.HistoryCSV(os.path.join(run_dir, "history.csv")))
-    callbacks.append(cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup")))
+    callbacks.append(cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup"), data=data["train"]))
     if chief:
         checkpoints = os.path.join(run_dir, "checkpoints")
         callbacks += [

@@ -109,23 +109,29 @@ def test_train_command_writes_the_run_directory(tmp_path):
     assert "Epoch 2/2" in result.stdout
 
 
-def test_killed_run_resumes_from_the_last_epoch(tmp_path):
+@pytest.mark.parametrize(
+    "strategy", [[], ["--strategy", "mirrored", "--logical-cpus", "2"]], ids=["one", "mirrored"]
+)
+def test_killed_run_resumes_from_the_last_epoch(tmp_path, strategy):
+    """SIGKILLed mid-epoch and started again, a run resumes after its last epoch and ends with the weights
+    of the same command never stopped (its batches too: the stream skips the epochs it had served)."""
     out = tmp_path / "run"
-    args = [
+    command = [
         sys.executable,
         "-m",
         "vae_zoo.cli",
         "train",
         *QUICK,
+        *strategy,
         "--epochs",
         "4",
         "--steps-per-epoch",
         "150",
-        "--out",
-        str(out),
         "--lr-schedule",
         "cosine",
+        "--out",
     ]
+    args = [*command, str(out)]
     process = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     history = out / "history.csv"
     deadline = time.time() + 240
@@ -147,6 +153,11 @@ def test_killed_run_resumes_from_the_last_epoch(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 4 * 150
     # the cosine schedule spans the whole run (4 x 150 steps) across the restart and ends at 1% of the rate
     np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.01 * 1e-3, rtol=1e-4)
+    whole = subprocess.run(
+        [*command, str(tmp_path / "whole")], env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert_same_weights(weights_of(tmp_path / "whole" / "model.keras"), model.get_weights(), atol=0.0)
 
 
 def test_warm_start_begins_from_the_first_runs_final_weights(tmp_path):
@@ -192,3 +203,53 @@ def test_warm_start_begins_from_the_first_runs_final_weights(tmp_path):
     assert metrics["warm_start"]["train_seconds"] == first_metrics["train_seconds_this_session"]
     total = metrics["train_seconds_this_session"] + first_metrics["train_seconds_this_session"]
     assert metrics["train_seconds_total"] == pytest.approx(total, abs=0.11)
+
+
+class _Killed(Exception):
+    """Stands for a kill after an epoch's backup was saved."""
+
+
+def test_a_run_resumed_in_a_new_process_trains_on_the_uninterrupted_runs_batches(tmp_path, monkeypatch):
+    """Killed after epoch 1 and resumed, a run ends with the weights of the run that was never stopped.
+
+    The training stream's shuffle and dynamic binarization draw new keys every epoch, counted from the
+    dataset's creation: a resume that did not skip the stream ahead (`data_epochs` in the backup) would
+    train epochs 2 and 3 on the batches of epochs 1 and 2 and end elsewhere; so would one that skipped it
+    by a count other than what Keras's `fit` makes per epoch."""
+    from vae_zoo.training.config import resolve
+    from vae_zoo.training.run import train as train_config
+
+    def train(out):
+        common = {
+            "model": "dense",
+            "model_kwargs": {"hidden_units": [32]},
+            "latent_dim": 4,
+            "batch_size": 64,
+            "binarize": "dynamic",
+            "epochs": 3,
+            "steps_per_epoch": 10,
+            "tensorboard": False,
+            "verbose": 0,
+            "seed": 3,
+        }
+        return train_config(resolve(overrides={**common, "out": str(out)}))
+
+    train(tmp_path / "whole")
+    saved = keras.callbacks.ModelCheckpoint.on_epoch_end
+
+    def killed_after_the_first_backup(self, epoch, logs=None):  # runs after AtomicBackupAndRestore's save
+        saved(self, epoch, logs)
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks.ModelCheckpoint, "on_epoch_end", killed_after_the_first_backup)
+        with pytest.raises(_Killed):
+            train(tmp_path / "resumed")
+    backup = tmp_path / "resumed" / "backup" / "latest" / "training_metadata.json"
+    assert json.loads(backup.read_text()) == {"epoch": 1, "batch": 0, "data_epochs": 1}
+    train(tmp_path / "resumed")
+    assert_same_weights(
+        weights_of(tmp_path / "whole" / "model.keras"),
+        weights_of(tmp_path / "resumed" / "model.keras"),
+        atol=0.0,
+    )

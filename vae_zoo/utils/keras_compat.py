@@ -18,7 +18,9 @@ The callers see plain functions and one mixin:
 * `backup_position(callback)`, `backup_paths`, `point_backup_at`, `load_backup` and the
   `BackupAndRestoreHooks` mixin (`save_backup`): the state and the save/restore of a
   `keras.callbacks.BackupAndRestore`;
-* `in_multi_worker_mode(strategy)`: whether a MultiWorkerMirroredStrategy spans several workers.
+* `in_multi_worker_mode(strategy)`: whether a MultiWorkerMirroredStrategy spans several workers;
+* `skip_fit_epochs(dataset, epochs)`: re-keys a dataset's per-epoch randomness as `epochs` epochs
+  of `Model.fit` over it would (how many iterators fit makes an epoch is not a public promise).
 """
 
 import inspect
@@ -204,6 +206,24 @@ def in_multi_worker_mode(strategy):
         isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         and strategy.extended._in_multi_worker_mode()
     )
+
+
+#: Iterators `Model.fit` makes of a finite dataset each epoch (`steps_per_epoch` unset): Keras 3.15's
+#: `EpochIterator` makes the epoch's own at its start, and one more at its end that the next epoch drops.
+FIT_ITERATORS_PER_EPOCH = 2
+
+
+def skip_fit_epochs(dataset, epochs):
+    """Re-keys `dataset` as `epochs` epochs of `Model.fit` over it would, without reading a batch.
+
+    A dataset's reshuffling and rerandomizing ops (`shuffle(reshuffle_each_iteration=True)`,
+    `Dataset.random(rerandomize_each_iteration=True)`: the shuffle and the dynamic binarization of
+    `vae_zoo.datasets.load`) draw new keys each time an iterator of it is made, counting from the
+    dataset's creation. A run resumed in a new process after `epochs` epochs calls this before `fit`,
+    so that its next epoch draws the batches the uninterrupted run's would have
+    (`tests/training/test_train_command.py` checks the count against Keras's own `fit`)."""
+    for _ in range(FIT_ITERATORS_PER_EPOCH * epochs):
+        iter(dataset)
 
 
 class BackupAndRestoreHooks:
