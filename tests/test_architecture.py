@@ -20,7 +20,7 @@ LAYERS = [
     ("vae_zoo.distributions", "vae_zoo.text"),
     ("vae_zoo.presets",),  # found through Keras's registry: never imports models (see README "Layout")
     ("vae_zoo.models",),
-    ("vae_zoo.datasets", "vae_zoo.evaluation", "vae_zoo.plots"),
+    ("vae_zoo.datasets", "vae_zoo.evaluation", "vae_zoo.saved_passes", "vae_zoo.plots"),
     (
         "vae_zoo.kinds",
     ),  # a data kind: loads, batches, evaluates, publishes its data (asks datasets, evaluation, plots)

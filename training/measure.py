@@ -36,6 +36,7 @@ def measure(
     sentences=None,
     per_example=False,
     resume_dir=None,
+    earlier_seconds=None,
 ):
     """Test metrics of `model` on a prepared test split `x` (numpy).
 
@@ -47,8 +48,14 @@ def measure(
     first `nll_examples` examples (None: all); I(x; z) over the first
     `mi_examples` of those (None: all of them), so it is at most log(mi_examples).
     `resume_dir`: where the importance-weighted pass saves its progress (`evaluation.log_likelihood`).
+    `evaluation_seconds` counts the sessions a resumed pass ran in before this one; a caller that sums
+    several measurements passes one `saved_passes.EarlierSeconds` as `earlier_seconds` to all of them.
     """
     from vae_zoo import evaluation, kinds
+    from vae_zoo.saved_passes import EarlierSeconds
+
+    earlier = EarlierSeconds() if earlier_seconds is None else earlier_seconds
+    before = earlier.seconds
 
     def elbo_terms(data):
         logs = model.evaluate(data, batch_size=500, verbose=0, return_dict=True)
@@ -66,6 +73,7 @@ def measure(
         mi_examples=mi_examples,
         per_example=True,
         resume_dir=resume_dir,
+        earlier_seconds=earlier,
     )
     full, subset = elbo_terms(x), elbo_terms(x[:SUBSET])
     metrics = {
@@ -95,7 +103,8 @@ def measure(
     if sentences is not None:  # the kind's own numbers (sentences: word level) on what it read besides x
         words = kinds.kind_of_model(model).extras_report(model, sentences, seed=seed)
         metrics.update({f"test_{key}": value for key, value in words.items() if key != "sentences"})
-    metrics["evaluation_seconds"] = round(time.time() - start, 1)  # publish/remeasure add their spreads
+    # this call's wall clock and what its resumed pass had cost before (publish/remeasure add their spreads)
+    metrics["evaluation_seconds"] = round(time.time() - start + earlier.seconds - before, 1)
     return (metrics, ll) if per_example else metrics
 
 

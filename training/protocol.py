@@ -217,10 +217,13 @@ def binarization_seeds(entry, seeds):
     return sorted({entry["preprocessing"]["seed"], *(seeds or [])})
 
 
-def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_seed, resume_dir=None):
+def binarization_spread(
+    model, entry, main_ll, seeds, num_samples, importance_seed, resume_dir=None, earlier_seconds=None
+):
     """The NLL over test binarization seeds (`spread`): the test set binarized with each seed, the same
     estimate (k = `num_samples`, importance samples seeded by `importance_seed`) on the same examples as
-    `main_ll` (the per-example log p(x) under the entry's own seed, which is always among the values)."""
+    `main_ll` (the per-example log p(x) under the entry's own seed, which is always among the values).
+    `resume_dir` and `earlier_seconds` as in `evaluation.log_likelihood`."""
     from vae_zoo import evaluation, kinds
 
     check_binarization_seeds(entry, seeds)
@@ -231,7 +234,12 @@ def binarization_spread(model, entry, main_ll, seeds, num_samples, importance_se
             x = kinds.preset_data(entry, model, binarization_seed=seed)[: len(main_ll)]
             print(f"test images binarized with seed {seed}:", file=sys.stderr)
             ll = evaluation.log_likelihood(
-                model, x, num_samples=num_samples, seed=importance_seed, resume_dir=resume_dir
+                model,
+                x,
+                num_samples=num_samples,
+                seed=importance_seed,
+                resume_dir=resume_dir,
+                earlier_seconds=earlier_seconds,
             )
             values[seed] = float(-ll.mean())
     return spread(dict(sorted(values.items())))
@@ -269,10 +277,11 @@ def check_seed_runs(config, runs):
     return checked
 
 
-def seed_spread(config, main_ll, seed_runs, x, num_samples, command, resume_dir=None):
+def seed_spread(config, main_ll, seed_runs, x, num_samples, command, resume_dir=None, earlier_seconds=None):
     """The NLL over training seeds (`spread`): each run of `check_seed_runs` measured on the same test
     examples `x` as the published run (its `main_ll`, training seed `config["seed"]`), the same estimate
-    (importance samples seeded by `config["seed"]`); each counts as a test evaluation of its run."""
+    (importance samples seeded by `config["seed"]`); each counts as a test evaluation of its run.
+    `resume_dir` and `earlier_seconds` as in `evaluation.log_likelihood`."""
     from vae_zoo import evaluation
     from vae_zoo.presets import load_model
 
@@ -285,6 +294,7 @@ def seed_spread(config, main_ll, seed_runs, x, num_samples, command, resume_dir=
             num_samples=num_samples,
             seed=config["seed"],
             resume_dir=resume_dir,
+            earlier_seconds=earlier_seconds,
         )
         values[other["seed"]] = float(-ll.mean())
         record_test_evaluation(

@@ -202,6 +202,7 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     from vae_zoo.training import measurements, protocol
     from vae_zoo.training.run import run_train_seconds
     from vae_zoo.utils.checksums import sha256
+    from vae_zoo.saved_passes import EarlierSeconds
     from vae_zoo.version import __version__
 
     options = options or {}
@@ -223,21 +224,22 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
         options["baseline"], len(x[:nll_examples])
     )
     command = options.get("command") or f"python -m vae_zoo.training.publish {run_dir} {name} ..."
-    start = time.time()
+    start, earlier = time.time(), EarlierSeconds()  # earlier: what resumed passes had cost before
     metrics, ll = measure.measure(
-        model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, True, resume_dir
+        model, x, num_samples, config["seed"], nll_examples, mi_examples, sentences, True, resume_dir, earlier
     )
     protocol.record_test_evaluation(run_dir, "publish", command, num_samples=num_samples, examples=len(ll))
     run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))  # with publish's own evaluation
     if binarization_seeds:
         metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
-            model, entry, ll, binarization_seeds, num_samples, config["seed"], resume_dir
+            model, entry, ll, binarization_seeds, num_samples, config["seed"], resume_dir, earlier
         )
     if seed_runs:
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
-            config, ll, seed_runs, x, num_samples, command, resume_dir
+            config, ll, seed_runs, x, num_samples, command, resume_dir, earlier
         )
-    metrics["evaluation_seconds"] = round(time.time() - start, 1)  # the spreads' passes included
+    # the spreads' passes included, and the sessions that worked on resumed passes before this one
+    metrics["evaluation_seconds"] = round(time.time() - start + earlier.seconds, 1)
 
     weights_dir = os.path.join(os.path.dirname(registry_file), "weights")
     os.makedirs(weights_dir, exist_ok=True)

@@ -33,6 +33,7 @@ import os
 import sys
 import time
 
+from vae_zoo.saved_passes import EarlierSeconds
 from vae_zoo.training import measure, publish
 
 #: The default of remeasure's own example counts, told apart from a value given (`all` is None).
@@ -79,13 +80,13 @@ def remeasure(
         )
     sentences = kinds.preset_extras_data(entry, model)
     seed = entry["preprocessing"]["seed"]
-    start = time.time()
+    start, resumed = time.time(), EarlierSeconds()  # resumed: what resumed passes had cost before
     metrics, ll = measure.measure(
-        model, x, num_samples, seed, nll_examples, mi_examples, sentences, True, resume_dir
+        model, x, num_samples, seed, nll_examples, mi_examples, sentences, True, resume_dir, resumed
     )
     if binarization_seeds:
         metrics["test_nll_by_binarization_seed"] = protocol.binarization_spread(
-            model, entry, ll, binarization_seeds, num_samples, seed, resume_dir
+            model, entry, ll, binarization_seeds, num_samples, seed, resume_dir, resumed
         )
     command = (
         f"python -m vae_zoo.training.remeasure {name} --registry REGISTRY "
@@ -100,10 +101,10 @@ def remeasure(
     )
     if seed_runs:
         metrics["test_nll_by_training_seed"] = protocol.seed_spread(
-            recipe_config, ll, seed_runs, x, num_samples, command, resume_dir
+            recipe_config, ll, seed_runs, x, num_samples, command, resume_dir, resumed
         )
-
-    metrics["evaluation_seconds"] = round(time.time() - start, 1)  # the spreads' passes included
+    # the spreads' passes included, and the sessions that worked on resumed passes before this one
+    metrics["evaluation_seconds"] = round(time.time() - start + resumed.seconds, 1)
 
     # fresh (another entry may have been re-measured meanwhile), and as the file keeps it: asset
     # references stay
@@ -177,9 +178,9 @@ def add_seed_runs(name, registry_file, seed_runs, resume_dir=None):
         + " ".join(run for run, _, _ in seed_runs)
         + " --seed-runs-only"
     )
-    start = time.time()
+    start, resumed = time.time(), EarlierSeconds()
     spread = protocol.seed_spread(
-        recipe_config, main_ll, seed_runs, x, recorded["test_nll_num_samples"], command, resume_dir
+        recipe_config, main_ll, seed_runs, x, recorded["test_nll_num_samples"], command, resume_dir, resumed
     )
     # the seeds measured before keep their recorded values; the entry's own is its recorded test_nll
     earlier.setdefault(str(recipe_config["seed"]), recorded["test_nll"])
@@ -194,7 +195,9 @@ def add_seed_runs(name, registry_file, seed_runs, resume_dir=None):
         )
     metrics = current["metrics"]
     metrics["test_nll_by_training_seed"] = protocol.spread(dict(sorted(values.items())))
-    metrics["evaluation_seconds"] = round(metrics.get("evaluation_seconds", 0.0) + time.time() - start, 1)
+    metrics["evaluation_seconds"] = round(
+        metrics.get("evaluation_seconds", 0.0) + time.time() - start + resumed.seconds, 1
+    )
     if "protocol" in current:
         current["protocol"]["training_seeds"] = sorted(values)
     current["evaluation_command"] = f"{current['evaluation_command']} && {command}"

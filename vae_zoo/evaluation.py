@@ -30,17 +30,14 @@ Example:
 True
 """
 
-import functools
-import hashlib
-import importlib.metadata
-import inspect
 import math
-import os
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from vae_zoo.saved_passes import SavedPass
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 
@@ -90,6 +87,7 @@ def log_likelihood(
     jit_compile=False,
     progress=True,
     resume_dir=None,
+    earlier_seconds=None,
 ):
     """Importance-weighted estimate of log p(x) (nats) for every example of `data`, as a NumPy array.
 
@@ -100,11 +98,12 @@ def log_likelihood(
 
     `resume_dir`: a folder where the estimates are saved after every batch, in a file named by a digest of
     everything they depend on (the model's weights, the data, `num_samples`, `seed`, `batch_size`,
-    `jit_compile`, and the code: `estimator_sources(model)` and the TensorFlow, Keras and TFP versions, so
-    a changed estimator or model never reads estimates saved before the change); an interrupted call
-    started again with the same arguments goes on from its last batch and returns what one
-    uninterrupted call returns. The file stays once complete (4 bytes an example), so repeating a
-    finished call costs nothing.
+    `jit_compile`, and the code: `saved_passes.estimator_sources(model)` and the TensorFlow, Keras and TFP
+    versions, so a changed estimator or model never reads estimates saved before the change); an
+    interrupted call started again with the same arguments goes on from its last batch and returns what
+    one uninterrupted call returns. The file stays once complete (4 bytes an example), so repeating a
+    finished call costs nothing. Beside it a JSON file keeps the seconds every session spent on the pass;
+    `earlier_seconds` (a `saved_passes.EarlierSeconds`) is given what the saved part had cost.
     """
     num_samples = _check_num_samples(num_samples)
     x = as_array(data)
@@ -112,16 +111,21 @@ def log_likelihood(
     order = model.evaluation_order(x)
     if order is not None:
         x = x[order]
-    saved = _SavedEstimates(resume_dir, model, x, (num_samples, seed, batch_size, bool(jit_compile)))
+    saved = SavedPass(resume_dir, model, x, (num_samples, seed, batch_size, bool(jit_compile)))
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def estimate(batch, batch_seed):
         return model.importance_weighted_log_likelihood(model.prepare_inputs(batch), num_samples, batch_seed)
 
-    bar = keras.utils.Progbar(len(x), unit_name="example") if progress else None
-    results = saved.load()
-    if bar is not None and len(results):
-        bar.update(len(results))
+    results, seconds = saved.load()
+    if earlier_seconds is not None:
+        earlier_seconds.add(seconds)
+    if progress and len(results):
+        done = "finished" if len(results) == len(x) else f"{len(results)} of {len(x)} examples done"
+        print(f"a saved pass, {done} ({seconds:.0f} s): {saved.path}", file=sys.stderr)
+    # the bar counts the examples left, so that its rate and time left are this session's
+    left = len(x) - len(results)
+    bar = keras.utils.Progbar(left, unit_name="example") if progress and left else None
     for index, batch in enumerate(_batches(x, batch_size)):
         if index * batch_size < len(results):  # estimated before an interruption
             continue
@@ -135,81 +139,6 @@ def log_likelihood(
     unsorted = np.empty_like(results)
     unsorted[order] = results
     return unsorted
-
-
-class _SavedEstimates:
-    """The per-example estimates of one `log_likelihood` call saved so far (nothing without a folder)."""
-
-    def __init__(self, folder, model, x, settings):
-        self.path = None
-        if folder:
-            digest = hashlib.sha256(repr((type(model).__name__, x.shape, str(x.dtype), settings)).encode())
-            digest.update(_code_digest(estimator_sources(model)).encode())
-            for weight in model.get_weights():
-                digest.update(np.ascontiguousarray(weight).tobytes())
-            digest.update(np.ascontiguousarray(x).tobytes())
-            self.path = os.path.join(folder, f"log_likelihood-{digest.hexdigest()[:24]}.npy")
-
-    def load(self):
-        if self.path is None or not os.path.exists(self.path):
-            return np.zeros((0,), np.float32)
-        return np.load(self.path)
-
-    def save(self, results):
-        if self.path is None:
-            return
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        partial = self.path + ".partial.npy"
-        np.save(partial, results)
-        os.replace(partial, self.path)  # never a half-written file under the real name
-
-
-def estimator_sources(model):
-    """The source files an importance-weighted estimate of `model` runs, as a sorted tuple of paths.
-
-    The modules of the model's classes and of the classes of its attributes (heads, priors, layers),
-    this module, and every module of `vae_zoo.models` and `vae_zoo.distributions` that those refer to,
-    transitively; a class defined outside vae_zoo (a user's subclass) adds its own file. Another
-    family's modules are not among them, so editing one family keeps the saved passes of the others."""
-    objects = [model, *vars(model).values(), *getattr(model, "layers", ())]
-    todo = [__name__, *(cls.__module__ for obj in objects for cls in type(obj).__mro__)]
-    files, seen = set(), set()
-    for cls in type(model).__mro__:  # a subclass defined outside vae_zoo and the libraries
-        module = sys.modules.get(cls.__module__)
-        if getattr(module, "__file__", None) and not cls.__module__.startswith(
-            ("vae_zoo", "keras", "tensorflow")
-        ):
-            files.add(os.path.abspath(module.__file__))
-    while todo:
-        name = todo.pop()
-        if name in seen or not name.startswith(_ESTIMATOR_PACKAGES):
-            continue
-        seen.add(name)
-        module = sys.modules[name]
-        files.add(os.path.abspath(module.__file__))
-        for value in vars(module).values():
-            used = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-            if isinstance(used, str):
-                todo.append(used)
-    return tuple(sorted(files))
-
-
-_ESTIMATOR_PACKAGES = ("vae_zoo.models", "vae_zoo.distributions", "vae_zoo.evaluation")
-
-
-@functools.lru_cache(maxsize=None)
-def _code_digest(files):
-    """SHA-256 of `files`' bytes (in order) and of the TensorFlow, Keras and TFP versions."""
-    digest = hashlib.sha256()
-    for package in ("tensorflow", "keras", "tensorflow-probability"):
-        try:
-            digest.update(f"{package}=={importlib.metadata.version(package)};".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(f"{package} missing;".encode())
-    for path in files:
-        with open(path, "rb") as handle:
-            digest.update(hashlib.sha256(handle.read()).digest())
-    return digest.hexdigest()
 
 
 def _posterior_statistics(model, x, batch_size, seed):
@@ -277,8 +206,8 @@ def mutual_information(model, x, seed=0, max_pairs=2**18, progress=False):
     log_q_own = q.log_prob(z).numpy()
     log_q_aggregate, block = [], max(1, max_pairs // n)
     bar = keras.utils.Progbar(n, unit_name="sample") if progress else None
-    for start in range(0, n, block):
-        pairwise = q.log_prob(z[start : start + block, None, :])  # [block, N]: log q(z_i | x_m)
+    for rows in _batches(z, block):
+        pairwise = q.log_prob(rows[:, None, :])  # [block, N]: log q(z_i | x_m)
         log_q_aggregate.append((tf.reduce_logsumexp(pairwise, axis=1) - math.log(n)).numpy())
         if bar is not None:
             bar.add(len(log_q_aggregate[-1]))
@@ -317,6 +246,7 @@ def evaluate_model(
     progress=True,
     per_example=False,
     resume_dir=None,
+    earlier_seconds=None,
 ):
     """A dict of evaluation numbers (nats per example unless said otherwise), JSON-serializable;
     `per_example=True` returns `(report, per-example log p(x) estimates)` (NumPy, in the order of `data`:
@@ -338,7 +268,8 @@ def evaluate_model(
     The aggregate posterior q(z) is a mixture of the N = `mi_examples` posteriors,
     so the estimate of I(x; z) is at most log N nats: to be able to show I >= 8
     nats, N must be at least e^8, about 3,000 (cost O(N^2 latent_dim)).
-    `resume_dir` makes the importance-weighted pass resumable (see `log_likelihood`).
+    `resume_dir` makes the importance-weighted pass resumable, and `earlier_seconds` counts what its saved
+    part had cost (see `log_likelihood`).
     Token-sequence models also get `tokens` (non-padding, `[EOS]` included),
     `perplexity` = exp(-sum log p(x) / tokens) and `elbo_perplexity` (from the ELBO).
     """
@@ -358,6 +289,7 @@ def evaluate_model(
         batch_size=batch_size,
         progress=progress,
         resume_dir=resume_dir,
+        earlier_seconds=earlier_seconds,
     )
     variance = stats["means"].var(axis=0)
     subset = x[:mi_examples]

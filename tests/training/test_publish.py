@@ -278,3 +278,34 @@ def test_a_republished_entry_keeps_its_weights_distribution(tmp_path, monkeypatc
         "vae-zoo-x-weights",
         str(package),
     )
+
+
+def test_a_publish_that_resumes_its_passes_counts_what_they_cost_before(published, tmp_path):
+    """`evaluation_seconds` is the measurement's cost over every session: a publish that reads back
+    passes saved by earlier sessions adds the seconds their JSON files record (here 1,000 each, as if
+    three sessions had spent them), not only its own wall clock."""
+    source, _ = published
+    registry = copied_registry(source, tmp_path)
+    run = copied_run(source, tmp_path)
+    passes = tmp_path / "passes"
+    flags = [
+        "--num-samples",
+        "2",
+        "--nll-examples",
+        "30",
+        "--mi-examples",
+        "10",
+        "--binarization-seeds",
+        "0",
+        "7",
+    ]
+    flags += ["--selected-on-validation", "none", "--test-informed", "none", "--resume-dir", str(passes)]
+    assert publish.main(publish_argv(run, registry, *flags)) == 0
+    first = presets.registry(str(registry))["tiny"]["metrics"]["evaluation_seconds"]
+    records = sorted(passes.glob("log_likelihood-*.json"))
+    assert len(records) == 3 and first < 1000  # the entry's binarization seed, then 0 and 7
+    for record in records:
+        record.write_text(json.dumps({**json.loads(record.read_text()), "seconds": 1000.0}))
+    assert publish.main(publish_argv(run, registry, *flags)) == 0
+    again = presets.registry(str(registry))["tiny"]["metrics"]["evaluation_seconds"]
+    assert 3000 <= again < 3000 + 1000

@@ -214,3 +214,21 @@ def test_measure_flags():
     )
     with pytest.raises(SystemExit):
         remeasure.main(["tiny", "--registry", "x.json", "--num-samples", "2", "--mi-examples", "0"])
+
+
+def test_a_remeasure_that_resumes_its_passes_counts_what_they_cost_before(published, tmp_path):
+    """As publish: a remeasure reading back passes of earlier sessions adds what their files record."""
+    source, _ = published
+    registry = copied_registry(source, tmp_path)
+    passes = tmp_path / "passes"
+    argv = ["tiny", "--registry", str(registry), "--num-samples", "2", "--nll-examples", "30"]
+    argv += ["--mi-examples", "all", "--binarization-seeds", "0", "--resume-dir", str(passes)]
+    assert remeasure.main(argv) == 0
+    first = presets.registry(str(registry))["tiny"]["metrics"]["evaluation_seconds"]
+    records = sorted(passes.glob("log_likelihood-*.json"))
+    assert len(records) == 2 and first < 1000  # the entry's binarization seed, then 0
+    for record in records:
+        record.write_text(json.dumps({**json.loads(record.read_text()), "seconds": 1000.0}))
+    assert remeasure.main(argv) == 0
+    again = presets.registry(str(registry))["tiny"]["metrics"]["evaluation_seconds"]
+    assert 2000 <= again < 2000 + 1000
