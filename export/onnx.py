@@ -43,6 +43,7 @@ Example:
 import logging
 
 from vae_zoo.export import portable
+from vae_zoo.utils.checks import is_integer
 
 FORMAT = "onnx"
 #: tf2onnx's opset unless `opset_version` is given (ONNX Runtime 1.32 runs opsets up to 23).
@@ -81,7 +82,7 @@ def unsupported_ops(model_proto):
 def _check_opset(opset_version):
     if opset_version is None:
         return DEFAULT_OPSET
-    if isinstance(opset_version, bool) or not isinstance(opset_version, int) or opset_version < MIN_OPSET:
+    if not is_integer(opset_version, MIN_OPSET):
         raise ValueError(
             f"Received an invalid value for `opset_version`, expected an integer >= {MIN_OPSET}. "
             f"Received: opset_version={opset_version!r}"

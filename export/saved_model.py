@@ -69,6 +69,7 @@ import keras
 import tensorflow as tf
 
 from vae_zoo.export.row_isolation import ERROR_OUTPUT, isolated
+from vae_zoo.utils.checks import is_integer
 from vae_zoo.version import __version__
 
 SIGNATURES = (
@@ -93,7 +94,7 @@ def next_version(base_dir):
 
 
 def _check_version(version):
-    if isinstance(version, bool) or not isinstance(version, int):
+    if not is_integer(version):
         if isinstance(version, str) and version.isdigit():
             return int(version)
         raise ValueError(

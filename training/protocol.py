@@ -36,6 +36,8 @@ import sys
 
 import numpy as np
 
+from vae_zoo.utils.checks import is_integer
+
 #: The validation figures every run's metrics.json must hold before it can be published.
 VALIDATION_KEYS = ("negative_elbo", "kl", "reconstruction")
 #: Margins beyond Z combined uncertainties are worded "better than" / "worse than".
@@ -100,7 +102,7 @@ def combined_uncertainty(standard_error, binarization_sd=None, seed_sd=None, bin
     """sqrt(SE^2 + sd_binarization^2 / binarizations + sd_seeds^2 / seeds); a term not measured (None) adds
     0."""
     for name, count in (("binarizations", binarizations), ("seeds", seeds)):
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        if not is_integer(count, 1):
             raise ValueError(
                 f"{name} must be the number of values a figure averages (an integer >= 1), got {count!r}"
             )
@@ -192,7 +194,7 @@ def check_binarization_seeds(entry, seeds):
             f"test data is {entry['preprocessing'].get('test_binarize')!r} ({entry['dataset']}): nothing to "
             "re-binarize"
         )
-    bad = [seed for seed in seeds if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0]
+    bad = [seed for seed in seeds if not is_integer(seed, 0)]
     if bad:
         raise ValueError(f"--binarization-seeds expects integers >= 0, got {bad}")
     return list(seeds)
@@ -214,7 +216,7 @@ def binarization_seeds(entry, seeds):
     binarized."""
     if entry["preprocessing"].get("test_binarize") != "static":
         return None
-    return sorted({entry["preprocessing"]["seed"], *(seeds or [])})
+    return sorted({entry["preprocessing"]["seed"], *(int(seed) for seed in seeds or [])})
 
 
 def binarization_spread(

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae_zoo.saved_passes import SavedPass
+from vae_zoo.utils.checks import is_integer
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 
@@ -73,7 +74,7 @@ def _check_inputs(model, x):
 
 
 def _check_num_samples(num_samples):
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+    if not is_integer(num_samples, 1):
         raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
     return int(num_samples)
 
@@ -274,9 +275,7 @@ def evaluate_model(
     `perplexity` = exp(-sum log p(x) / tokens) and `elbo_perplexity` (from the ELBO).
     """
     num_samples = _check_num_samples(num_samples)
-    if mi_examples is not None and (
-        isinstance(mi_examples, bool) or not isinstance(mi_examples, (int, np.integer)) or mi_examples < 1
-    ):
+    if mi_examples is not None and not is_integer(mi_examples, 1):
         raise ValueError(f"mi_examples must be an integer >= 1 or None (all examples), got {mi_examples!r}")
     x = as_array(data, max_examples)
     _check_inputs(model, x)

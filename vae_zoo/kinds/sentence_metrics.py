@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae_zoo import text
+from vae_zoo.utils.checks import is_integer
 
 
 def is_word(token):
@@ -37,7 +38,7 @@ def token_f1(reference, candidate):
 def derangement(n, seed=0):
     """A fixed permutation of range(n) that moves every index (Sattolo's algorithm: one n-cycle),
     by `seed`."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+    if not is_integer(n, 2):
         raise ValueError(f"a derangement needs n >= 2 items, got n={n!r}")
     rng, order = np.random.default_rng(seed), np.arange(n)
     for i in range(n - 1, 0, -1):
@@ -88,7 +89,7 @@ def sentence_report(model, sentences, batch_size=500, seed=0):
     sentences = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in sentences]
     if not sentences:
         raise ValueError("sentence_report needs at least one sentence")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_integer(batch_size, 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     inputs = text.sentence_words(sentences)  # as the codec standardizes them, untruncated
     known = set(model.codec.vocabulary)

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from vae_zoo.kinds.registry import DataKind, register_kind
+from vae_zoo.utils.checks import is_integer
 
 #: name -> (statsmodels dataset folder, csv file, value columns, first years of validation and test)
 SERIES = {"sunspots": ("sunspots", "sunspots.csv", ("SUNACTIVITY",), (1920, 1965))}
@@ -62,7 +63,7 @@ def standardization(name):
 def windows(name, split, length):
     """Standardized windows `[N, length, F]` (float32, stride 1) of one split;
     refuses a split shorter than `length`."""
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+    if not is_integer(length, 1):
         raise ValueError(f"max_length (the window length) must be a positive integer, got {length!r}")
     _, values = load_series(name, split)
     if len(values) < length:

@@ -18,6 +18,8 @@ rows, so exported signatures compute it without TFP or vae_zoo.
 import numpy as np
 import tensorflow as tf
 
+from vae_zoo.utils.checks import is_integer
+
 #: Streams folded into a row's key, one per kind of draw, so that draws of one row never collide.
 PRIOR, LIKELIHOOD, POSTERIOR, IMPORTANCE = 0, 1, 2, 3
 
@@ -26,7 +28,7 @@ _MIX = (30, 0xBF58476D1CE4E5B9, 27, 0x94D049BB133111EB, 31)
 
 
 def _check_int_seed(seed, what="seed"):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_integer(seed):
         return False
     if not -(2**63) <= int(seed) < 2**63:
         raise ValueError(f"{what} must fit in int64, got {seed}")
