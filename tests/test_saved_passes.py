@@ -84,6 +84,21 @@ def test_saved_estimates_are_keyed_by_the_code_that_computed_them(tmp_path):
     assert saved_passes._code_digest(files[::-1]) != saved_passes._code_digest(files)
 
 
+def _interrupted_after(examples, call):
+    """Runs `call()` with the pass's save raising KeyboardInterrupt once `examples` estimates are saved."""
+    original = saved_passes.SavedPass.save
+
+    def save(self, results):
+        original(self, results)
+        if len(results) == examples:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(saved_passes.SavedPass, "save", save)
+        with pytest.raises(KeyboardInterrupt):
+            call()
+
+
 class _Clock:
     """`saved_passes.monotonic` moving `step` seconds at each read."""
 
@@ -103,17 +118,7 @@ def test_a_resumed_pass_counts_the_seconds_of_every_session(fashion_test, tmp_pa
     model = DenseVAE((28, 28, 1), latent_dim=2, hidden_units=(8,), seed=0)
     x = (fashion_test[0][:250] > 127).astype("float32")
     settings = dict(num_samples=2, seed=1, batch_size=50, progress=False, resume_dir=tmp_path)
-    original = saved_passes.SavedPass.save
-
-    def save(self, results):
-        original(self, results)
-        if len(results) == 100:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(saved_passes.SavedPass, "save", save)
-        with pytest.raises(KeyboardInterrupt):
-            evaluation.log_likelihood(model, x, **settings)
+    _interrupted_after(100, lambda: evaluation.log_likelihood(model, x, **settings))
     (record,) = tmp_path.glob("log_likelihood-*.json")
     assert json.loads(record.read_text()) == {"examples": 100, "seconds": 20.0}  # 2 batches of 10 s
     earlier = saved_passes.EarlierSeconds()
@@ -143,17 +148,7 @@ def test_a_resumed_pass_shows_progress_over_the_examples_left(fashion_test, tmp_
     x = (fashion_test[0][:250] > 127).astype("float32")
     settings = dict(num_samples=2, seed=1, batch_size=50, resume_dir=tmp_path)
     evaluation.log_likelihood(model, x[:100], **settings)  # not the same pass: other data
-    original = saved_passes.SavedPass.save
-
-    def save(self, results):
-        original(self, results)
-        if len(results) == 100:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(saved_passes.SavedPass, "save", save)
-        with pytest.raises(KeyboardInterrupt):
-            evaluation.log_likelihood(model, x, **settings)
+    _interrupted_after(100, lambda: evaluation.log_likelihood(model, x, **settings))
     capsys.readouterr()
     evaluation.log_likelihood(model, x, **settings)
     assert targets == [100, 250, 150]
