@@ -209,47 +209,66 @@ class _Killed(Exception):
     """Stands for a kill after an epoch's backup was saved."""
 
 
-def test_a_run_resumed_in_a_new_process_trains_on_the_uninterrupted_runs_batches(tmp_path, monkeypatch):
-    """Killed after epoch 1 and resumed, a run ends with the weights of the run that was never stopped.
+def _train_small(out, epochs=3):
+    """A 10-step-an-epoch DenseVAE run on dynamically binarized Fashion-MNIST into `out`."""
+    from vae_zoo.training.config import resolve
+    from vae_zoo.training.run import train
+
+    common = {
+        "model": "dense",
+        "model_kwargs": {"hidden_units": [32]},
+        "latent_dim": 4,
+        "batch_size": 64,
+        "binarize": "dynamic",
+        "epochs": epochs,
+        "steps_per_epoch": 10,
+        "tensorboard": False,
+        "verbose": 0,
+        "seed": 3,
+    }
+    return train(resolve(overrides={**common, "out": str(out)}))
+
+
+def _killed_after_a_backup(monkeypatch, out):
+    """`_train_small(out)` killed after the first epoch it finishes (after that epoch's backup)."""
+    saved = keras.callbacks.ModelCheckpoint.on_epoch_end
+
+    def killed_after_the_backup(self, epoch, logs=None):  # runs after AtomicBackupAndRestore's save
+        saved(self, epoch, logs)
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks.ModelCheckpoint, "on_epoch_end", killed_after_the_backup)
+        with pytest.raises(_Killed):
+            _train_small(out)
+    return out / "backup" / "latest" / "training_metadata.json"
+
+
+def test_a_run_resumed_from_its_backup_trains_on_the_uninterrupted_runs_batches(tmp_path, monkeypatch):
+    """Killed after epoch 1 and resumed (fresh datasets, as in a new process), a run ends with the weights of
+    the run that was never stopped.
 
     The training stream's shuffle and dynamic binarization draw new keys every epoch, counted from the
     dataset's creation: a resume that did not skip the stream ahead (`data_epochs` in the backup) would
     train epochs 2 and 3 on the batches of epochs 1 and 2 and end elsewhere; so would one that skipped it
     by a count other than what Keras's `fit` makes per epoch."""
-    from vae_zoo.training.config import resolve
-    from vae_zoo.training.run import train as train_config
-
-    def train(out):
-        common = {
-            "model": "dense",
-            "model_kwargs": {"hidden_units": [32]},
-            "latent_dim": 4,
-            "batch_size": 64,
-            "binarize": "dynamic",
-            "epochs": 3,
-            "steps_per_epoch": 10,
-            "tensorboard": False,
-            "verbose": 0,
-            "seed": 3,
-        }
-        return train_config(resolve(overrides={**common, "out": str(out)}))
-
-    train(tmp_path / "whole")
-    saved = keras.callbacks.ModelCheckpoint.on_epoch_end
-
-    def killed_after_the_first_backup(self, epoch, logs=None):  # runs after AtomicBackupAndRestore's save
-        saved(self, epoch, logs)
-        raise _Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(keras.callbacks.ModelCheckpoint, "on_epoch_end", killed_after_the_first_backup)
-        with pytest.raises(_Killed):
-            train(tmp_path / "resumed")
-    backup = tmp_path / "resumed" / "backup" / "latest" / "training_metadata.json"
-    assert json.loads(backup.read_text()) == {"epoch": 1, "batch": 0, "data_epochs": 1}
-    train(tmp_path / "resumed")
+    _train_small(tmp_path / "whole")
+    metadata = _killed_after_a_backup(monkeypatch, tmp_path / "resumed")
+    assert json.loads(metadata.read_text()) == {"epoch": 1, "batch": 0, "data_epochs": 1}
+    _train_small(tmp_path / "resumed")
     assert_same_weights(
         weights_of(tmp_path / "whole" / "model.keras"),
         weights_of(tmp_path / "resumed" / "model.keras"),
         atol=0.0,
     )
+
+
+def test_a_save_without_data_epochs_restarts_the_stream_and_counts_from_there(tmp_path, monkeypatch):
+    """A save written before `data_epochs` was recorded resumes with the stream from its start, as the run
+    that wrote it did, and the next save counts the epochs that stream has served since (1 after one
+    epoch, not the run's epoch 2): a later resume then skips to where that stream really was."""
+    out = tmp_path / "run"
+    metadata = _killed_after_a_backup(monkeypatch, out)
+    metadata.write_text(json.dumps({"epoch": 1, "batch": 0}))  # as older code wrote it
+    metadata = _killed_after_a_backup(monkeypatch, out)
+    assert json.loads(metadata.read_text()) == {"epoch": 2, "batch": 0, "data_epochs": 1}
