@@ -199,10 +199,10 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
 
     from vae_zoo import kinds, presets
     from vae_zoo.presets import load_model
+    from vae_zoo.saved_passes import EarlierSeconds
     from vae_zoo.training import measurements, protocol
     from vae_zoo.training.run import run_train_seconds
     from vae_zoo.utils.checksums import sha256
-    from vae_zoo.saved_passes import EarlierSeconds
     from vae_zoo.version import __version__
 
     options = options or {}

@@ -1,1 +1,2 @@
-"""Leaf helpers that import nothing else from vae_zoo: checksums, seeds, distribution-strategy helpers."""
+"""Leaf helpers that import nothing else from vae_zoo: argument checks, checksums, seeds,
+distribution-strategy helpers."""
