@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import shutil
+import time
 
 import keras
 import numpy as np
@@ -223,6 +224,11 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
     (`keras_compat.skip_fit_epochs`), so a run killed and resumed trains on the batches of the
     uninterrupted run. A save written before this was recorded counts 0: the stream restarts, as the
     run that wrote it restarted its own.
+
+    Each save also records `train_seconds`, the wall-clock seconds of training behind its weights over
+    all sessions (time after a session's last save, cut short by the kill, is not in it), so a resumed
+    run reports its whole training time (`restored_train_seconds` plus its own); a save written before
+    this was recorded makes it unknown (None) from then on.
     """
 
     #: Complete saves kept on disk: the latest and the newest one of an earlier epoch.
@@ -236,6 +242,8 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
         self.data = data
         self.restored_epoch = 0
         self.restored_data_epochs = 0  # the epochs the stream had served at the restored save
+        self.restored_train_seconds = 0.0  # training seconds behind the restored save; None: not recorded
+        self._session_start = time.time()
 
     def complete_saves(self):
         """`{epoch: directory}` of the complete saves here: the one `latest` names and the older ones
@@ -255,6 +263,7 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
         return saves
 
     def on_train_begin(self, logs=None):
+        self._session_start = time.time()
         saves = self.complete_saves()
         newest = sorted(saves, reverse=True)[: self.KEEP]
         row = newest + [0] * (
@@ -271,7 +280,7 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
                 epoch,
                 newest[0],
             )
-        self.restored_epoch, self.restored_data_epochs = epoch, 0
+        self.restored_epoch, self.restored_data_epochs, self.restored_train_seconds = epoch, 0, 0.0
         if epoch == 0:
             point_backup_at(self, os.path.join(self.backup_dir, "none"))  # nothing to restore
             self._drop_saves_after(0, saves)
@@ -279,11 +288,20 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
         point_backup_at(self, saves[epoch])
         load_backup(self)
         with open(backup_paths(self)[1]) as f:
-            self.restored_data_epochs = int(json.load(f).get("data_epochs", 0))
+            metadata = json.load(f)
+        self.restored_data_epochs = int(metadata.get("data_epochs", 0))
+        self.restored_train_seconds = metadata.get("train_seconds")
         if self.data is not None:
             skip_fit_epochs(self.data, self.restored_data_epochs)
         if epoch < newest[0]:
             self._drop_saves_after(epoch, saves)
+
+    def train_seconds(self):
+        """Training seconds behind the weights now: the restored save's plus this session's (None where
+        the restored save did not record its own)."""
+        if self.restored_train_seconds is None:
+            return None
+        return round(self.restored_train_seconds + time.time() - self._session_start, 1)
 
     def _drop_saves_after(self, epoch, saves):
         """Points `latest` at the save of `epoch` (none for 0) and deletes the saves of later epochs."""
@@ -314,7 +332,10 @@ class AtomicBackupAndRestore(BackupAndRestoreHooks, keras.callbacks.BackupAndRes
         self.model.save_weights(os.path.join(target, "latest.weights.h5"), overwrite=True)
         with open(os.path.join(target, "training_metadata.json"), "w") as f:
             data_epochs = self.restored_data_epochs + epoch - self.restored_epoch
-            json.dump({"epoch": epoch, "batch": batch, "data_epochs": data_epochs}, f)
+            seconds = self.train_seconds()
+            json.dump(
+                {"epoch": epoch, "batch": batch, "data_epochs": data_epochs, "train_seconds": seconds}, f
+            )
             f.flush()
             os.fsync(f.fileno())
         self._swap_link(name)

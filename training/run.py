@@ -201,8 +201,9 @@ def _learning_rate(config, train):
 
 
 def run_train_seconds(metrics):
-    """A finished run's training time from its `metrics.json` dict: warm-started runs include
-    their first run's (`train_seconds_total`); runs written before that key existed have one session."""
+    """A finished run's training time from its `metrics.json` dict (None where not recorded): warm-started
+    and resumed runs include their first run's and their earlier sessions' (`train_seconds_total`); other
+    runs have one session."""
     return metrics.get("train_seconds_total", metrics.get("train_seconds_this_session"))
 
 
@@ -289,7 +290,8 @@ def train(config):
         )
     if chief:  # an epoch's row before its backup (after KLAnnealing, which adds beta): no row is ever lost
         callbacks.append(cb.HistoryCSV(os.path.join(run_dir, "history.csv")))
-    callbacks.append(cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup"), data=data["train"]))
+    backup = cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup"), data=data["train"])
+    callbacks.append(backup)
     if chief:
         checkpoints = os.path.join(run_dir, "checkpoints")
         callbacks += [
@@ -316,12 +318,17 @@ def train(config):
     )
     seconds = time.time() - start
     metrics = {
-        "epochs_completed": len(history.epoch),
+        "epochs_completed": backup.restored_epoch + len(history.epoch),
         "train_seconds_this_session": round(seconds, 1),
         "precision_policy": policy,
         "replicas": strategy.num_replicas_in_sync,
         "stopped_on_nan": bool(getattr(model, "nan_stopped", False)),
     }
+    total = seconds  # None once a part of the run's training time was not recorded
+    if backup.restored_epoch:  # resumed from a backup: the sessions before it count too
+        metrics["resumed_after_epoch"] = backup.restored_epoch
+        restored = backup.restored_train_seconds
+        total = None if restored is None else total + restored
     if warm_run is not None:
         with open(os.path.join(warm_run, "metrics.json")) as f:
             warm_seconds = run_train_seconds(json.load(f))
@@ -330,7 +337,9 @@ def train(config):
             "run": warm_run,
             "train_seconds": warm_seconds,
         }
-        metrics["train_seconds_total"] = round(seconds + (warm_seconds or 0.0), 1)
+        total = None if total is None or warm_seconds is None else total + warm_seconds
+    if backup.restored_epoch or warm_run is not None:
+        metrics["train_seconds_total"] = None if total is None else round(total, 1)
     for split, key in zip(RUN_SPLITS, ("train_eval", "validation")):
         values = model.evaluate(data[key], verbose=0, return_dict=True)
         metrics[split] = {

@@ -13,6 +13,7 @@ import pytest
 
 
 from training_testing import ENV, QUICK, assert_same_weights, run_cli, weights_of  # noqa: F401
+from vae_zoo.training.run import run_train_seconds
 
 
 def test_cli_errors_before_training(tmp_path):
@@ -143,6 +144,7 @@ def test_killed_run_resumes_from_the_last_epoch(tmp_path, strategy):
     process.wait()
     done = len(history.read_text().strip().splitlines()) - 1
     assert done >= 2 and not (out / "model.keras").exists()
+    saved = json.loads((out / "backup" / "latest" / "training_metadata.json").read_text())["epoch"]
     result = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Epoch {done + 1}/4" in result.stdout and "Epoch 1/4" not in result.stdout
@@ -151,6 +153,8 @@ def test_killed_run_resumes_from_the_last_epoch(tmp_path, strategy):
     assert epochs == [0, 1, 2, 3][: len(epochs)] and epochs[-1] == 3
     model = keras.models.load_model(out / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 4 * 150
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["epochs_completed"], metrics["resumed_after_epoch"]) == (4, saved)
     # the cosine schedule spans the whole run (4 x 150 steps) across the restart and ends at 1% of the rate
     np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.01 * 1e-3, rtol=1e-4)
     whole = subprocess.run(
@@ -254,13 +258,26 @@ def test_a_run_resumed_from_its_backup_trains_on_the_uninterrupted_runs_batches(
     by a count other than what Keras's `fit` makes per epoch."""
     _train_small(tmp_path / "whole")
     metadata = _killed_after_a_backup(monkeypatch, tmp_path / "resumed")
-    assert json.loads(metadata.read_text()) == {"epoch": 1, "batch": 0, "data_epochs": 1}
+    saved = json.loads(metadata.read_text())
+    assert {k: saved[k] for k in ("epoch", "batch", "data_epochs")} == {
+        "epoch": 1,
+        "batch": 0,
+        "data_epochs": 1,
+    }
+    time.sleep(1.0)  # between the sessions: not training time
     _train_small(tmp_path / "resumed")
     assert_same_weights(
         weights_of(tmp_path / "whole" / "model.keras"),
         weights_of(tmp_path / "resumed" / "model.keras"),
         atol=0.0,
     )
+    # the run's record counts both sessions: its 3 epochs and the seconds of the first one's saved epoch
+    metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 3 and metrics["resumed_after_epoch"] == 1
+    assert 0.0 < saved["train_seconds"] < metrics["train_seconds_total"]
+    total = saved["train_seconds"] + metrics["train_seconds_this_session"]
+    assert metrics["train_seconds_total"] == pytest.approx(total, abs=0.11)
+    assert "resumed_after_epoch" not in json.loads((tmp_path / "whole" / "metrics.json").read_text())
 
 
 def test_a_save_without_data_epochs_restarts_the_stream_and_counts_from_there(tmp_path, monkeypatch):
@@ -271,4 +288,13 @@ def test_a_save_without_data_epochs_restarts_the_stream_and_counts_from_there(tm
     metadata = _killed_after_a_backup(monkeypatch, out)
     metadata.write_text(json.dumps({"epoch": 1, "batch": 0}))  # as older code wrote it
     metadata = _killed_after_a_backup(monkeypatch, out)
-    assert json.loads(metadata.read_text()) == {"epoch": 2, "batch": 0, "data_epochs": 1}
+    assert json.loads(metadata.read_text()) == {
+        "epoch": 2,
+        "batch": 0,
+        "data_epochs": 1,
+        "train_seconds": None,
+    }
+    # the seconds before the old save were not recorded: the run's total is unknown, not one session's
+    metrics = _train_small(out)
+    assert metrics["epochs_completed"] == 3 and metrics["train_seconds_total"] is None
+    assert run_train_seconds(json.loads((out / "metrics.json").read_text())) is None
