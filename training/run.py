@@ -4,7 +4,7 @@ The run directory holds:
 
 * `config.yaml`: the resolved configuration (defaults < config file < flags);
 * `backup/`: `keras.callbacks.BackupAndRestore` state, saved atomically
-  (`callbacks.AtomicBackupAndRestore`); a killed run restarted with the same
+  (`backup.AtomicBackupAndRestore`); a killed run restarted with the same
   command resumes from the last completed epoch, even if it was killed while saving, and
   skips its data stream to where the save says it was (the batches of the uninterrupted run);
 * `checkpoints/last.keras`, `checkpoints/best.keras` (best validation ELBO);
@@ -234,6 +234,7 @@ def train(config):
     from vae_zoo.training import callbacks as cb
     from vae_zoo.training import config as config_lib
     from vae_zoo.training import strategies
+    from vae_zoo.training.backup import AtomicBackupAndRestore
 
     if not isinstance(config, dict) or "out" not in config or config["out"] is None:
         config = config_lib.resolve(overrides=config)
@@ -290,7 +291,7 @@ def train(config):
         )
     if chief:  # an epoch's row before its backup (after KLAnnealing, which adds beta): no row is ever lost
         callbacks.append(cb.HistoryCSV(os.path.join(run_dir, "history.csv")))
-    backup = cb.AtomicBackupAndRestore(os.path.join(work_dir, "backup"), data=data["train"])
+    backup = AtomicBackupAndRestore(os.path.join(work_dir, "backup"), data=data["train"])
     callbacks.append(backup)
     if chief:
         checkpoints = os.path.join(run_dir, "checkpoints")

@@ -1,4 +1,4 @@
-"""Callbacks: KL schedules and annealing, the NaN guard, atomic backups."""
+"""Callbacks: KL schedules and annealing, the NaN guard, the history CSV, the atomic backup."""
 
 import csv
 import os
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import vae_zoo
+from vae_zoo.training import backup as backup_module
 from vae_zoo.training import callbacks as cb
+from vae_zoo.training.backup import AtomicBackupAndRestore, common_epoch
 
 from training_testing import ENV, QUICK, assert_same_weights, run_cli, weights_of  # noqa: F401
 
@@ -165,7 +167,7 @@ def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp
         batch_size=16,
         epochs=2,
         verbose=0,
-        callbacks=[cb.AtomicBackupAndRestore(backup, delete_checkpoint=False)],
+        callbacks=[AtomicBackupAndRestore(backup, delete_checkpoint=False)],
     )
     saved = [w.copy() for w in first.get_weights()]
     real_save = keras.Model.save_weights
@@ -177,7 +179,7 @@ def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp
 
     monkeypatch.setattr(keras.Model, "save_weights", dies_while_writing)
     with pytest.raises(Killed):
-        model().fit(x, batch_size=16, epochs=4, verbose=0, callbacks=[cb.AtomicBackupAndRestore(backup)])
+        model().fit(x, batch_size=16, epochs=4, verbose=0, callbacks=[AtomicBackupAndRestore(backup)])
     monkeypatch.setattr(keras.Model, "save_weights", real_save)
 
     restarted = model()
@@ -188,7 +190,7 @@ def test_a_run_killed_while_saving_its_backup_resumes_from_the_previous_save(tmp
         epochs=2,
         verbose=0,
         callbacks=[
-            cb.AtomicBackupAndRestore(backup),
+            AtomicBackupAndRestore(backup),
             keras.callbacks.LambdaCallback(
                 on_train_begin=lambda logs: seen.append([w.copy() for w in restarted.get_weights()])
             ),
@@ -223,14 +225,14 @@ def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_the
     for epochs in (2, 3):
         if epochs == 3:
             shutil.copytree(dirs[0], dirs[1], symlinks=True)  # both workers saved epochs 1 and 2
-        kept = cb.AtomicBackupAndRestore(dirs[0], delete_checkpoint=False)
+        kept = AtomicBackupAndRestore(dirs[0], delete_checkpoint=False)
         first.fit(X, batch_size=16, epochs=epochs, verbose=0, callbacks=[kept, record])
-    assert sorted(cb.AtomicBackupAndRestore(dirs[0]).complete_saves()) == [2, 3]  # the previous save kept
+    assert sorted(AtomicBackupAndRestore(dirs[0]).complete_saves()) == [2, 3]  # the previous save kept
     cut = os.path.join(dirs[1], "save-000003-000000000")
     os.makedirs(cut)
     with open(os.path.join(cut, "latest.weights.h5"), "wb") as f:
         f.write(b"\x89HDF\r\n\x1a\n")  # worker 1's save of epoch 3, cut short by the kill
-    assert sorted(cb.AtomicBackupAndRestore(dirs[1]).complete_saves()) == [1, 2]
+    assert sorted(AtomicBackupAndRestore(dirs[1]).complete_saves()) == [1, 2]
 
     handed, barrier = {}, threading.Barrier(2)
 
@@ -239,8 +241,8 @@ def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_the
         barrier.wait(timeout=60)
         return np.array([handed["worker_0"], handed["worker_1"]])
 
-    monkeypatch.setattr(cb, "rows_of_all_replicas", all_reduce)
-    models, backups = [_small_model() for _ in dirs], [cb.AtomicBackupAndRestore(d) for d in dirs]
+    monkeypatch.setattr(backup_module, "rows_of_all_replicas", all_reduce)
+    models, backups = [_small_model() for _ in dirs], [AtomicBackupAndRestore(d) for d in dirs]
     for model, backup in zip(models, backups):
         backup.set_model(model)
     threads = [threading.Thread(target=b.on_train_begin, name=f"worker_{i}") for i, b in enumerate(backups)]
@@ -253,18 +255,18 @@ def test_workers_whose_backups_differ_by_an_epoch_both_resume_from_the_epoch_the
         assert int(model.optimizer.iterations.numpy()) == 8
     assert sorted(backups[0].complete_saves()) == [2]  # worker 0's epoch-3 save dropped, `latest` at epoch 2
     # Sequentially now (no collective left): each resumes after epoch 2 and runs the same 4 steps of epoch 3.
-    monkeypatch.setattr(cb, "rows_of_all_replicas", lambda strategy, row: np.array([row]))
+    monkeypatch.setattr(backup_module, "rows_of_all_replicas", lambda strategy, row: np.array([row]))
     for model, directory in zip(models, dirs):
-        model.fit(X, batch_size=16, epochs=3, verbose=0, callbacks=[cb.AtomicBackupAndRestore(directory)])
+        model.fit(X, batch_size=16, epochs=3, verbose=0, callbacks=[AtomicBackupAndRestore(directory)])
         assert int(model.optimizer.iterations.numpy()) == 12
     assert_same_weights(models[0].get_weights(), models[1].get_weights(), atol=0)
 
 
 def test_common_epoch():
-    assert cb.common_epoch([{3, 2}, {2, 1}]) == 2
-    assert cb.common_epoch([{3, 2}, {3, 2}]) == 3
-    assert cb.common_epoch([{5, 4}, {2, 1}]) == 0  # nothing shared: every worker starts over
-    assert cb.common_epoch([{2, 0}]) == 2
+    assert common_epoch([{3, 2}, {2, 1}]) == 2
+    assert common_epoch([{3, 2}, {3, 2}]) == 3
+    assert common_epoch([{5, 4}, {2, 1}]) == 0  # nothing shared: every worker starts over
+    assert common_epoch([{2, 0}]) == 2
 
 
 class _Killed(Exception):
@@ -288,7 +290,7 @@ def test_a_run_killed_around_its_backup_keeps_every_history_row_once(tmp_path, w
     def callbacks(kill_at=None):
         kill = [killer(kill_at)] if kill_at is not None else []
         middle, last = (kill, []) if where == "before_backup" else ([], kill)
-        return [cb.HistoryCSV(history), *middle, cb.AtomicBackupAndRestore(backup), *last]
+        return [cb.HistoryCSV(history), *middle, AtomicBackupAndRestore(backup), *last]
 
     with pytest.raises(_Killed):
         _small_model().fit(X, batch_size=16, epochs=3, verbose=0, callbacks=callbacks(kill_at=1))
