@@ -207,6 +207,8 @@ def test_evaluation_reports_where_the_kl_goes(trained, fashion_train):
         (dict(latent_dims=(2, 2), hidden_units=8.5), "hidden_units must be an integer >= 1, got 8.5"),
         (dict(latent_dims=(2, 2), residual_blocks="1"), "residual_blocks must be an integer >= 0, got '1'"),
         (dict(latent_dims=(2, 2), channels=float("inf")), "channels must be an integer >= 1, got inf"),
+        (dict(latent_dims=(2, 2), channels=2.0), "channels must be an integer >= 1, got 2.0"),
+        (dict(stochastic_layers=2.0, latent_dim=4), "stochastic_layers must be an integer >= 2, got 2.0"),
         (dict(latent_dim=4.5), "latent_dim must be a positive integer, got 4.5"),
         (dict(latent_dims=(2.5, 2)), "latent_dims must list at least two positive layer sizes"),
         (

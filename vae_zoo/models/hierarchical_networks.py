@@ -8,24 +8,16 @@ VampPrior) puts most of its decoder's capacity. The architecture's arguments are
 anything is built.
 """
 
-import math
-import numbers
-
 import keras
 
-
-def _is_integer(value, low):
-    """Whether `value` is an integer (a whole int or float, not a bool or a string) of at least `low`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        return False
-    return int(value) == value and value >= low
+from vae_zoo.utils.checks import is_integer
 
 
 def layer_sizes(latent_dim, latent_dims, layers):
     """The layers' sizes, top first, from `latent_dims`, or `latent_dim` split in `layers` (2)."""
-    if layers is not None and not _is_integer(layers, 2):
+    if layers is not None and not is_integer(layers, 2):
         raise ValueError(f"stochastic_layers must be an integer >= 2, got {layers!r}")
-    if latent_dim is not None and not _is_integer(latent_dim, 1):
+    if latent_dim is not None and not is_integer(latent_dim, 1):
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
     if latent_dims is None:
         layers = 2 if layers is None else int(layers)
@@ -36,7 +28,7 @@ def layer_sizes(latent_dim, latent_dims, layers):
             )
         return (int(latent_dim) // layers,) * layers
     sizes = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
-    if len(sizes) < 2 or not all(_is_integer(s, 1) for s in sizes):
+    if len(sizes) < 2 or not all(is_integer(s, 1) for s in sizes):
         raise ValueError(
             f"latent_dims must list at least two positive layer sizes (top first), got {latent_dims!r}"
         )
@@ -71,7 +63,7 @@ def check_widths(channels, residual_blocks, hidden_units, full_resolution_layers
         ("full_resolution_layers", full_resolution_layers, 0),
     )
     for name, value, low in checked:
-        if not _is_integer(value, low):
+        if not is_integer(value, low):
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return tuple(int(value) for _, value, _ in checked)
 
