@@ -3,7 +3,8 @@
     python -m vae_zoo.training.publish RUN_DIR NAME --registry vae_zoo/presets/registry.json \\
         --recipe training/recipes/NAME.yaml --description "..." \\
         [--num-samples 5000] [--nll-examples N] [--mi-examples M] [--binarization-seeds 0 1 2] \\
-        [--seed-runs RUN_SEED_1 ...] [--selected-on-validation TEXT] [--test-informed TEXT] [--baseline JSON]
+        [--seed-runs RUN_SEED_1 ...] [--selected-on-validation TEXT] --test-informed TEXT|none \\
+        [--baseline JSON]
 
 The run must hold validation figures (a `vae-zoo train` run's metrics.json):
 a run without them is refused, naming the missing keys. Publishing is one
@@ -156,7 +157,8 @@ def add_protocol_arguments(parser):
         action="append",
         default=[],
         metavar="TEXT",
-        help="a choice that test figures informed, disclosed in the protocol block (repeatable)",
+        help="a choice that test figures informed, disclosed in the protocol block (repeatable); publish "
+        "requires it: `--test-informed none` where no test figure informed a choice",
     )
 
 
@@ -189,9 +191,10 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
 
     `measure_settings`: `{"num_samples", "nll_examples", "mi_examples"}`, optionally `"resume_dir"` (where
     the importance-weighted passes save their progress, see `evaluation.log_likelihood`). `options` (all
-    optional):
+    optional but one):
     `baseline` (a JSON path), `binarization_seeds`, `seed_runs` (run directories of the same recipe with
-    other training seeds), `selected_on_validation` and `test_informed` (lists of text), `command`
+    other training seeds), `selected_on_validation` and `test_informed` (lists of text; `test_informed` is
+    required, `["none"]` where no test figure informed a choice), `command`
     (what to record as this test evaluation's command), `warm_start_recipe` (the recipe to name where the
     run's own config names a copy of it).
     """
@@ -213,6 +216,12 @@ def publish_run(run_dir, name, registry_file, recipe, description, measure_setti
     config = yaml.safe_load(open(os.path.join(run_dir, "config.yaml")))
     run_metrics = json.load(open(os.path.join(run_dir, "metrics.json")))
     protocol.check_validation_metrics(run_metrics, run_dir)
+    if not options.get("test_informed"):
+        raise ValueError(
+            "publish needs the choices that test figures informed (--test-informed TEXT, repeatable), or "
+            "--test-informed none: the entry's protocol block discloses them, and an empty one reads as "
+            "undisclosed; got none"
+        )
     seed_runs = protocol.check_seed_runs(config, options.get("seed_runs") or [])
     model = load_model(run_dir)
     entry = {"dataset": config["dataset"], "preprocessing": preprocessing(config, model)}

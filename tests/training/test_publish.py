@@ -83,6 +83,24 @@ def test_publish_refuses_a_run_without_validation_figures(published, tmp_path):
     )
 
 
+def test_publish_refuses_an_undisclosed_test_informed_record_before_measuring(published, tmp_path):
+    """An entry's protocol block with no test-informed line reads as undisclosed (hvae_fashion_mnist was
+    published so): publish asks for `--test-informed none` instead of writing an empty list."""
+    source, _ = published
+    registry = copied_registry(source, tmp_path)
+    run = copied_run(source, tmp_path)
+    before = (registry.read_text(), (run / "metrics.json").read_text())
+    argv = publish_argv(run, registry, "--num-samples", "2", "--nll-examples", "10", "--mi-examples", "10")
+    argv.remove("--test-informed")
+    argv.remove("none")
+    with pytest.raises(ValueError, match="or --test-informed none: .* got none"):
+        publish.main(argv)
+    assert (registry.read_text(), (run / "metrics.json").read_text()) == before  # nothing measured
+    assert publish.main([*argv, "--test-informed", "the seed over 3 others, on test NLL"]) == 0
+    choices = presets.entry("tiny", str(registry))["protocol"]["test_informed_choices"]
+    assert choices == ["the seed over 3 others, on test NLL"]
+
+
 def test_publish_records_the_standard_error_environment_and_parameters(published):
     registry, model = published
     e = presets.entry("tiny", str(registry))
@@ -299,7 +317,7 @@ def test_a_publish_that_resumes_its_passes_counts_what_they_cost_before(publishe
         "0",
         "7",
     ]
-    flags += ["--selected-on-validation", "none", "--test-informed", "none", "--resume-dir", str(passes)]
+    flags += ["--selected-on-validation", "none", "--resume-dir", str(passes)]
     assert publish.main(publish_argv(run, registry, *flags)) == 0
     first = presets.registry(str(registry))["tiny"]["metrics"]["evaluation_seconds"]
     records = sorted(passes.glob("log_likelihood-*.json"))
